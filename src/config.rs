@@ -1,0 +1,120 @@
+//! How a memory is opened: durability, busy budget, connection mode, read-only.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::memory::Memory;
+
+/// How hard a commit tries to survive power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=NORMAL`: in WAL mode a commit survives a crash of the process, and the
+    /// database stays consistent after power loss, but the last commits may be rolled back.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced before it is acknowledged.
+    Full,
+}
+
+impl Durability {
+    pub(crate) fn pragma_value(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
+/// Where a thread's connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConnectionMode {
+    /// One connection per thread, opened on first use and kept for the life of the memory.
+    /// Best for a fixed set of long-lived agent threads.
+    #[default]
+    ThreadLocal,
+    /// An r2d2 pool of at most `size` connections, for callers that churn through many
+    /// short-lived threads or async tasks.
+    Pool {
+        /// Maximum number of open connections.
+        size: u32,
+    },
+}
+
+/// Options for [`Memory::open_with`]; build them with [`Options::new`] and its setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use cairn::{ConnectionMode, Durability, Options};
+///
+/// let options = Options::new()
+///     .durability(Durability::Full)
+///     .busy_timeout(Duration::from_secs(10))
+///     .connection_mode(ConnectionMode::Pool { size: 8 });
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) durability: Durability,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) mode: ConnectionMode,
+    pub(crate) read_only: bool,
+    pub(crate) statement_cache: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            mode: ConnectionMode::ThreadLocal,
+            read_only: false,
+            statement_cache: 64,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: durability `Normal`, a 5 s busy budget, one connection per thread.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the commit durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How long a write waits for other writers (threads or processes) before it fails
+    /// with [`crate::Error::Busy`].
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Thread-local connections (default) or a pool.
+    pub fn connection_mode(mut self, mode: ConnectionMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Opens the file read-only: every write returns [`crate::Error::ReadOnly`].
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Capacity of each connection's prepared-statement cache (default 64).
+    pub fn statement_cache(mut self, capacity: usize) -> Self {
+        self.statement_cache = capacity;
+        self
+    }
+
+    /// Opens (creating if needed) the memory at `path` with these options.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Memory> {
+        Memory::open_with(path, self)
+    }
+}

@@ -1,0 +1,150 @@
+//! The connection manager: one WAL connection per thread, or an r2d2 pool, both opened
+//! by [`init_connection`] so every connection runs with the same pragmas.
+
+use std::path::{Path, PathBuf};
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+use thread_local::ThreadLocal;
+
+use crate::config::{ConnectionMode, Options};
+use crate::error::Result;
+
+/// A connection borrowed from the pool.
+pub(crate) type Pooled = r2d2::PooledConnection<SqliteConnectionManager>;
+
+/// Where connections come from.
+pub(crate) enum Connections {
+    PerThread {
+        path: PathBuf,
+        options: Options,
+        local: Box<ThreadLocal<Connection>>,
+    },
+    Pool(r2d2::Pool<SqliteConnectionManager>),
+}
+
+impl Connections {
+    pub(crate) fn new(path: &Path, options: &Options) -> Result<Self> {
+        Ok(match options.mode {
+            ConnectionMode::ThreadLocal => Connections::PerThread {
+                path: path.to_owned(),
+                options: options.clone(),
+                local: Box::new(ThreadLocal::new()),
+            },
+            ConnectionMode::Pool { size } => {
+                let init_options = options.clone();
+                let manager = SqliteConnectionManager::file(path)
+                    .with_flags(open_flags(options))
+                    .with_init(move |conn| init_connection(conn, &init_options));
+                let pool = r2d2::Pool::builder()
+                    .max_size(size.max(1))
+                    .min_idle(Some(0))
+                    .connection_timeout(options.busy_timeout.max(std::time::Duration::from_secs(1)))
+                    .build(manager)?;
+                Connections::Pool(pool)
+            }
+        })
+    }
+
+    /// Runs `f` on this thread's connection, or on a connection taken from the pool.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        match self {
+            Connections::PerThread {
+                path,
+                options,
+                local,
+            } => {
+                let conn = local.get_or_try(|| open_connection(path, options))?;
+                f(conn)
+            }
+            Connections::Pool(pool) => {
+                let conn = pool.get()?;
+                f(&conn)
+            }
+        }
+    }
+
+    /// A connection from the pool that the caller keeps for a while (pool mode only).
+    pub(crate) fn checkout(&self) -> Result<Option<Pooled>> {
+        match self {
+            Connections::PerThread { .. } => Ok(None),
+            Connections::Pool(pool) => Ok(Some(pool.get()?)),
+        }
+    }
+}
+
+fn open_flags(options: &Options) -> OpenFlags {
+    let base = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if options.read_only {
+        base | OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    }
+}
+
+/// Opens one connection to `path` with cairn's pragmas.
+pub(crate) fn open_connection(path: &Path, options: &Options) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, open_flags(options))?;
+    init_connection(&conn, options)?;
+    Ok(conn)
+}
+
+/// The one place connection settings live; the thread-local and the pooled connections
+/// both come through here.
+pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(options.statement_cache);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", options.durability.pragma_value())?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Switches the file to WAL mode (persistent: recorded in the file header) and checks
+/// that SQLite agreed.
+pub(crate) fn enable_wal(conn: &Connection) -> Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid_input(
+            "database file",
+            format!("SQLite refused WAL mode (journal_mode stayed {mode})"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+
+    #[test]
+    fn every_connection_gets_the_same_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let options = Options::new().durability(Durability::Full);
+        let conn = open_connection(&path, &options).unwrap();
+        enable_wal(&conn).unwrap();
+        let pool = Connections::new(
+            &path,
+            &options
+                .clone()
+                .connection_mode(ConnectionMode::Pool { size: 2 }),
+        )
+        .unwrap();
+        let local = Connections::new(&path, &options).unwrap();
+        for conns in [&pool, &local] {
+            conns
+                .with(|c| {
+                    let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                    let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                    let busy: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+                    assert_eq!((fk, sync, mode.as_str(), busy), (1, 2, "wal", 5000));
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The database layer: connections, pragmas, the write lock, migrations.
+//!
+//! Everything above this module sees SQLite only through [`Db::read`], [`Db::snapshot`]
+//! and [`Db::write`]; it never opens connections or transactions itself.
+
+pub(crate) mod connections;
+pub(crate) mod migrate;
+pub(crate) mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::ReentrantMutexGuard;
+use rusqlite::Connection;
+
+use crate::config::Options;
+use crate::error::{Error, Result};
+use connections::Connections;
+use write::{WriteLock, WriteState};
+
+/// One open memory file.
+pub(crate) struct Db {
+    // Field order matters: connections close before the ephemeral file is removed.
+    connections: Connections,
+    lock: WriteLock,
+    options: Options,
+    path: PathBuf,
+    _ephemeral: Option<EphemeralFile>,
+}
+
+impl Db {
+    pub(crate) fn open(path: &Path, options: Options) -> Result<Db> {
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return Err(Error::invalid_input(
+                "path",
+                "an in-memory path gives every thread its own database; use Memory::ephemeral()",
+            ));
+        }
+        let setup = connections::open_connection(path, &options)?;
+        migrate::prepare(&setup, path, options.read_only)?;
+        if !options.read_only {
+            connections::enable_wal(&setup)?;
+        }
+        drop(setup);
+        Ok(Db {
+            connections: Connections::new(path, &options)?,
+            lock: WriteLock::default(),
+            options,
+            path: path.to_owned(),
+            _ephemeral: None,
+        })
+    }
+
+    /// A fresh database in the temporary directory, removed when the last handle drops.
+    pub(crate) fn ephemeral(options: Options) -> Result<Db> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!(
+            "cairn-ephemeral-{}-{nanos}-{}.db",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        let guard = EphemeralFile(path.clone());
+        let mut db = Db::open(&path, options)?;
+        db._ephemeral = Some(guard);
+        Ok(db)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Runs `f` on a connection for reading. While this thread is inside a write, that
+    /// is the write's own connection, so the read sees the write's uncommitted rows.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.lock.is_held_by_this_thread() {
+            let state = self.lock.lock();
+            let pinned = state.pinned().borrow();
+            if let Some(conn) = pinned.as_ref() {
+                return f(conn);
+            }
+        }
+        self.connections.with(f)
+    }
+
+    /// Like [`Db::read`], but every statement in `f` sees one snapshot of the file.
+    pub(crate) fn snapshot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read(|conn| {
+            if !conn.is_autocommit() {
+                return f(conn);
+            }
+            conn.execute_batch("BEGIN DEFERRED")?;
+            let result = f(conn);
+            write::rollback_quietly(conn);
+            result
+        })
+    }
+
+    /// Runs `f` as one write transaction: under the process-wide lock, in
+    /// `BEGIN IMMEDIATE`, or in a savepoint when this thread is already writing.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.options.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let state = self.lock.lock();
+        let budget = self.options.busy_timeout;
+        if state.depth() == 0
+            && let Some(pooled) = self.connections.checkout()?
+        {
+            *state.pinned().borrow_mut() = Some(pooled);
+            let _unpin = Unpin(&state);
+            return self.read(|conn| write::run(&state, conn, budget, f));
+        }
+        self.read(|conn| write::run(&state, conn, budget, f))
+    }
+
+    /// Takes the process-wide write lock without opening a transaction, so a caller can
+    /// re-check state that only this process's writers change.
+    pub(crate) fn lock(&self) -> ReentrantMutexGuard<'_, WriteState> {
+        self.lock.lock()
+    }
+}
+
+/// Returns the pinned pool connection when the outermost write ends.
+struct Unpin<'a>(&'a WriteState);
+
+impl Drop for Unpin<'_> {
+    fn drop(&mut self) {
+        self.0.pinned().borrow_mut().take();
+    }
+}
+
+/// Removes an ephemeral database and its WAL and shared-memory files.
+struct EphemeralFile(PathBuf);
+
+impl Drop for EphemeralFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            // Best effort: a leftover temp file is harmless, a panic in drop is not.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The one error type of cairn.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong in cairn.
+///
+/// Errors about the caller's input ([`Error::is_invalid_input`]) mean nothing of that call
+/// was written. [`Error::is_retryable`] errors may succeed if the same call is repeated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A name or predicate is empty, blank, contains control characters or is too long.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// A bounded, escaped preview of the rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: InvalidName,
+    },
+    /// Some other argument is unacceptable (observation text, metadata, time range...).
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// Which argument.
+        what: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Item `index` of a batch is invalid; nothing of the batch was written.
+    #[error("batch item {index} is invalid: {source}")]
+    InvalidBatchItem {
+        /// Zero-based position of the offending item.
+        index: usize,
+        /// The error that item alone would have produced.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A referenced row does not exist (or no longer exists).
+    #[error("{what} not found: {key}")]
+    NotFound {
+        /// What kind of thing was looked up (`entity`, `relation`, ...).
+        what: &'static str,
+        /// The id or name that was looked up.
+        key: String,
+    },
+    /// An alias (normalized name) already belongs to a different entity.
+    #[error("the name {key:?} already belongs to entity {owner}")]
+    AliasTaken {
+        /// The normalized key.
+        key: String,
+        /// The entity that owns it.
+        owner: i64,
+    },
+    /// The database stayed locked by other writers for the whole busy budget.
+    #[error("database busy: gave up after waiting {waited:?} for other writers")]
+    Busy {
+        /// How long cairn waited before giving up.
+        waited: Duration,
+    },
+    /// A write was attempted on a memory opened read-only.
+    #[error("this memory was opened read-only")]
+    ReadOnly,
+    /// The file was written by a newer cairn whose schema this version does not know.
+    #[error(
+        "schema version {found} is newer than this cairn supports ({supported}); upgrade cairn"
+    )]
+    NewerSchema {
+        /// `PRAGMA user_version` found in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A read-only open found a file that still needs migrations only a writer may run.
+    #[error("schema version {found} needs migrating to {supported}; open it read-write once")]
+    NeedsMigration {
+        /// `PRAGMA user_version` found in the file.
+        found: i64,
+        /// The version this build expects.
+        supported: i64,
+    },
+    /// The file is not an SQLite database at all (or is encrypted, or is corrupt).
+    #[error("{path} is not an SQLite database")]
+    NotADatabase {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+    /// The file is an SQLite database, but somebody else's.
+    #[error("{path} is an SQLite database but not a cairn memory: {reason}")]
+    ForeignDatabase {
+        /// The file that was opened.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// An error from SQLite that cairn has no more specific variant for.
+    #[error("sqlite: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+    /// The connection pool could not hand out a connection in time.
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A file-system error (creating directories, removing ephemeral files...).
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidName {
+    /// Empty, or nothing but white space and invisible characters.
+    #[error("it is empty or blank")]
+    Blank,
+    /// Contains a control character (other than white space).
+    #[error("it contains the control character {0:?}")]
+    ControlCharacter(char),
+    /// Longer than the limit.
+    #[error("it is {bytes} bytes long; the limit is {max}")]
+    TooLong {
+        /// Its length in UTF-8 bytes.
+        bytes: usize,
+        /// The limit ([`crate::MAX_NAME_BYTES`]).
+        max: usize,
+    },
+}
+
+impl Error {
+    /// True when other writers held the database for the whole busy budget.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Busy { .. })
+    }
+
+    /// True when repeating the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Busy { .. } | Error::Pool(_) => true,
+            Error::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+
+    /// True when the caller's input was refused (nothing was written).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidName { .. } | Error::InvalidInput { .. } | Error::InvalidBatchItem { .. }
+        )
+    }
+
+    /// True when a referenced entity, relation, observation or episode does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    pub(crate) fn not_found(what: &'static str, key: impl ToString) -> Self {
+        Error::NotFound {
+            what,
+            key: key.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid_input(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // Busy surfaces from statements as well as from BEGIN (e.g. a reader during WAL
+        // recovery); callers should see one retryable kind, whichever statement hit it.
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) => Error::Busy {
+                waited: Duration::ZERO,
+            },
+            _ => Error::Sqlite(e),
+        }
+    }
+}
+
+/// `Result<T, cairn::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_classify() {
+        assert!(
+            Error::Busy {
+                waited: Duration::from_secs(1)
+            }
+            .is_busy()
+        );
+        assert!(
+            Error::Busy {
+                waited: Duration::from_secs(1)
+            }
+            .is_retryable()
+        );
+        assert!(!Error::ReadOnly.is_retryable());
+        let bad = Error::invalid_input("observation", "empty");
+        assert!(bad.is_invalid_input());
+        assert!(!bad.is_busy());
+        assert!(Error::not_found("entity", 7).is_not_found());
+    }
+
+    #[test]
+    fn busy_from_sqlite_is_typed() {
+        let raw = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(Error::from(raw).is_busy());
+    }
+}

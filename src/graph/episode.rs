@@ -1,0 +1,174 @@
+//! Provenance: who wrote, from what, when.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::id::EpisodeId;
+use crate::time::Timestamp;
+
+/// The longest agent id or source accepted, in bytes.
+const MAX_LABEL_BYTES: usize = 1024;
+/// The largest metadata document accepted, in bytes of JSON.
+const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// Describes where a group of writes came from. Record it with
+/// [`crate::Memory::episode`]; every write made through the returned handle points to it.
+///
+/// ```
+/// use cairn::Episode;
+/// let episode = Episode::new("mail-agent")
+///     .source("imap://inbox/4711")
+///     .metadata(serde_json::json!({ "message_id": "<4711@example.com>" }));
+/// # let _ = episode;
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    agent: String,
+    source: Option<String>,
+    at: Option<Timestamp>,
+    metadata: Option<serde_json::Value>,
+}
+
+impl Episode {
+    /// An episode written by `agent` (any stable id the caller uses for it).
+    pub fn new(agent: impl Into<String>) -> Self {
+        Episode {
+            agent: agent.into(),
+            source: None,
+            at: None,
+            metadata: None,
+        }
+    }
+
+    /// What the knowledge was extracted from (a message id, a URL, a file...).
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// When the source event happened; defaults to the time the episode is recorded.
+    pub fn at(mut self, at: Timestamp) -> Self {
+        self.at = Some(at);
+        self
+    }
+
+    /// Free-form caller metadata, stored as JSON.
+    pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Checks the episode and renders its metadata, before any lock is taken.
+    pub(crate) fn validate(&self) -> Result<ValidEpisode<'_>> {
+        check_label("agent id", &self.agent)?;
+        if self.agent.trim().is_empty() {
+            return Err(Error::invalid_input("agent id", "it is empty"));
+        }
+        if let Some(source) = &self.source {
+            check_label("episode source", source)?;
+        }
+        let metadata = match &self.metadata {
+            None => None,
+            Some(value) => {
+                let text = serde_json::to_string(value)
+                    .map_err(|e| Error::invalid_input("episode metadata", e.to_string()))?;
+                if text.len() > MAX_METADATA_BYTES {
+                    return Err(Error::invalid_input(
+                        "episode metadata",
+                        format!(
+                            "{} bytes of JSON; the limit is {MAX_METADATA_BYTES}",
+                            text.len()
+                        ),
+                    ));
+                }
+                Some(text)
+            }
+        };
+        Ok(ValidEpisode {
+            episode: self,
+            metadata,
+        })
+    }
+}
+
+fn check_label(what: &'static str, text: &str) -> Result<()> {
+    if text.len() > MAX_LABEL_BYTES {
+        return Err(Error::invalid_input(
+            what,
+            format!("{} bytes; the limit is {MAX_LABEL_BYTES}", text.len()),
+        ));
+    }
+    if text.contains('\0') {
+        return Err(Error::invalid_input(what, "it contains a NUL character"));
+    }
+    Ok(())
+}
+
+pub(crate) struct ValidEpisode<'a> {
+    episode: &'a Episode,
+    metadata: Option<String>,
+}
+
+/// A recorded episode, as read back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EpisodeInfo {
+    /// Its id.
+    pub id: EpisodeId,
+    /// The agent that wrote it.
+    pub agent: Option<String>,
+    /// What it was extracted from.
+    pub source: Option<String>,
+    /// When the source event happened.
+    pub at: Timestamp,
+    /// Caller metadata (JSON text).
+    pub metadata: Option<String>,
+    /// When cairn recorded it.
+    pub created_at: Timestamp,
+}
+
+pub(crate) fn insert(conn: &Connection, episode: &ValidEpisode<'_>) -> Result<EpisodeId> {
+    let now = Timestamp::now();
+    let e = episode.episode;
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO episode(agent, source, at, metadata, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )?
+        .query_row(
+            params![
+                e.agent,
+                e.source,
+                e.at.unwrap_or(now),
+                episode.metadata,
+                now
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(id)
+}
+
+const COLUMNS: &str = "id, agent, source, at, metadata, created_at";
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EpisodeInfo> {
+    Ok(EpisodeInfo {
+        id: row.get(0)?,
+        agent: row.get(1)?,
+        source: row.get(2)?,
+        at: row.get(3)?,
+        metadata: row.get(4)?,
+        created_at: row.get(5)?,
+    })
+}
+
+pub(crate) fn get(conn: &Connection, id: EpisodeId) -> Result<Option<EpisodeInfo>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM episode WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], from_row).optional()?)
+}
+
+pub(crate) fn by_agent(conn: &Connection, agent: &str) -> Result<Vec<EpisodeInfo>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM episode WHERE agent = ?1 ORDER BY at, id"
+    ))?;
+    let rows = stmt.query_map([agent], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,57 @@
+//! # cairn
+//!
+//! An embedded, multi-threaded, local-first memory graph for AI agents. One SQLite file
+//! (WAL mode) holds the whole memory: entities reached by Unicode-normalized names,
+//! knowledge triples, observations, provenance and a change log. Many agent threads
+//! and several processes write into it at once with no duplicate entities, no lost
+//! writes and no `database is locked`.
+//!
+//! ```
+//! use cairn::{Batch, Episode, Memory};
+//!
+//! let memory = Memory::ephemeral()?; // or Memory::open("agents.db")?
+//!
+//! // Writes can carry provenance.
+//! let mail = memory.episode(&Episode::new("mail-agent").source("inbox/4711"))?;
+//! mail.add_triple(("Acme Corp", "acquired", "Widget Inc"))?;
+//!
+//! // Names are matched by normalized keys: one entity, many spellings.
+//! let mut batch = Batch::new();
+//! batch.triple(("ＡＣＭＥ  Corp", "based in", "Springfield"))
+//!      .observe("acme corp", "Founded in 1999");
+//! memory.apply(&batch)?;
+//!
+//! let acme = memory.resolve("Acme Corp")?.unwrap();
+//! assert_eq!(memory.outgoing(acme)?.len(), 2);
+//! assert_eq!(memory.stats()?.entities, 3);
+//! # Ok::<(), cairn::Error>(())
+//! ```
+//!
+//! See `docs/architecture.md` for the modules and the write path.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod db;
+mod error;
+mod graph;
+mod id;
+mod memory;
+mod normalize;
+mod time;
+
+pub use config::{ConnectionMode, Durability, Options};
+pub use error::{Error, InvalidName, Result};
+pub use graph::batch::{Batch, BatchReport};
+pub use graph::change::{Change, ChangeOp};
+pub use graph::entity::{Alias, Entity};
+pub use graph::episode::{Episode, EpisodeInfo};
+pub use graph::input::{EntityRef, MAX_OBSERVATION_BYTES, Triple};
+pub use graph::observation::Observation;
+pub use graph::relation::{Direction, Relation};
+pub use graph::stats::Stats;
+pub use id::{EntityId, EpisodeId, ObservationId, RelationId, Seq};
+pub use memory::Memory;
+pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
+pub use time::Timestamp;

@@ -1,0 +1,476 @@
+//! [`Memory`]: the handle every agent thread shares.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Options;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::graph::WriteCtx;
+use crate::graph::batch::{self, Batch, BatchReport};
+use crate::graph::change::{self, Change};
+use crate::graph::entity::{self, Alias, Entity};
+use crate::graph::episode::{self, Episode, EpisodeInfo};
+use crate::graph::input::{EntityRef, Triple, ValidName, ValidRef, entity_field, observation_text};
+use crate::graph::observation::{self, Observation};
+use crate::graph::relation::{self, Direction, Relation};
+use crate::graph::stats::{self, Stats};
+use crate::id::{EntityId, EpisodeId, ObservationId, RelationId, Seq};
+use crate::time::Timestamp;
+
+/// Longest accepted entity kind, in bytes.
+const MAX_KIND_BYTES: usize = 256;
+/// Longest accepted entity summary, in bytes.
+const MAX_SUMMARY_BYTES: usize = 64 * 1024;
+
+/// A memory graph stored in one SQLite file.
+///
+/// `Memory` is a cheap handle (`Clone + Send + Sync`): clone it into every agent thread.
+/// Every write call is one transaction; bad input is refused before anything is written.
+///
+/// ```
+/// use cairn::Memory;
+///
+/// let memory = Memory::ephemeral()?;
+/// memory.add_triple(("Acme Corp", "acquired", "Widget Inc"))?;
+/// memory.observe("ACME corp", "Headquartered in Springfield")?;
+///
+/// let acme = memory.resolve("ＡＣＭＥ Corp")?.expect("one entity, many spellings");
+/// assert_eq!(memory.outgoing(acme)?[0].object_name, "Widget Inc");
+/// assert_eq!(memory.observations(acme)?.len(), 1);
+/// # Ok::<(), cairn::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Memory {
+    db: Arc<Db>,
+    episode: Option<EpisodeId>,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("path", &self.db.path())
+            .field("episode", &self.episode)
+            .finish()
+    }
+}
+
+impl Memory {
+    /// Opens the memory at `path` with default [`Options`], creating the file if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Memory> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// Opens the memory at `path` with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Memory> {
+        Ok(Memory {
+            db: Arc::new(Db::open(path.as_ref(), options)?),
+            episode: None,
+        })
+    }
+
+    /// A throw-away memory in the temporary directory, deleted when the last handle is
+    /// dropped. It behaves exactly like a file memory (WAL, several threads).
+    pub fn ephemeral() -> Result<Memory> {
+        Self::ephemeral_with(Options::default())
+    }
+
+    /// [`Memory::ephemeral`] with `options`.
+    pub fn ephemeral_with(options: Options) -> Result<Memory> {
+        Ok(Memory {
+            db: Arc::new(Db::ephemeral(options)?),
+            episode: None,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    /// The options the memory was opened with.
+    pub fn options(&self) -> &Options {
+        self.db.options()
+    }
+
+    fn ctx(&self) -> WriteCtx {
+        WriteCtx::new(self.episode)
+    }
+
+    // ----- provenance -------------------------------------------------------------
+
+    /// Records `episode` and returns a handle whose writes all point to it.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let mail = memory.episode(&cairn::Episode::new("mail-agent").source("msg-42"))?;
+    /// mail.add_triple(("Ann", "works at", "Acme"))?;
+    /// assert_eq!(memory.written_by("mail-agent", 100)?.len(), 4); // 3 creates + 1 relation
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn episode(&self, episode: &Episode) -> Result<Memory> {
+        let valid = episode.validate()?;
+        let id = self.db.write(|c| episode::insert(c, &valid))?;
+        Ok(Memory {
+            db: Arc::clone(&self.db),
+            episode: Some(id),
+        })
+    }
+
+    /// A handle whose writes point to an episode recorded earlier.
+    pub fn with_episode(&self, id: EpisodeId) -> Result<Memory> {
+        self.get_episode(id)?
+            .ok_or_else(|| Error::not_found("episode", id))?;
+        Ok(Memory {
+            db: Arc::clone(&self.db),
+            episode: Some(id),
+        })
+    }
+
+    /// The episode this handle's writes point to, if any.
+    pub fn current_episode(&self) -> Option<EpisodeId> {
+        self.episode
+    }
+
+    /// Reads one episode.
+    pub fn get_episode(&self, id: EpisodeId) -> Result<Option<EpisodeInfo>> {
+        self.db.read(|c| episode::get(c, id))
+    }
+
+    /// Every episode recorded for `agent`, oldest first.
+    pub fn episodes_by_agent(&self, agent: &str) -> Result<Vec<EpisodeInfo>> {
+        self.db.read(|c| episode::by_agent(c, agent))
+    }
+
+    /// What `agent` wrote, and when: the change-log rows of its episodes, oldest first.
+    pub fn written_by(&self, agent: &str, limit: usize) -> Result<Vec<Change>> {
+        self.db.read(|c| change::by_agent(c, agent, limit))
+    }
+
+    // ----- entities ---------------------------------------------------------------
+
+    /// Finds the entity reached by `name` (any alias, any spelling with the same key), or
+    /// creates it. Safe to call from many threads and processes at once: one name, one
+    /// entity.
+    pub fn ensure_entity(&self, name: &str) -> Result<EntityId> {
+        let name = ValidName::entity(name)?;
+        // Fast path: most names already exist, and a lookup needs no lock.
+        if let Some(id) = self.db.read(|c| entity::lookup(c, &name.key))? {
+            return Ok(id);
+        }
+        let _queue = self.db.lock();
+        // Another thread of this process may have created it while we queued.
+        if let Some(id) = self.db.read(|c| entity::lookup(c, &name.key))? {
+            return Ok(id);
+        }
+        #[cfg(test)]
+        hooks::before_insert(&name.key);
+        // Another *process* may still win between the re-check and the insert: the
+        // insert then hits the key's UNIQUE constraint and returns the winner.
+        let ctx = self.ctx();
+        self.db.write(|c| entity::insert_or_winner(c, &name, &ctx))
+    }
+
+    /// The entity reached by `name`, without creating anything.
+    pub fn resolve(&self, name: &str) -> Result<Option<EntityId>> {
+        let key = crate::normalize::normalize_name(name)?;
+        self.db.read(|c| entity::lookup(c, &key))
+    }
+
+    /// Reads one entity.
+    pub fn entity(&self, id: EntityId) -> Result<Option<Entity>> {
+        self.db.read(|c| entity::get(c, id))
+    }
+
+    /// Up to `limit` entities with ids greater than `after`, by id (for paging).
+    pub fn entities(&self, after: Option<EntityId>, limit: usize) -> Result<Vec<Entity>> {
+        self.db.snapshot(|c| entity::list(c, after, limit))
+    }
+
+    /// Every name the entity is reached by.
+    pub fn aliases(&self, id: EntityId) -> Result<Vec<Alias>> {
+        self.db.read(|c| entity::aliases(c, id))
+    }
+
+    /// Makes `name` another way to reach `id`. Returns false if it already was;
+    /// [`Error::AliasTaken`] if the name belongs to another entity.
+    pub fn add_alias(&self, id: EntityId, name: &str) -> Result<bool> {
+        let name = ValidName::entity(name)?;
+        let ctx = self.ctx();
+        self.db.write(|c| entity::add_alias(c, id, &name, &ctx))
+    }
+
+    /// Changes the display name; the old names keep resolving to the entity.
+    pub fn rename(&self, id: EntityId, new_name: &str) -> Result<()> {
+        let name = ValidName::entity(new_name)?;
+        let ctx = self.ctx();
+        self.db.write(|c| entity::rename(c, id, &name, &ctx))
+    }
+
+    /// Sets the entity's kind (e.g. `person`).
+    pub fn set_kind(&self, id: EntityId, kind: &str) -> Result<()> {
+        entity_field("entity kind", kind, MAX_KIND_BYTES)?;
+        let ctx = self.ctx();
+        self.db
+            .write(|c| entity::update(c, id, Some(kind.trim()), None, &ctx))
+    }
+
+    /// Sets the entity's summary.
+    pub fn set_summary(&self, id: EntityId, summary: &str) -> Result<()> {
+        entity_field("entity summary", summary, MAX_SUMMARY_BYTES)?;
+        let ctx = self.ctx();
+        self.db
+            .write(|c| entity::update(c, id, None, Some(summary.trim()), &ctx))
+    }
+
+    /// Merges `absorb` into `keep`: aliases, relations and observations move over
+    /// (collisions deduplicated), then `absorb` is deleted.
+    pub fn merge(&self, keep: EntityId, absorb: EntityId) -> Result<()> {
+        let ctx = self.ctx();
+        self.db.write(|c| entity::merge(c, keep, absorb, &ctx))
+    }
+
+    /// Deletes the entity with its aliases, relations and observations. Returns false if
+    /// it did not exist.
+    pub fn delete_entity(&self, id: EntityId) -> Result<bool> {
+        let ctx = self.ctx();
+        self.db.write(|c| entity::delete(c, id, &ctx))
+    }
+
+    // ----- relations --------------------------------------------------------------
+
+    /// Stores a triple, finding or creating its ends. Asserting an existing triple again
+    /// counts one more mention and updates its last-seen time.
+    pub fn add_triple<'a>(&self, triple: impl Into<Triple<'a>>) -> Result<RelationId> {
+        let triple = triple.into().validate()?;
+        let ctx = self.ctx();
+        self.db.write(|c| relation::add(c, &triple, &ctx))
+    }
+
+    /// Reads one relation.
+    pub fn relation(&self, id: RelationId) -> Result<Option<Relation>> {
+        self.db.read(|c| relation::get(c, id))
+    }
+
+    /// Marks a relation as no longer valid from `at` on (it stays in the memory).
+    pub fn invalidate(&self, id: RelationId, at: Timestamp) -> Result<()> {
+        let ctx = self.ctx();
+        self.db.write(|c| relation::invalidate(c, id, at, &ctx))
+    }
+
+    /// Removes a relation. Returns false if it did not exist.
+    pub fn remove_relation(&self, id: RelationId) -> Result<bool> {
+        let ctx = self.ctx();
+        self.db.write(|c| relation::remove(c, id, &ctx))
+    }
+
+    /// The entity's relations in the given direction.
+    pub fn relations(&self, id: EntityId, direction: Direction) -> Result<Vec<Relation>> {
+        self.db.read(|c| relation::of_entity(c, id, direction))
+    }
+
+    /// Relations where the entity is the subject.
+    pub fn outgoing(&self, id: EntityId) -> Result<Vec<Relation>> {
+        self.relations(id, Direction::Outgoing)
+    }
+
+    /// Relations where the entity is the object.
+    pub fn incoming(&self, id: EntityId) -> Result<Vec<Relation>> {
+        self.relations(id, Direction::Incoming)
+    }
+
+    /// Distinct entities one relation away, in either direction.
+    pub fn neighbours(&self, id: EntityId) -> Result<Vec<EntityId>> {
+        self.db.read(|c| relation::neighbours(c, id))
+    }
+
+    // ----- observations -----------------------------------------------------------
+
+    /// Stores a free-text fact about an entity (found or created by name). The same text
+    /// on the same entity is stored once; its id is returned either way.
+    pub fn observe<'a>(
+        &self,
+        entity: impl Into<EntityRef<'a>>,
+        text: &str,
+    ) -> Result<ObservationId> {
+        let entity = ValidRef::new(&entity.into())?;
+        let text = observation_text(text)?;
+        let ctx = self.ctx();
+        self.db.write(|c| {
+            let id = entity::resolve_ref(c, &entity, &ctx)?;
+            observation::add(c, id, text, &ctx)
+        })
+    }
+
+    /// Removes an observation. Returns false if it did not exist.
+    pub fn remove_observation(&self, id: ObservationId) -> Result<bool> {
+        let ctx = self.ctx();
+        self.db.write(|c| observation::remove(c, id, &ctx))
+    }
+
+    /// The entity's observations, oldest first.
+    pub fn observations(&self, id: EntityId) -> Result<Vec<Observation>> {
+        self.db.read(|c| observation::of_entity(c, id))
+    }
+
+    // ----- batches, transactions, change log ----------------------------------------
+
+    /// Writes a whole batch in one transaction. Every item is checked first; if any is
+    /// invalid, nothing is written and the error names its index.
+    pub fn apply(&self, batch: &Batch<'_>) -> Result<BatchReport> {
+        let items = batch.validate()?;
+        let ctx = self.ctx();
+        self.db.write(|c| batch::apply(c, &items, &ctx))
+    }
+
+    /// Runs `f` as one transaction: every call this thread makes on this memory inside
+    /// `f` joins it, and an error from `f` rolls all of them back.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let result: cairn::Result<()> = memory.transaction(|| {
+    ///     memory.add_triple(("Ann", "knows", "Bob"))?;
+    ///     Err(cairn::Error::ReadOnly) // anything that fails...
+    /// });
+    /// assert!(result.is_err());
+    /// assert_eq!(memory.resolve("Ann")?, None); // ...and nothing was written
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn transaction<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.db.write(|_| f())
+    }
+
+    /// Change-log rows with `seq` greater than `after`, oldest first, at most `limit`.
+    pub fn changes_since(&self, after: Seq, limit: usize) -> Result<Vec<Change>> {
+        self.db.read(|c| change::since(c, after, limit))
+    }
+
+    /// The newest change-log position (0 when nothing was ever written).
+    pub fn last_seq(&self) -> Result<Seq> {
+        self.db.read(change::last_seq)
+    }
+
+    /// Row counts, read from one snapshot.
+    pub fn stats(&self) -> Result<Stats> {
+        self.db.snapshot(stats::read)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod hooks {
+    //! Test-only fault injection on the find-or-create path.
+    use std::cell::RefCell;
+
+    type Hook = Box<dyn FnMut(&str)>;
+
+    thread_local! {
+        static BEFORE_INSERT: RefCell<Option<Hook>> = RefCell::new(None);
+    }
+
+    /// Runs `hook` on this thread between find-or-create's re-check and its insert.
+    pub(crate) fn set_before_insert(hook: Option<Hook>) {
+        BEFORE_INSERT.with(|h| *h.borrow_mut() = hook);
+    }
+
+    pub(crate) fn before_insert(key: &str) {
+        BEFORE_INSERT.with(|h| {
+            if let Some(hook) = h.borrow_mut().as_mut() {
+                hook(key);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConnectionMode;
+
+    #[test]
+    fn is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Memory>();
+    }
+
+    /// The UNIQUE fallback, forced: between the re-check and the insert, a second
+    /// connection (standing in for another process) commits the same key.
+    #[test]
+    fn unique_violation_fallback_returns_the_winner() {
+        for mode in [
+            ConnectionMode::ThreadLocal,
+            ConnectionMode::Pool { size: 2 },
+        ] {
+            let memory = Memory::ephemeral_with(Options::new().connection_mode(mode)).unwrap();
+            let path = memory.path().to_owned();
+            let winner = std::rc::Rc::new(std::cell::Cell::new(None));
+            let seen = std::rc::Rc::clone(&winner);
+            hooks::set_before_insert(Some(Box::new(move |key: &str| {
+                let other = Memory::open(&path).unwrap();
+                // Write through the graph layer directly, skipping the fast path and lock
+                // that would otherwise make this handle see the key and return early.
+                let name = ValidName::entity("ACME corp").unwrap();
+                assert_eq!(name.key, key);
+                let id = other
+                    .db
+                    .write(|c| entity::insert_or_winner(c, &name, &WriteCtx::new(None)))
+                    .unwrap();
+                seen.set(Some(id));
+            })));
+            let got = memory.ensure_entity("Acme Corp");
+            hooks::set_before_insert(None);
+            let got = got.unwrap();
+            assert_eq!(
+                Some(got),
+                winner.get(),
+                "the call returns the other writer's entity"
+            );
+            let stats = memory.stats().unwrap();
+            assert_eq!(
+                (stats.entities, stats.aliases),
+                (1, 1),
+                "no duplicate, no orphan"
+            );
+            assert_eq!(memory.entity(got).unwrap().unwrap().name, "ACME corp");
+            // The losing insert was rolled back: one creation in the log.
+            assert_eq!(memory.last_seq().unwrap(), Seq::from_raw(1));
+        }
+    }
+
+    #[test]
+    fn nested_writes_join_the_outer_transaction() {
+        for mode in [
+            ConnectionMode::ThreadLocal,
+            ConnectionMode::Pool { size: 1 },
+        ] {
+            let memory = Memory::ephemeral_with(Options::new().connection_mode(mode)).unwrap();
+            let r: Result<()> = memory.transaction(|| {
+                memory.add_triple(("A", "r", "B"))?;
+                // A read inside sees the uncommitted write, even with a pool of one.
+                assert!(memory.resolve("a")?.is_some());
+                memory.transaction(|| memory.observe("A", "nested").map(|_| ()))?;
+                Err(Error::invalid_input("test", "abort"))
+            });
+            assert!(r.is_err());
+            assert_eq!(memory.stats().unwrap().entities, 0);
+            memory
+                .transaction(|| memory.add_triple(("A", "r", "B")).map(|_| ()))
+                .unwrap();
+            assert_eq!(memory.stats().unwrap().relations, 1);
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_a_write_leaves_the_memory_usable() {
+        let memory = Memory::ephemeral().unwrap();
+        let m = memory.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            m.transaction(|| -> Result<()> {
+                m.add_triple(("A", "r", "B"))?;
+                panic!("agent bug");
+            })
+        }));
+        assert!(result.is_err());
+        memory.add_triple(("C", "r", "D")).unwrap();
+        assert_eq!(memory.stats().unwrap().entities, 2);
+    }
+}
