@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
@@ -59,7 +59,7 @@ fn probe(conn: &Connection, path: &Path) -> Result<i64> {
             ))
         },
     );
-    let (version, app_id, objects) = header.map_err(|e| classify_open_error(e, path))?;
+    let (version, app_id, objects) = header?;
     if app_id != 0 && app_id != APPLICATION_ID {
         return Err(foreign(path, format!("application_id is {app_id:#x}")));
     }
@@ -88,15 +88,6 @@ fn apply(conn: &Connection, from: i64, sql: &str) -> Result<()> {
         Ok(())
     })();
     crate::db::write::finish(conn, result)
-}
-
-fn classify_open_error(e: rusqlite::Error, path: &Path) -> Error {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => Error::NotADatabase {
-            path: path.to_owned(),
-        },
-        _ => e.into(),
-    }
 }
 
 fn foreign(path: &Path, reason: String) -> Error {

@@ -36,12 +36,7 @@ impl Db {
                 "an in-memory path gives every thread its own database; use Memory::ephemeral()",
             ));
         }
-        let setup = connections::open_connection(path, &options)?;
-        migrate::prepare(&setup, path, options.read_only)?;
-        if !options.read_only {
-            connections::enable_wal(&setup)?;
-        }
-        drop(setup);
+        prepare_file(path, &options).map_err(|e| not_a_database(e, path))?;
         Ok(Db {
             connections: Connections::new(path, &options)?,
             lock: WriteLock::default(),
@@ -126,6 +121,31 @@ impl Db {
     /// re-check state that only this process's writers change.
     pub(crate) fn lock(&self) -> ReentrantMutexGuard<'_, WriteState> {
         self.lock.lock()
+    }
+}
+
+/// Checks and migrates the file on one short-lived connection, and turns on WAL.
+fn prepare_file(path: &Path, options: &Options) -> Result<()> {
+    let setup = connections::open_connection(path, options)?;
+    migrate::prepare(&setup, path, options.read_only)?;
+    if !options.read_only {
+        connections::enable_wal(&setup)?;
+    }
+    Ok(())
+}
+
+/// SQLite reports a file that is not a database from whichever statement first reads the
+/// header; callers get one typed error instead.
+fn not_a_database(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Sqlite(inner)
+            if inner.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
+        {
+            Error::NotADatabase {
+                path: path.to_owned(),
+            }
+        }
+        other => other,
     }
 }
 

@@ -241,7 +241,7 @@ pub(crate) fn move_endpoints(
 fn fold_into(conn: &Connection, dup: RelationId, twin: RelationId, ctx: &WriteCtx) -> Result<()> {
     conn.prepare_cached(
         "UPDATE relation SET
-            mentions = mentions + d.mentions,
+            mentions = relation.mentions + d.mentions,
             first_seen = min(relation.first_seen, d.first_seen),
             last_seen = max(relation.last_seen, d.last_seen),
             valid_from = coalesce(relation.valid_from, d.valid_from),

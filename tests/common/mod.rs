@@ -1,0 +1,127 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cairn::{Direction, Memory, Options};
+use rand::Rng;
+
+/// Generous busy budget: the tests prove that nothing fails *while the budget lasts*, on
+/// a slow 2-core CI machine.
+pub fn options() -> Options {
+    Options::new().busy_timeout(Duration::from_secs(60))
+}
+
+/// The 500 (or `n`) base names of the hammer workloads. Some contain "Strasse" so that
+/// the "Straße" variant exercises full case folding.
+pub fn base_names(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 5 {
+            0 => format!("Acme Corp {i}"),
+            1 => format!("Hauptstrasse {i}"),
+            2 => format!("Café Müller {i}"),
+            3 => format!("Widget Inc {i}"),
+            _ => format!("Jane Q Public {i}"),
+        })
+        .collect()
+}
+
+/// A random spelling of `name` with the same key: case, width, white space, NFC/NFD.
+pub fn variant(name: &str, rng: &mut impl Rng) -> String {
+    let mut s = match rng.random_range(0..4) {
+        0 => name.to_owned(),
+        1 => name.to_lowercase(),
+        2 => name.to_uppercase(),
+        _ => fullwidth(name),
+    };
+    if rng.random_bool(0.3) {
+        s = s.replace("strasse", "straße");
+    }
+    if rng.random_bool(0.3) {
+        s = s.replace('é', "e\u{301}");
+    }
+    let spaces = [" ", "  ", "\u{a0}", "\u{3000}", " \t"];
+    s = s
+        .split(' ')
+        .collect::<Vec<_>>()
+        .join(spaces[rng.random_range(0..spaces.len())]);
+    if rng.random_bool(0.2) {
+        s = format!("  {s}\u{a0}");
+    }
+    s
+}
+
+/// ASCII letters and digits to their fullwidth forms (what NFKC undoes).
+pub fn fullwidth(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Reader threads that query `memory` until `stop` is set; each returns how many reads it
+/// made, and panics (failing the test) on the first error.
+pub fn spawn_readers(
+    memory: &Memory,
+    names: &[String],
+    stop: &Arc<AtomicBool>,
+    n: usize,
+) -> Vec<JoinHandle<u64>> {
+    (0..n)
+        .map(|r| {
+            let memory = memory.clone();
+            let names = names.to_vec();
+            let stop = Arc::clone(stop);
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                let mut i = r;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = &names[i % names.len()];
+                    if let Some(id) = memory.resolve(name).expect("resolve during writes") {
+                        memory
+                            .relations(id, Direction::Both)
+                            .expect("relations during writes");
+                        memory.observations(id).expect("observations during writes");
+                    }
+                    memory.stats().expect("stats during writes");
+                    memory.entities(None, 20).expect("entities during writes");
+                    reads += 1;
+                    i += 7;
+                }
+                reads
+            })
+        })
+        .collect()
+}
+
+/// Stops readers and checks that every one of them actually read.
+pub fn join_readers(stop: &Arc<AtomicBool>, readers: Vec<JoinHandle<u64>>) {
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        let reads = reader.join().expect("a reader thread failed");
+        assert!(reads > 0, "a reader never got to read");
+    }
+}
+
+/// `PRAGMA integrity_check` and `foreign_key_check` on a separate connection.
+pub fn assert_file_is_sound(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let fk_violations: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(fk_violations, 0);
+}
