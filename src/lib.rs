@@ -55,3 +55,8 @@ pub use id::{EntityId, EpisodeId, ObservationId, RelationId, Seq};
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
 pub use time::Timestamp;
+
+/// The README's tour, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -105,7 +105,7 @@ impl Memory {
     /// # let memory = cairn::Memory::ephemeral()?;
     /// let mail = memory.episode(&cairn::Episode::new("mail-agent").source("msg-42"))?;
     /// mail.add_triple(("Ann", "works at", "Acme"))?;
-    /// assert_eq!(memory.written_by("mail-agent", 100)?.len(), 4); // 3 creates + 1 relation
+    /// assert_eq!(memory.written_by("mail-agent", 100)?.len(), 3); // 2 entities + 1 relation
     /// # Ok::<(), cairn::Error>(())
     /// ```
     pub fn episode(&self, episode: &Episode) -> Result<Memory> {
