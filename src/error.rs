@@ -52,9 +52,12 @@ pub enum Error {
         owner: i64,
     },
     /// The database stayed locked by other writers for the whole busy budget.
-    #[error("database busy: gave up after waiting {waited:?} for other writers")]
+    #[error(
+        "database busy: other writers held it for the whole busy budget (cairn retried for {waited:?})"
+    )]
     Busy {
-        /// How long cairn waited before giving up.
+        /// How long cairn's own retry loop waited. Zero when SQLite's busy handler, which
+        /// already waits up to the busy timeout inside one statement, gave up first.
         waited: Duration,
     },
     /// A write was attempted on a memory opened read-only.

@@ -11,7 +11,7 @@ use crate::graph::batch::{self, Batch, BatchReport};
 use crate::graph::change::{self, Change};
 use crate::graph::entity::{self, Alias, Entity};
 use crate::graph::episode::{self, Episode, EpisodeInfo};
-use crate::graph::input::{EntityRef, Triple, ValidName, ValidRef, entity_field, observation_text};
+use crate::graph::input::{EntityRef, Triple, ValidName, ValidRef, check_text, observation_text};
 use crate::graph::observation::{self, Observation};
 use crate::graph::relation::{self, Direction, Relation};
 use crate::graph::stats::{self, Stats};
@@ -209,7 +209,7 @@ impl Memory {
 
     /// Sets the entity's kind (e.g. `person`).
     pub fn set_kind(&self, id: EntityId, kind: &str) -> Result<()> {
-        entity_field("entity kind", kind, MAX_KIND_BYTES)?;
+        check_text("entity kind", kind, MAX_KIND_BYTES)?;
         let ctx = self.ctx();
         self.db
             .write(|c| entity::update(c, id, Some(kind.trim()), None, &ctx))
@@ -217,7 +217,7 @@ impl Memory {
 
     /// Sets the entity's summary.
     pub fn set_summary(&self, id: EntityId, summary: &str) -> Result<()> {
-        entity_field("entity summary", summary, MAX_SUMMARY_BYTES)?;
+        check_text("entity summary", summary, MAX_SUMMARY_BYTES)?;
         let ctx = self.ctx();
         self.db
             .write(|c| entity::update(c, id, None, Some(summary.trim()), &ctx))

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+use crate::graph::input::check_text;
 use crate::id::EpisodeId;
 use crate::time::Timestamp;
 
@@ -60,12 +61,12 @@ impl Episode {
 
     /// Checks the episode and renders its metadata, before any lock is taken.
     pub(crate) fn validate(&self) -> Result<ValidEpisode<'_>> {
-        check_label("agent id", &self.agent)?;
+        check_text("agent id", &self.agent, MAX_LABEL_BYTES)?;
         if self.agent.trim().is_empty() {
             return Err(Error::invalid_input("agent id", "it is empty"));
         }
         if let Some(source) = &self.source {
-            check_label("episode source", source)?;
+            check_text("episode source", source, MAX_LABEL_BYTES)?;
         }
         let metadata = match &self.metadata {
             None => None,
@@ -89,19 +90,6 @@ impl Episode {
             metadata,
         })
     }
-}
-
-fn check_label(what: &'static str, text: &str) -> Result<()> {
-    if text.len() > MAX_LABEL_BYTES {
-        return Err(Error::invalid_input(
-            what,
-            format!("{} bytes; the limit is {MAX_LABEL_BYTES}", text.len()),
-        ));
-    }
-    if text.contains('\0') {
-        return Err(Error::invalid_input(what, "it contains a NUL character"));
-    }
-    Ok(())
 }
 
 pub(crate) struct ValidEpisode<'a> {

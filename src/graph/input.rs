@@ -188,26 +188,13 @@ pub(crate) fn observation_text(text: &str) -> Result<&str> {
     if trimmed.is_empty() {
         return Err(Error::invalid_input("observation", "the text is empty"));
     }
-    if trimmed.len() > MAX_OBSERVATION_BYTES {
-        return Err(Error::invalid_input(
-            "observation",
-            format!(
-                "{} bytes; the limit is {MAX_OBSERVATION_BYTES}",
-                trimmed.len()
-            ),
-        ));
-    }
-    if trimmed.contains('\0') {
-        return Err(Error::invalid_input(
-            "observation",
-            "the text contains a NUL character",
-        ));
-    }
+    check_text("observation", trimmed, MAX_OBSERVATION_BYTES)?;
     Ok(trimmed)
 }
 
-/// Checks a free-text entity field (kind, summary).
-pub(crate) fn entity_field(what: &'static str, text: &str, max: usize) -> Result<()> {
+/// Checks a free-text field (entity kind or summary, episode agent or source): bounded,
+/// and free of NUL, which SQLite text and C callers would truncate at.
+pub(crate) fn check_text(what: &'static str, text: &str, max: usize) -> Result<()> {
     if text.len() > max {
         return Err(Error::invalid_input(
             what,
