@@ -107,16 +107,24 @@ fn sixteen_threads_hammer_the_same_names() {
     }
 }
 
-/// Entry point for the child processes of `four_processes_hammer_the_same_names`; it is
-/// not a test by itself, so it only runs when spawned with `--ignored`.
+/// Entry point for the child processes of the multi-process tests; it is not a test by
+/// itself, so it only runs when spawned with `--ignored`.
 #[test]
 #[ignore = "entry point for child processes spawned by other tests"]
-fn child_hammer() {
+fn child_process() {
     let path = std::env::var("CAIRN_CHILD_DB").expect("spawned without CAIRN_CHILD_DB");
     let seed: u64 = std::env::var("CAIRN_CHILD_SEED").unwrap().parse().unwrap();
     let memory = options().open(&path).unwrap();
+    match std::env::var("CAIRN_CHILD_TASK").as_deref() {
+        Ok("hammer") => child_hammer(&memory, seed),
+        Ok("triples") => write_triples(&memory, seed as usize, THREADS_PER_PROCESS),
+        other => panic!("unknown CAIRN_CHILD_TASK {other:?}"),
+    }
+}
+
+fn child_hammer(memory: &Memory, seed: u64) {
     let names = base_names(NAMES);
-    let ids = hammer(&memory, &names, THREADS, CALLS, seed);
+    let ids = hammer(memory, &names, THREADS, CALLS, seed);
     // Report what this process saw, so the parent can compare across processes (libtest
     // may print its "test child_hammer ..." prefix on the same line).
     let mut lines: Vec<String> = ids.iter().map(|(i, id)| format!("{i}={id}")).collect();
@@ -124,15 +132,16 @@ fn child_hammer() {
     println!("CHILD-IDS {}", lines.join(","));
 }
 
-fn spawn_child(path: &Path, seed: u64) -> std::process::Child {
+fn spawn_child(task: &str, path: &Path, seed: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_hammer",
+            "child_process",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
+        .env("CAIRN_CHILD_TASK", task)
         .env("CAIRN_CHILD_DB", path)
         .env("CAIRN_CHILD_SEED", seed.to_string())
         .stdout(std::process::Stdio::piped())
@@ -149,17 +158,12 @@ fn four_processes_hammer_the_same_names() {
     let names = base_names(NAMES);
     let stop = Arc::new(AtomicBool::new(false));
     let readers = spawn_readers(&memory, &names, &stop, 2);
-    let children: Vec<_> = (1..=4).map(|seed| spawn_child(&path, seed)).collect();
+    let children: Vec<_> = (1..=4)
+        .map(|seed| spawn_child("hammer", &path, seed))
+        .collect();
     let mut seen: HashMap<String, String> = HashMap::new();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child failed: {}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = wait_for_success(child);
         let report = stdout
             .lines()
             .find_map(|l| l.split_once("CHILD-IDS ").map(|(_, ids)| ids))
@@ -179,18 +183,28 @@ fn four_processes_hammer_the_same_names() {
     assert_file_is_sound(&path);
 }
 
-/// 8 threads × 1,000 triples, half of them repeats of 100 shared triples: relation rows,
-/// mention counts and change-log rows must come out exact.
-#[test]
-fn eight_threads_write_triples_with_repeats() {
-    const THREADS: usize = 8;
-    const UNIQUE: usize = 500; // per thread
-    const SHARED: usize = 100; // triples shared by all threads, 5 times each per thread
-    let memory = Memory::ephemeral_with(options()).unwrap();
-    let shared_names: Vec<String> = (0..SHARED).map(|j| format!("Shared Object {j}")).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let readers = spawn_readers(&memory, &shared_names, &stop, 2);
-    let handles: Vec<_> = (0..THREADS)
+fn wait_for_success(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+const TRIPLE_THREADS: usize = 8;
+const THREADS_PER_PROCESS: usize = 2;
+const UNIQUE: usize = 500; // per writer thread
+const SHARED: usize = 100; // triples shared by all writer threads, 5 times each per thread
+
+/// `threads` writer threads (numbered from `first * threads`), each writing 1,000
+/// triples: 500 of its own and 5 repeats of each of 100 shared triples, in random order
+/// and random spellings.
+fn write_triples(memory: &Memory, first: usize, threads: usize) {
+    let handles: Vec<_> = (first * threads..(first + 1) * threads)
         .map(|t| {
             let memory = memory.clone();
             std::thread::spawn(move || {
@@ -225,15 +239,18 @@ fn eight_threads_write_triples_with_repeats() {
     for h in handles {
         h.join().expect("writer thread panicked");
     }
-    join_readers(&stop, readers);
+}
 
+/// After `threads` writer threads of [`write_triples`] (in any number of processes):
+/// relation rows, mention counts and change-log rows are exactly as expected.
+fn assert_triples_exact(memory: &Memory, threads: usize) {
     let stats = memory.stats().unwrap();
-    let shared_calls = THREADS * SHARED * 5;
-    assert_eq!(stats.relations as usize, THREADS * UNIQUE + SHARED);
+    let shared_calls = threads * SHARED * 5;
+    assert_eq!(stats.relations as usize, threads * UNIQUE + SHARED);
     let shared_entities = 20 + SHARED;
     assert_eq!(
         stats.entities as usize,
-        THREADS * UNIQUE * 2 + shared_entities
+        threads * UNIQUE * 2 + shared_entities
     );
     for j in 0..SHARED {
         let s = memory
@@ -253,22 +270,53 @@ fn eight_threads_write_triples_with_repeats() {
         assert_eq!(rels.len(), 1, "one relation per shared triple");
         assert_eq!(
             rels[0].mentions as usize,
-            THREADS * 5,
+            threads * 5,
             "every repeat counted"
         );
     }
     let changes = memory.changes_since(Seq::from_raw(0), usize::MAX).unwrap();
     let count = |op| changes.iter().filter(|c| c.op == op).count();
     assert_eq!(count(ChangeOp::EntityCreated), stats.entities as usize);
-    assert_eq!(count(ChangeOp::RelationCreated), THREADS * UNIQUE + SHARED);
+    assert_eq!(count(ChangeOp::RelationCreated), threads * UNIQUE + SHARED);
     assert_eq!(count(ChangeOp::RelationMentioned), shared_calls - SHARED);
     assert_eq!(
         changes.len(),
-        stats.entities as usize + THREADS * UNIQUE + shared_calls
+        stats.entities as usize + threads * UNIQUE + shared_calls
     );
     assert!(
         changes.windows(2).all(|w| w[0].seq < w[1].seq),
         "seq strictly increasing"
     );
     assert_eq!(stats.changes as usize, changes.len());
+}
+
+/// 8 threads × 1,000 triples, half of them repeats of 100 shared triples.
+#[test]
+fn eight_threads_write_triples_with_repeats() {
+    let memory = Memory::ephemeral_with(options()).unwrap();
+    let shared_names: Vec<String> = (0..SHARED).map(|j| format!("Shared Object {j}")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = spawn_readers(&memory, &shared_names, &stop, 2);
+    write_triples(&memory, 0, TRIPLE_THREADS);
+    join_readers(&stop, readers);
+    assert_triples_exact(&memory, TRIPLE_THREADS);
+}
+
+/// The same triples from 4 OS processes × 2 threads: no write is lost across processes.
+#[test]
+fn four_processes_write_triples_with_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triples.db");
+    let memory = options().open(&path).unwrap();
+    let shared_names: Vec<String> = (0..SHARED).map(|j| format!("Shared Object {j}")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = spawn_readers(&memory, &shared_names, &stop, 2);
+    let children: Vec<_> = (0..4).map(|p| spawn_child("triples", &path, p)).collect();
+    for child in children {
+        wait_for_success(child);
+    }
+    join_readers(&stop, readers);
+    assert_triples_exact(&memory, 4 * THREADS_PER_PROCESS);
+    drop(memory);
+    assert_file_is_sound(&path);
 }
