@@ -57,61 +57,32 @@ pub(crate) fn find_or_create(
 }
 
 /// Inserts entity + alias; if the key was taken meanwhile (UNIQUE / PRIMARY KEY
-/// violation: another process or a writer outside cairn's protocol won the race), undoes
-/// the entity row and returns the winner.
+/// violation: another process committed it after our lookup), removes the entity row it
+/// just inserted and returns the winner. No savepoint: the entity row is the only thing
+/// written before the alias, and deleting it by id undoes it exactly, without making
+/// SQLite journal every page the statement touches.
 pub(crate) fn insert_or_winner(
     conn: &Connection,
     name: &ValidName,
     ctx: &WriteCtx,
 ) -> Result<EntityId> {
-    conn.prepare_cached("SAVEPOINT cairn_create")?.execute([])?;
-    match insert(conn, name, ctx) {
-        Ok(id) => {
-            conn.prepare_cached("RELEASE cairn_create")?.execute([])?;
+    conn.prepare_cached(
+        "INSERT INTO entity(name, created_at, updated_at, episode_id) VALUES (?1, ?2, ?2, ?3)",
+    )?
+    .execute(params![name.display, ctx.at, ctx.episode])?;
+    let id = EntityId::from_raw(conn.last_insert_rowid());
+    match insert_alias(conn, id, name, ctx) {
+        Ok(()) => {
+            change::log(conn, ctx, ChangeOp::EntityCreated, id.get(), None)?;
             Ok(id)
         }
-        Err(InsertError::Taken) => {
-            conn.execute_batch("ROLLBACK TO cairn_create; RELEASE cairn_create")?;
+        Err(e) if is_unique_violation(&e) => {
+            conn.prepare_cached("DELETE FROM entity WHERE id = ?1")?
+                .execute([id])?;
             lookup(conn, &name.key)?.ok_or_else(|| Error::not_found("entity", &name.key))
         }
-        Err(InsertError::Other(e)) => {
-            conn.execute_batch("ROLLBACK TO cairn_create; RELEASE cairn_create")?;
-            Err(e)
-        }
+        Err(e) => Err(e.into()),
     }
-}
-
-enum InsertError {
-    Taken,
-    Other(Error),
-}
-
-impl From<rusqlite::Error> for InsertError {
-    fn from(e: rusqlite::Error) -> Self {
-        if is_unique_violation(&e) {
-            InsertError::Taken
-        } else {
-            InsertError::Other(e.into())
-        }
-    }
-}
-
-impl From<Error> for InsertError {
-    fn from(e: Error) -> Self {
-        InsertError::Other(e)
-    }
-}
-
-fn insert(conn: &Connection, name: &ValidName, ctx: &WriteCtx) -> Result<EntityId, InsertError> {
-    let id: EntityId = conn
-        .prepare_cached(
-            "INSERT INTO entity(name, created_at, updated_at, episode_id)
-             VALUES (?1, ?2, ?2, ?3) RETURNING id",
-        )?
-        .query_row(params![name.display, ctx.at, ctx.episode], |r| r.get(0))?;
-    insert_alias(conn, id, name, ctx)?;
-    change::log(conn, ctx, ChangeOp::EntityCreated, id.get(), None)?;
-    Ok(id)
 }
 
 fn insert_alias(

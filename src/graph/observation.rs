@@ -1,6 +1,6 @@
 //! Observations: free-text facts about one entity, never stored twice verbatim.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
 use crate::graph::WriteCtx;
@@ -31,14 +31,14 @@ pub(crate) fn add(
     text: &str,
     ctx: &WriteCtx,
 ) -> Result<ObservationId> {
-    let inserted: Option<ObservationId> = conn
+    let inserted = conn
         .prepare_cached(
             "INSERT INTO observation(entity_id, text, created_at, episode_id) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (entity_id, text) DO NOTHING RETURNING id",
+             ON CONFLICT (entity_id, text) DO NOTHING",
         )?
-        .query_row(params![entity, text, ctx.at, ctx.episode], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = inserted {
+        .execute(params![entity, text, ctx.at, ctx.episode])?;
+    if inserted == 1 {
+        let id = ObservationId::from_raw(conn.last_insert_rowid());
         change::log(conn, ctx, ChangeOp::ObservationAdded, id.get(), None)?;
         return Ok(id);
     }

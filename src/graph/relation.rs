@@ -71,35 +71,53 @@ pub(crate) fn upsert(
     object: EntityId,
     ctx: &WriteCtx,
 ) -> Result<RelationId> {
-    let (id, mentions): (RelationId, i64) = conn
+    // Insert first and fall back to an update: a plain INSERT is the common case in
+    // ingest, and avoiding RETURNING keeps SQLite from buffering a result row.
+    let inserted = conn
         .prepare_cached(
             "INSERT INTO relation(subject_id, predicate, predicate_key, object_id, mentions,
                                   first_seen, last_seen, valid_from, valid_to, episode_id)
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?7, ?8)
-             ON CONFLICT (subject_id, predicate_key, object_id) DO UPDATE SET
-                mentions = mentions + 1,
-                last_seen = max(last_seen, excluded.last_seen),
-                valid_from = coalesce(excluded.valid_from, valid_from),
-                valid_to = coalesce(excluded.valid_to, valid_to)
-             RETURNING id, mentions",
+             ON CONFLICT (subject_id, predicate_key, object_id) DO NOTHING",
         )?
-        .query_row(
-            params![
-                subject,
-                triple.predicate.display,
-                triple.predicate.key,
-                object,
-                ctx.at,
-                triple.valid_from,
-                triple.valid_to,
-                ctx.episode
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-    let op = if mentions == 1 {
-        ChangeOp::RelationCreated
+        .execute(params![
+            subject,
+            triple.predicate.display,
+            triple.predicate.key,
+            object,
+            ctx.at,
+            triple.valid_from,
+            triple.valid_to,
+            ctx.episode
+        ])?;
+    let (id, op) = if inserted == 1 {
+        (
+            RelationId::from_raw(conn.last_insert_rowid()),
+            ChangeOp::RelationCreated,
+        )
     } else {
-        ChangeOp::RelationMentioned
+        let id = conn
+            .prepare_cached(
+                "UPDATE relation SET
+                    mentions = mentions + 1,
+                    last_seen = max(last_seen, ?4),
+                    valid_from = coalesce(?5, valid_from),
+                    valid_to = coalesce(?6, valid_to)
+                 WHERE subject_id = ?1 AND predicate_key = ?2 AND object_id = ?3
+                 RETURNING id",
+            )?
+            .query_row(
+                params![
+                    subject,
+                    triple.predicate.key,
+                    object,
+                    ctx.at,
+                    triple.valid_from,
+                    triple.valid_to
+                ],
+                |r| r.get(0),
+            )?;
+        (id, ChangeOp::RelationMentioned)
     };
     change::log(conn, ctx, op, id.get(), None)?;
     Ok(id)
