@@ -95,6 +95,13 @@ pub enum Error {
         /// What gave it away.
         reason: String,
     },
+    /// The shared transaction this write was committed in (see group commit in
+    /// `docs/architecture.md`) failed for a reason only the first writer got in full.
+    #[error("the transaction shared with other writers failed: {message}")]
+    SharedCommit {
+        /// The original error, rendered.
+        message: String,
+    },
     /// An error from SQLite that cairn has no more specific variant for.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),
@@ -155,6 +162,21 @@ impl Error {
     /// True when a referenced entity, relation, observation or episode does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+
+    /// A copy of this error for every writer of a shared transaction; errors that do not
+    /// clone keep their message.
+    pub(crate) fn replicate(&self) -> Error {
+        match self {
+            Error::Busy { waited } => Error::Busy { waited: *waited },
+            Error::ReadOnly => Error::ReadOnly,
+            Error::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+                Error::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+            }
+            other => Error::SharedCommit {
+                message: other.to_string(),
+            },
+        }
     }
 
     pub(crate) fn not_found(what: &'static str, key: impl ToString) -> Self {

@@ -244,7 +244,8 @@ impl Memory {
     pub fn add_triple<'a>(&self, triple: impl Into<Triple<'a>>) -> Result<RelationId> {
         let triple = triple.into().validate()?;
         let ctx = self.ctx();
-        self.db.write(|c| relation::add(c, &triple, &ctx))
+        self.db
+            .write_grouped(move |c| relation::add(c, &triple, &ctx))
     }
 
     /// Reads one relation.
@@ -294,11 +295,11 @@ impl Memory {
         text: &str,
     ) -> Result<ObservationId> {
         let entity = ValidRef::new(&entity.into())?;
-        let text = observation_text(text)?;
+        let text = observation_text(text)?.to_owned();
         let ctx = self.ctx();
-        self.db.write(|c| {
+        self.db.write_grouped(move |c| {
             let id = entity::resolve_ref(c, &entity, &ctx)?;
-            observation::add(c, id, text, &ctx)
+            observation::add(c, id, &text, &ctx)
         })
     }
 

@@ -229,9 +229,14 @@ fn write_triples(memory: &Memory, first: usize, threads: usize) {
                 }
                 rand::seq::SliceRandom::shuffle(calls.as_mut_slice(), &mut rng);
                 for (s, p, o) in &calls {
-                    memory
+                    let id = memory
                         .add_triple((s.as_str(), p.as_str(), o.as_str()))
                         .unwrap_or_else(|e| panic!("add_triple({s:?}, {p:?}, {o:?}): {e}"));
+                    // Concurrent calls share commits: each must still get its own answer.
+                    let stored = memory.relation(id).unwrap().expect("returned id exists");
+                    let key = |n: &str| cairn::normalize_name(n).unwrap();
+                    assert_eq!(key(&stored.subject_name), key(s), "id of another call");
+                    assert_eq!(key(&stored.object_name), key(o), "id of another call");
                 }
             })
         })

@@ -97,6 +97,7 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", options.durability.pragma_value())?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", options.autocheckpoint_pages)?;
     Ok(())
 }
 

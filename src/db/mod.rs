@@ -4,10 +4,12 @@
 //! and [`Db::write`]; it never opens connections or transactions itself.
 
 pub(crate) mod connections;
+pub(crate) mod group;
 pub(crate) mod migrate;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::ReentrantMutexGuard;
@@ -23,6 +25,7 @@ pub(crate) struct Db {
     // Field order matters: connections close before the ephemeral file is removed.
     connections: Connections,
     lock: WriteLock,
+    queue: group::Queue,
     options: Options,
     path: PathBuf,
     _ephemeral: Option<EphemeralFile>,
@@ -40,6 +43,7 @@ impl Db {
         Ok(Db {
             connections: Connections::new(path, &options)?,
             lock: WriteLock::default(),
+            queue: group::Queue::default(),
             options,
             path: path.to_owned(),
             _ephemeral: None,
@@ -106,15 +110,60 @@ impl Db {
             return Err(Error::ReadOnly);
         }
         let state = self.lock.lock();
+        self.write_locked(&state, f)
+    }
+
+    /// Like [`Db::write`], but `f` may be run by another writer thread together with
+    /// other writers' work in one transaction (group commit, see [`group`]). Returns
+    /// after the transaction holding `f`'s writes committed, or with its error.
+    pub(crate) fn write_grouped<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if self.options.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if self.lock.is_held_by_this_thread() {
+            // Inside a write already: join it, as any nested write does.
+            return self.write(f);
+        }
+        let slot: group::Slot<T> = Arc::default();
+        let job = Box::new(group::Pending {
+            f,
+            slot: Arc::clone(&slot),
+        });
+        self.queue.submit(job, &slot, || {
+            let state = self.lock.lock();
+            group::lead(
+                self.queue.take(),
+                &state,
+                self.options.busy_timeout,
+                |run_all| self.write_locked(&state, |conn| run_all(conn)),
+            );
+        });
+        slot.lock().take().unwrap_or_else(|| {
+            // Unreachable: submit returns only once a leader delivered the result.
+            Err(Error::SharedCommit {
+                message: "group commit lost a result".to_owned(),
+            })
+        })
+    }
+
+    fn write_locked<T>(
+        &self,
+        state: &WriteState,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let budget = self.options.busy_timeout;
         if state.depth() == 0
             && let Some(pooled) = self.connections.checkout()?
         {
             *state.pinned().borrow_mut() = Some(pooled);
-            let _unpin = Unpin(&state);
-            return self.read(|conn| write::run(&state, conn, budget, f));
+            let _unpin = ReturnToPool(state);
+            return self.read(|conn| write::run(state, conn, budget, f));
         }
-        self.read(|conn| write::run(&state, conn, budget, f))
+        self.read(|conn| write::run(state, conn, budget, f))
     }
 
     /// Takes the process-wide write lock without opening a transaction, so a caller can
@@ -150,9 +199,9 @@ fn not_a_database(e: Error, path: &Path) -> Error {
 }
 
 /// Returns the pinned pool connection when the outermost write ends.
-struct Unpin<'a>(&'a WriteState);
+struct ReturnToPool<'a>(&'a WriteState);
 
-impl Drop for Unpin<'_> {
+impl Drop for ReturnToPool<'_> {
     fn drop(&mut self) {
         self.0.pinned().borrow_mut().take();
     }

@@ -65,9 +65,12 @@ CREATE TABLE observation (
 );
 
 -- The change log: one row per mutation, written in the mutation's own transaction.
--- AUTOINCREMENT keeps `seq` strictly increasing even if the newest rows are ever deleted.
+-- `seq` is the rowid: SQLite assigns max(seq) + 1, so it strictly increases as long as the
+-- newest row is never deleted (cairn never deletes change rows; a future compaction must
+-- keep the newest). Not AUTOINCREMENT: its sqlite_sequence page is one more WAL frame on
+-- every commit (about 8 % of single-call write throughput, measured).
 CREATE TABLE change (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER PRIMARY KEY,
     at         INTEGER NOT NULL,
     op         TEXT NOT NULL,
     target     INTEGER NOT NULL,
