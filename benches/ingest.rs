@@ -462,7 +462,7 @@ fn single_triple_writes(c: &mut Criterion) {
             String::new()
         };
         summarize(format!(
-            "single-triple add_triple calls (all names new, 1 call = 1 transaction): {}{reference} \
+            "single-triple add_triple calls (all names new; each call returns after its commit, concurrent calls share commits): {}{reference} \
              (target >= 15,000 triples/s total at 8 threads Normal)",
             results.join("; ")
         ));
