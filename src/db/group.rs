@@ -194,18 +194,7 @@ pub(crate) fn lead(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn conn() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY)")
-            .unwrap();
-        c
-    }
-
-    fn count(c: &Connection) -> i64 {
-        c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap()
-    }
+    use crate::db::test_table::{conn, count};
 
     /// A job inserting `x`, failing afterwards when `fail`.
     fn job(x: i64, fail: bool) -> (Box<dyn Job>, Slot<i64>) {

@@ -220,3 +220,21 @@ impl Drop for EphemeralFile {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_table {
+    //! A one-table in-memory database for the transaction-mechanics tests.
+    use rusqlite::Connection;
+
+    pub(crate) fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY)")
+            .unwrap();
+        c
+    }
+
+    pub(crate) fn count(c: &Connection) -> i64 {
+        c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+}

@@ -185,18 +185,7 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn conn() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY)")
-            .unwrap();
-        c
-    }
-
-    fn count(c: &Connection) -> i64 {
-        c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap()
-    }
+    use crate::db::test_table::{conn, count};
 
     #[test]
     fn nested_error_rolls_back_only_the_savepoint() {
