@@ -61,3 +61,11 @@ row_id!(
     /// A position in the change log; strictly increasing.
     Seq
 );
+row_id!(
+    /// Identifies a document.
+    DocumentId
+);
+row_id!(
+    /// Identifies a chunk (a retrievable piece of a document).
+    ChunkId
+);

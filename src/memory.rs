@@ -9,13 +9,14 @@ use crate::error::{Error, Result};
 use crate::graph::WriteCtx;
 use crate::graph::batch::{self, Batch, BatchReport};
 use crate::graph::change::{self, Change};
+use crate::graph::document::{self, Chunk, Document, Unit};
 use crate::graph::entity::{self, Alias, Entity};
 use crate::graph::episode::{self, Episode, EpisodeInfo};
 use crate::graph::input::{EntityRef, Triple, ValidName, ValidRef, check_text, observation_text};
 use crate::graph::observation::{self, Observation};
 use crate::graph::relation::{self, Direction, Relation};
 use crate::graph::stats::{self, Stats};
-use crate::id::{EntityId, EpisodeId, ObservationId, RelationId, Seq};
+use crate::id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 use crate::time::Timestamp;
 
 /// Longest accepted entity kind, in bytes.
@@ -312,6 +313,44 @@ impl Memory {
     /// The entity's observations, oldest first.
     pub fn observations(&self, id: EntityId) -> Result<Vec<Observation>> {
         self.db.read(|c| observation::of_entity(c, id))
+    }
+
+    // ----- documents and chunks ----------------------------------------------------
+
+    /// Stores a document, split into chunks (see [`crate::ChunkOptions`]); returns its id
+    /// and its chunks' ids in order.
+    pub fn add_document(&self, doc: &Document<'_>) -> Result<(DocumentId, Vec<ChunkId>)> {
+        let valid = doc.validate()?;
+        let ctx = self.ctx();
+        self.db.write(|c| document::insert(c, &valid, &ctx))
+    }
+
+    /// Stores pre-split units (chat turns, tool results) as the chunks of one document
+    /// from `source`, one chunk per unit, each with its own metadata.
+    pub fn add_units(
+        &self,
+        source: &str,
+        units: &[Unit<'_>],
+    ) -> Result<(DocumentId, Vec<ChunkId>)> {
+        let valid = document::validate_units(source, units)?;
+        let ctx = self.ctx();
+        self.db.write(|c| document::insert(c, &valid, &ctx))
+    }
+
+    /// Reads one chunk.
+    pub fn chunk(&self, id: ChunkId) -> Result<Option<Chunk>> {
+        self.db.read(|c| document::chunk(c, id))
+    }
+
+    /// A document's chunks, in order.
+    pub fn chunks(&self, document: DocumentId) -> Result<Vec<Chunk>> {
+        self.db.read(|c| document::chunks(c, document))
+    }
+
+    /// Deletes a document and its chunks. Returns false if it did not exist.
+    pub fn delete_document(&self, id: DocumentId) -> Result<bool> {
+        let ctx = self.ctx();
+        self.db.write(|c| document::delete(c, id, &ctx))
     }
 
     // ----- batches, transactions, change log ----------------------------------------

@@ -14,7 +14,10 @@ use crate::error::{Error, Result};
 pub(crate) const APPLICATION_ID: i64 = 0x6361_726E;
 
 /// Migration `i` (0-based) brings the file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001_core.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/0001_core.sql"),
+    include_str!("schema/0002_documents.sql"),
+];
 
 /// The schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

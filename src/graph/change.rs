@@ -38,6 +38,10 @@ pub enum ChangeOp {
     ObservationMoved,
     /// An observation was removed (target: observation id).
     ObservationRemoved,
+    /// A chunk of a document was stored (target: chunk id).
+    ChunkAdded,
+    /// A chunk was removed with its document (target: chunk id).
+    ChunkRemoved,
 }
 
 const OPS: &[(ChangeOp, &str)] = &[
@@ -54,6 +58,8 @@ const OPS: &[(ChangeOp, &str)] = &[
     (ChangeOp::ObservationAdded, "observation.add"),
     (ChangeOp::ObservationMoved, "observation.move"),
     (ChangeOp::ObservationRemoved, "observation.remove"),
+    (ChangeOp::ChunkAdded, "chunk.add"),
+    (ChangeOp::ChunkRemoved, "chunk.remove"),
 ];
 
 impl ChangeOp {

@@ -4,6 +4,8 @@
 
 pub(crate) mod batch;
 pub(crate) mod change;
+pub(crate) mod chunker;
+pub(crate) mod document;
 pub(crate) mod entity;
 pub(crate) mod episode;
 pub(crate) mod input;

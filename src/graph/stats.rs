@@ -19,6 +19,10 @@ pub struct Stats {
     pub episodes: u64,
     /// Change-log rows.
     pub changes: u64,
+    /// Documents.
+    pub documents: u64,
+    /// Chunks of documents.
+    pub chunks: u64,
 }
 
 pub(crate) fn read(conn: &Connection) -> Result<Stats> {
@@ -35,5 +39,7 @@ pub(crate) fn read(conn: &Connection) -> Result<Stats> {
         observations: count("observation")?,
         episodes: count("episode")?,
         changes: count("change")?,
+        documents: count("document")?,
+        chunks: count("chunk")?,
     })
 }
