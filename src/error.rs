@@ -102,6 +102,9 @@ pub enum Error {
         /// The original error, rendered.
         message: String,
     },
+    /// The derived search index failed (it can always be rebuilt from the file).
+    #[error("search index: {0}")]
+    Index(String),
     /// An error from SQLite that cairn has no more specific variant for.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),
@@ -204,6 +207,12 @@ impl From<rusqlite::Error> for Error {
             },
             _ => Error::Sqlite(e),
         }
+    }
+}
+
+impl From<tantivy::TantivyError> for Error {
+    fn from(e: tantivy::TantivyError) -> Self {
+        Error::Index(e.to_string())
     }
 }
 

@@ -34,14 +34,18 @@
 
 mod config;
 mod db;
+mod embed;
 mod error;
 mod graph;
 mod id;
+mod index;
 mod memory;
 mod normalize;
+mod retrieve;
 mod time;
 
 pub use config::{ConnectionMode, Durability, Options};
+pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, InvalidName, Result};
 pub use graph::batch::{Batch, BatchReport};
 pub use graph::change::{Change, ChangeOp};
@@ -56,6 +60,7 @@ pub use graph::stats::Stats;
 pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
+pub use retrieve::{Hit, HitKind, Reason, SearchOptions, Target};
 pub use time::Timestamp;
 
 /// The README's tour, compiled and run as a doctest so it stays true.

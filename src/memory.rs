@@ -17,6 +17,8 @@ use crate::graph::observation::{self, Observation};
 use crate::graph::relation::{self, Direction, Relation};
 use crate::graph::stats::{self, Stats};
 use crate::id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
+use crate::index::{self, SearchIndex};
+use crate::retrieve::{self, Hit, SearchOptions};
 use crate::time::Timestamp;
 
 /// Longest accepted entity kind, in bytes.
@@ -43,6 +45,8 @@ const MAX_SUMMARY_BYTES: usize = 64 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Memory {
+    // Field order matters: the index (and its thread, which holds the Db) closes first.
+    index: Arc<SearchIndex>,
     db: Arc<Db>,
     episode: Option<EpisodeId>,
 }
@@ -64,10 +68,28 @@ impl Memory {
 
     /// Opens the memory at `path` with `options`.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Memory> {
+        let db = Arc::new(Db::open(path.as_ref(), options)?);
+        let dir = index::dir_for(path.as_ref());
+        Self::with_index(db, Some(&dir))
+    }
+
+    fn with_index(db: Arc<Db>, index_dir: Option<&Path>) -> Result<Memory> {
+        let read_only = db.options().read_only;
+        let index = SearchIndex::open(Arc::clone(&db), index_dir, read_only)?;
         Ok(Memory {
-            db: Arc::new(Db::open(path.as_ref(), options)?),
+            index: Arc::new(index),
+            db,
             episode: None,
         })
+    }
+
+    /// The same memory, writing under `episode`.
+    fn stamped(&self, episode: EpisodeId) -> Memory {
+        Memory {
+            index: Arc::clone(&self.index),
+            db: Arc::clone(&self.db),
+            episode: Some(episode),
+        }
     }
 
     /// A throw-away memory in the temporary directory, deleted when the last handle is
@@ -78,10 +100,7 @@ impl Memory {
 
     /// [`Memory::ephemeral`] with `options`.
     pub fn ephemeral_with(options: Options) -> Result<Memory> {
-        Ok(Memory {
-            db: Arc::new(Db::ephemeral(options)?),
-            episode: None,
-        })
+        Self::with_index(Arc::new(Db::ephemeral(options)?), None)
     }
 
     /// The database file.
@@ -112,20 +131,14 @@ impl Memory {
     pub fn episode(&self, episode: &Episode) -> Result<Memory> {
         let valid = episode.validate()?;
         let id = self.db.write(|c| episode::insert(c, &valid))?;
-        Ok(Memory {
-            db: Arc::clone(&self.db),
-            episode: Some(id),
-        })
+        Ok(self.stamped(id))
     }
 
     /// A handle whose writes point to an episode recorded earlier.
     pub fn with_episode(&self, id: EpisodeId) -> Result<Memory> {
         self.get_episode(id)?
             .ok_or_else(|| Error::not_found("episode", id))?;
-        Ok(Memory {
-            db: Arc::clone(&self.db),
-            episode: Some(id),
-        })
+        Ok(self.stamped(id))
     }
 
     /// The episode this handle's writes point to, if any.
@@ -351,6 +364,37 @@ impl Memory {
     pub fn delete_document(&self, id: DocumentId) -> Result<bool> {
         let ctx = self.ctx();
         self.db.write(|c| document::delete(c, id, &ctx))
+    }
+
+    // ----- search ------------------------------------------------------------------
+
+    /// Returns once every write committed before this call is searchable.
+    pub fn sync(&self) -> Result<()> {
+        let target = self.last_seq()?;
+        self.index.wait_for(target)
+    }
+
+    /// Ranked hits for `query` (BM25 over names and text).
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// memory.add_triple(("Acme Corp", "acquired", "Widget Inc"))?;
+    /// let options = cairn::SearchOptions::new().read_your_writes(true);
+    /// let hits = memory.search("who acquired widget?", &options)?;
+    /// assert!(hits.iter().any(|h| h.text == "Acme Corp acquired Widget Inc"));
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
+        if options.read_your_writes {
+            self.sync()?;
+        }
+        let matches = self.index.bm25(
+            query,
+            &options.doc_kinds(),
+            options.limit,
+            options.name_boost,
+        )?;
+        self.db.snapshot(|c| retrieve::bm25_hits(c, &matches))
     }
 
     // ----- batches, transactions, change log ----------------------------------------

@@ -1,0 +1,125 @@
+//! Turning change-log rows into index updates: for every row a change touched, delete its
+//! index document by key and add its current state (if it still exists). Applying the
+//! same changes twice gives the same index, so a crash between a tantivy commit and the
+//! next one only means some changes are applied again.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, OptionalExtension};
+use tantivy::{IndexWriter, TantivyDocument};
+
+use crate::error::Result;
+use crate::graph::change::{Change, ChangeOp};
+use crate::index::schema::{DocKind, Fields, key_term};
+
+/// Which index documents `changes` touched, deduplicated.
+pub(crate) fn touched(conn: &Connection, changes: &[Change]) -> Result<BTreeSet<(DocKind, i64)>> {
+    let mut out = BTreeSet::new();
+    for change in changes {
+        let kind = match change.op {
+            ChangeOp::EntityCreated
+            | ChangeOp::EntityUpdated
+            | ChangeOp::AliasAdded
+            | ChangeOp::EntityMerged
+            | ChangeOp::EntityDeleted => DocKind::Entity,
+            ChangeOp::EntityRenamed => {
+                // Relation and observation documents carry the entity's name.
+                for (kind, id) in documents_naming(conn, change.target)? {
+                    out.insert((kind, id));
+                }
+                DocKind::Entity
+            }
+            ChangeOp::RelationCreated | ChangeOp::RelationUpdated | ChangeOp::RelationRemoved => {
+                DocKind::Relation
+            }
+            // A repeated assertion changes no text.
+            ChangeOp::RelationMentioned => continue,
+            ChangeOp::ObservationAdded
+            | ChangeOp::ObservationMoved
+            | ChangeOp::ObservationRemoved => DocKind::Observation,
+            ChangeOp::ChunkAdded | ChangeOp::ChunkRemoved => DocKind::Chunk,
+        };
+        out.insert((kind, change.target));
+    }
+    Ok(out)
+}
+
+fn documents_naming(conn: &Connection, entity: i64) -> Result<Vec<(DocKind, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 'relation', id FROM relation WHERE subject_id = ?1 OR object_id = ?1
+         UNION ALL SELECT 'observation', id FROM observation WHERE entity_id = ?1",
+    )?;
+    let rows = stmt.query_map([entity], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (kind, id) = row?;
+        if let Some(kind) = DocKind::parse(&kind) {
+            out.push((kind, id));
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes and re-adds every touched document.
+pub(crate) fn apply(
+    conn: &Connection,
+    writer: &IndexWriter,
+    fields: &Fields,
+    touched: &BTreeSet<(DocKind, i64)>,
+) -> Result<()> {
+    for &(kind, id) in touched {
+        writer.delete_term(key_term(fields, kind, id));
+        if let Some(doc) = document(conn, fields, kind, id)? {
+            writer.add_document(doc)?;
+        }
+    }
+    Ok(())
+}
+
+/// The index document of one row, or `None` if the row no longer exists.
+fn document(
+    conn: &Connection,
+    fields: &Fields,
+    kind: DocKind,
+    id: i64,
+) -> Result<Option<TantivyDocument>> {
+    let texts: Option<(String, String)> = match kind {
+        DocKind::Entity => conn
+            .prepare_cached(
+                "SELECT (SELECT group_concat(name, char(10)) FROM alias WHERE entity_id = e.id),
+                        concat_ws(char(10), e.kind, e.summary)
+                 FROM entity e WHERE e.id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)))
+            .optional()?,
+        DocKind::Relation => conn
+            .prepare_cached(
+                "SELECT s.name || char(10) || o.name, r.predicate
+                 FROM relation r JOIN entity s ON s.id = r.subject_id JOIN entity o ON o.id = r.object_id
+                 WHERE r.id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        DocKind::Observation => conn
+            .prepare_cached(
+                "SELECT e.name, o.text FROM observation o JOIN entity e ON e.id = o.entity_id WHERE o.id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        DocKind::Chunk => conn
+            .prepare_cached("SELECT '', text FROM chunk WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
+    Ok(texts.map(|(name, body)| {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(fields.key, format!("{}:{id}", kind.as_str()));
+        doc.add_text(fields.kind, kind.as_str());
+        doc.add_i64(fields.id, id);
+        doc.add_text(fields.name, name);
+        doc.add_text(fields.body, body);
+        doc
+    }))
+}

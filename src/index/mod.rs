@@ -1,0 +1,319 @@
+//! The derived search index: tantivy, following the change log.
+//!
+//! The SQLite file is the only source of truth. The index lives beside it
+//! (`<file>.index/`, or in RAM for ephemeral memories) and records, as its tantivy commit
+//! payload, the last change-log `seq` it applied. A background thread applies new
+//! changes in `seq` order and commits in batches; on open it catches up from the payload,
+//! and if the payload is missing or names another schema it starts over from `seq` 0.
+//!
+//! Only one process can hold tantivy's writer lock. The others keep reading: the holder
+//! indexes everybody's changes (they are all in the change log), and the others reload
+//! its commits. [`SearchIndex::sync`] waits until everything committed to the file before
+//! the call is searchable.
+
+pub(crate) mod indexer;
+pub(crate) mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::graph::change;
+use crate::id::Seq;
+use schema::{DocKind, Fields, SCHEMA_TAG};
+
+/// How often the background thread looks for new changes when nobody asks.
+const POLL: Duration = Duration::from_millis(20);
+/// Changes applied per tantivy commit at most (bounds the memory of one batch).
+const BATCH: usize = 20_000;
+/// Memory budget of tantivy's writer.
+const WRITER_HEAP: usize = 50_000_000;
+/// How long [`SearchIndex::sync`] waits before reporting the index as busy.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One BM25 match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Bm25Hit {
+    pub(crate) kind: DocKind,
+    pub(crate) id: i64,
+    pub(crate) score: f32,
+}
+
+/// The index of one memory, with its background indexing thread.
+pub(crate) struct SearchIndex {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    progress: Mutex<Progress>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// The last `seq` searchable through `reader`.
+    visible: i64,
+    /// Set when the memory closes.
+    stop: bool,
+    /// The last indexing error, reported to `sync` callers.
+    error: Option<String>,
+}
+
+impl SearchIndex {
+    /// Opens (or creates, or rebuilds) the index for `db` and starts following it.
+    pub(crate) fn open(db: Arc<Db>, dir: Option<&Path>, read_only: bool) -> Result<SearchIndex> {
+        let (index, resume_from) = open_index(dir)?;
+        let fields = schema::build().1;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let shared = Arc::new(Shared {
+            index,
+            reader,
+            fields,
+            progress: Mutex::new(Progress {
+                visible: resume_from,
+                ..Progress::default()
+            }),
+            wake: Condvar::new(),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("cairn-indexer".into())
+            .spawn(move || follow(&worker, &db, resume_from, read_only))?;
+        Ok(SearchIndex {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Returns once every change with `seq <= target` is searchable.
+    pub(crate) fn wait_for(&self, target: Seq) -> Result<()> {
+        let start = Instant::now();
+        let mut progress = self.shared.progress.lock();
+        while progress.visible < target.get() {
+            if let Some(e) = &progress.error {
+                return Err(Error::Index(e.clone()));
+            }
+            let waited = start.elapsed();
+            if waited >= SYNC_TIMEOUT {
+                return Err(Error::Busy { waited });
+            }
+            self.shared.wake.notify_all();
+            self.shared.wake.wait_for(&mut progress, POLL);
+        }
+        Ok(())
+    }
+
+    /// BM25 over names (boosted) and text, optionally restricted to some kinds.
+    pub(crate) fn bm25(
+        &self,
+        query: &str,
+        kinds: &[DocKind],
+        limit: usize,
+        name_boost: f32,
+    ) -> Result<Vec<Bm25Hit>> {
+        let tokens = schema::tokens(query);
+        if tokens.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let f = &self.shared.fields;
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for token in &tokens {
+            for (field, boost) in [(f.name, name_boost), (f.body, 1.0)] {
+                let term = TermQuery::new(
+                    Term::from_field_text(field, token),
+                    IndexRecordOption::WithFreqs,
+                );
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(term), boost)),
+                ));
+            }
+        }
+        let text: Box<dyn Query> = Box::new(BooleanQuery::new(should));
+        let query: Box<dyn Query> = if kinds.is_empty() || kinds.len() == DocKind::ALL.len() {
+            text
+        } else {
+            let kind_clauses: Vec<(Occur, Box<dyn Query>)> = kinds
+                .iter()
+                .map(|k| {
+                    let term = Term::from_field_text(f.kind, k.as_str());
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Must, text),
+                (
+                    Occur::Must,
+                    Box::new(BoostQuery::new(
+                        Box::new(BooleanQuery::new(kind_clauses)),
+                        0.0,
+                    )),
+                ),
+            ]))
+        };
+        let searcher = self.shared.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let kind = doc
+                .get_first(f.kind)
+                .and_then(|v| v.as_str())
+                .and_then(DocKind::parse);
+            let id = doc.get_first(f.id).and_then(|v| v.as_i64());
+            if let (Some(kind), Some(id)) = (kind, id) {
+                hits.push(Bm25Hit { kind, id, score });
+            }
+        }
+        Ok(hits)
+    }
+}
+
+impl Drop for SearchIndex {
+    fn drop(&mut self) {
+        self.shared.progress.lock().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // A panicked indexer has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Where the index of the file at `db_path` lives: a folder per schema version, so an
+/// index built by another cairn version is never opened with the wrong fields (it is
+/// simply not looked at; a new one is built from the change log).
+pub(crate) fn dir_for(db_path: &Path) -> PathBuf {
+    let mut dir = db_path.as_os_str().to_owned();
+    dir.push(".index");
+    PathBuf::from(dir).join(SCHEMA_TAG)
+}
+
+/// Opens (creating if needed) the index and tells from which `seq` to resume: its
+/// payload's, or 0 when it has none (new, or never committed) — applying the change log
+/// from the start is idempotent, so that rebuilds it. Safe when several processes open
+/// the same new file at once: creating the folder and the first `meta.json` are both
+/// idempotent.
+fn open_index(dir: Option<&Path>) -> Result<(Index, i64)> {
+    let (tantivy_schema, _) = schema::build();
+    let index = match dir {
+        None => Index::create_in_ram(tantivy_schema),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let directory = MmapDirectory::open(dir).map_err(|e| Error::Index(e.to_string()))?;
+            Index::open_or_create(directory, tantivy_schema)?
+        }
+    };
+    schema::register(&index);
+    let resume = index
+        .load_metas()?
+        .payload
+        .as_deref()
+        .and_then(parse_payload)
+        .unwrap_or(0);
+    Ok((index, resume))
+}
+
+fn payload(seq: i64) -> String {
+    serde_json::json!({ "schema": SCHEMA_TAG, "seq": seq }).to_string()
+}
+
+fn parse_payload(text: &str) -> Option<i64> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    (value.get("schema")?.as_str()? == SCHEMA_TAG).then_some(())?;
+    value.get("seq")?.as_i64()
+}
+
+/// The background thread: apply new changes (when this process holds the writer lock),
+/// or follow the holder's commits (when it does not).
+fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
+    let mut writer: Option<IndexWriter> = None;
+    loop {
+        {
+            let mut progress = shared.progress.lock();
+            if progress.stop {
+                return;
+            }
+            shared.wake.wait_for(&mut progress, POLL);
+            if progress.stop {
+                return;
+            }
+        }
+        if writer.is_none() && !read_only {
+            writer = shared.index.writer_with_num_threads(1, WRITER_HEAP).ok();
+        }
+        let step = match writer.as_mut() {
+            Some(w) => index_new_changes(shared, db, w, &mut applied),
+            None => follow_other_writer(shared),
+        };
+        let mut progress = shared.progress.lock();
+        match step {
+            Ok(visible) => {
+                progress.visible = progress.visible.max(visible);
+                progress.error = None;
+            }
+            Err(e) => progress.error = Some(e.to_string()),
+        }
+        shared.wake.notify_all();
+    }
+}
+
+fn index_new_changes(
+    shared: &Shared,
+    db: &Db,
+    writer: &mut IndexWriter,
+    applied: &mut i64,
+) -> Result<i64> {
+    loop {
+        let batch = db.snapshot(|conn| {
+            let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
+            let touched = indexer::touched(conn, &changes)?;
+            indexer::apply(conn, writer, &shared.fields, &touched)?;
+            Ok(changes.last().map(|c| c.seq.get()))
+        });
+        let last = match batch {
+            Ok(last) => last,
+            Err(e) => {
+                // Drop what this batch added; the next round starts from `applied` again.
+                writer.rollback()?;
+                return Err(e);
+            }
+        };
+        let Some(last) = last else {
+            return Ok(*applied);
+        };
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&payload(last));
+        commit.commit()?;
+        shared.reader.reload()?;
+        *applied = last;
+        shared.progress.lock().visible = last;
+        shared.wake.notify_all();
+    }
+}
+
+fn follow_other_writer(shared: &Shared) -> Result<i64> {
+    shared.reader.reload()?;
+    let payload = shared.index.load_metas()?.payload;
+    Ok(payload.as_deref().and_then(parse_payload).unwrap_or(0))
+}

@@ -1,0 +1,261 @@
+//! The derived index: visible after sync, rebuilt when deleted, caught up after a crash,
+//! shared between processes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cairn::{HitKind, Memory, SearchOptions, Target, Unit};
+
+fn chunks_only(limit: usize) -> SearchOptions {
+    SearchOptions::new().kinds(&[HitKind::Chunk]).limit(limit)
+}
+
+fn texts(memory: &Memory, query: &str, options: &SearchOptions) -> Vec<String> {
+    memory
+        .search(query, options)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.text)
+        .collect()
+}
+
+#[test]
+fn synced_writes_are_searchable_and_read_your_writes_needs_no_sync() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    m.add_triple(("Acme Corp", "acquired", "Widget Inc"))
+        .unwrap();
+    m.observe("Acme Corp", "Headquartered in Springfield")
+        .unwrap();
+    m.sync().unwrap();
+    let hits = m
+        .search("springfield headquarters", &SearchOptions::new())
+        .unwrap();
+    assert!(matches!(hits[0].target, Target::Observation(_)), "{hits:?}");
+    assert_eq!(hits[0].text, "Acme Corp: Headquartered in Springfield");
+
+    m.add_units("chat", &[Unit::new("Ann: my sister lives in Lisbon")])
+        .unwrap();
+    let ryw = SearchOptions::new().read_your_writes(true);
+    let hits = m.search("lisbon sister", &ryw).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(matches!(hits[0].target, Target::Chunk(_)));
+}
+
+#[test]
+fn stemming_names_and_kinds() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    m.add_triple(("Ann", "works at", "Acme")).unwrap();
+    m.add_units("s", &[Unit::new("Bob is running three marathons")])
+        .unwrap();
+    m.sync().unwrap();
+    assert_eq!(
+        texts(&m, "marathon runner", &chunks_only(5)).len(),
+        1,
+        "stemmed match"
+    );
+    let entities = m
+        .search("acme", &SearchOptions::new().kinds(&[HitKind::Entity]))
+        .unwrap();
+    assert_eq!(entities.len(), 1);
+    assert!(matches!(entities[0].target, Target::Entity(_)));
+    assert!(
+        m.search("the of and", &SearchOptions::new())
+            .unwrap()
+            .is_empty(),
+        "stop words only"
+    );
+}
+
+#[test]
+fn deleted_and_renamed_things_follow_in_the_index() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    let rel = m.add_triple(("Ann", "visited", "Lisbon")).unwrap();
+    m.sync().unwrap();
+    assert_eq!(
+        m.search("lisbon", &SearchOptions::new().kinds(&[HitKind::Relation]))
+            .unwrap()
+            .len(),
+        1
+    );
+    m.remove_relation(rel).unwrap();
+    m.sync().unwrap();
+    assert!(
+        m.search("lisbon", &SearchOptions::new().kinds(&[HitKind::Relation]))
+            .unwrap()
+            .is_empty()
+    );
+    let ann = m.resolve("ann").unwrap().unwrap();
+    m.observe(ann, "likes tea").unwrap();
+    m.rename(ann, "Annabel").unwrap();
+    m.sync().unwrap();
+    let hits = texts(
+        &m,
+        "annabel",
+        &SearchOptions::new().kinds(&[HitKind::Observation]),
+    );
+    assert_eq!(
+        hits,
+        ["Annabel: likes tea"],
+        "observation re-indexed under the new name"
+    );
+}
+
+const QUERIES: [&str; 4] = ["lisbon", "coffee morning", "acme acquisition", "turn 17"];
+
+fn fill(m: &Memory) {
+    let units: Vec<Unit> = (0..40)
+        .map(|i| match i % 4 {
+            0 => Unit::new(format!("turn {i}: Ann moved to Lisbon")),
+            1 => Unit::new(format!("turn {i}: Bob drinks coffee every morning")),
+            2 => Unit::new(format!("turn {i}: Acme announced an acquisition")),
+            _ => Unit::new(format!("turn {i}: nothing much")),
+        })
+        .collect();
+    m.add_units("conversation", &units).unwrap();
+    m.add_triple(("Acme", "acquired", "Widget")).unwrap();
+}
+
+fn results(m: &Memory) -> Vec<Vec<String>> {
+    QUERIES
+        .iter()
+        .map(|q| texts(m, q, &SearchOptions::new().limit(20)))
+        .collect()
+}
+
+#[test]
+fn a_deleted_index_is_rebuilt_with_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let before = {
+        let m = common::options().open(&path).unwrap();
+        fill(&m);
+        m.sync().unwrap();
+        results(&m)
+    };
+    assert!(before.iter().all(|r| !r.is_empty()));
+    let index_dir = dir.path().join("m.db.index");
+    assert!(index_dir.exists());
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    let m = common::options().open(&path).unwrap();
+    m.sync().unwrap();
+    assert_eq!(results(&m), before);
+    // And reopening an intact index resumes from its payload, same results again.
+    drop(m);
+    let m = common::options().open(&path).unwrap();
+    m.sync().unwrap();
+    assert_eq!(results(&m), before);
+}
+
+/// Entry point for child processes; runs only when spawned with `--ignored`.
+#[test]
+#[ignore = "entry point for child processes spawned by other tests"]
+fn child_process() {
+    let path = std::env::var("CAIRN_CHILD_DB").expect("CAIRN_CHILD_DB");
+    let m = common::options().open(&path).unwrap();
+    match std::env::var("CAIRN_CHILD_TASK").as_deref() {
+        Ok("write-and-find") => {
+            m.add_units(
+                "child",
+                &[Unit::new("the child process wrote about zanzibar")],
+            )
+            .unwrap();
+            m.sync().unwrap();
+            let found = texts(&m, "parent kilimanjaro", &chunks_only(5));
+            assert_eq!(found, ["the parent process wrote about kilimanjaro"]);
+            println!("CHILD-OK");
+        }
+        Ok("index-forever") => {
+            println!("CHILD-STARTED");
+            for batch in 0.. {
+                let units: Vec<Unit> = (0..200)
+                    .map(|i| Unit::new(format!("marker{batch}x{i} filler text")))
+                    .collect();
+                m.add_units("load", &units).unwrap();
+            }
+        }
+        other => panic!("unknown task {other:?}"),
+    }
+}
+
+fn spawn(task: &str, path: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CAIRN_CHILD_TASK", task)
+        .env("CAIRN_CHILD_DB", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_processes_find_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let m = common::options().open(&path).unwrap();
+    m.add_units(
+        "parent",
+        &[Unit::new("the parent process wrote about kilimanjaro")],
+    )
+    .unwrap();
+    let out = spawn("write-and-find", &path).wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD-OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    m.sync().unwrap();
+    assert_eq!(
+        texts(&m, "child zanzibar", &chunks_only(5)),
+        ["the child process wrote about zanzibar"]
+    );
+}
+
+#[test]
+fn an_indexer_killed_mid_flight_is_caught_up_on_reopen() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.db");
+    drop(common::options().open(&path).unwrap());
+    let mut child = spawn("index-forever", &path);
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    assert!(lines.any(|l| l.unwrap().contains("CHILD-STARTED")));
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let m = common::options().open(&path).unwrap();
+    m.sync().unwrap();
+    let chunks = m.stats().unwrap().chunks;
+    assert!(
+        chunks >= 200,
+        "the child wrote before it was killed ({chunks} chunks)"
+    );
+    // Every chunk the file holds is in the index exactly once.
+    let batches = chunks / 200;
+    for batch in 0..batches {
+        for i in [0, 117, 199] {
+            let hits = m
+                .search(&format!("marker{batch}x{i}"), &chunks_only(5))
+                .unwrap();
+            assert_eq!(hits.len(), 1, "marker{batch}x{i}: {hits:?}");
+        }
+    }
+    let everything = m.search("filler", &chunks_only(1_000_000)).unwrap();
+    assert_eq!(
+        everything.len() as u64,
+        chunks,
+        "nothing missing, nothing duplicated"
+    );
+}
