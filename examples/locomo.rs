@@ -75,7 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         memory.sync()?;
-        let options = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(KS[2]);
+        let options = SearchOptions::new()
+            .kinds(&[HitKind::Chunk])
+            .limit(KS[2])
+            .depth(0);
         for q in &conversation.questions {
             let start = Instant::now();
             let hits = memory.search(&q.text, &options)?;

@@ -60,7 +60,11 @@ pub use graph::stats::Stats;
 pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
+pub use retrieve::context::{Context, estimate_tokens};
 pub use retrieve::{Hit, HitKind, Reason, SearchOptions, Target};
+
+/// The `ndarray` version cairn's [`Embedder`] API uses.
+pub use ndarray;
 pub use time::Timestamp;
 
 /// The README's tour, compiled and run as a doctest so it stays true.

@@ -18,6 +18,7 @@ use crate::graph::relation::{self, Direction, Relation};
 use crate::graph::stats::{self, Stats};
 use crate::id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 use crate::index::{self, SearchIndex};
+use crate::retrieve::context::Context;
 use crate::retrieve::{self, Hit, SearchOptions};
 use crate::time::Timestamp;
 
@@ -388,13 +389,32 @@ impl Memory {
         if options.read_your_writes {
             self.sync()?;
         }
-        let matches = self.index.bm25(
-            query,
-            &options.doc_kinds(),
-            options.limit,
-            options.name_boost,
-        )?;
-        self.db.snapshot(|c| retrieve::bm25_hits(c, &matches))
+        self.db
+            .snapshot(|c| retrieve::search(c, &self.index, query, options))
+    }
+
+    /// [`Memory::search`], rendered as prompt text within `token_budget` tokens (estimated
+    /// by [`crate::estimate_tokens`]), most useful first, without duplicates.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// memory.add_triple(("Acme Corp", "acquired", "Widget Inc"))?;
+    /// let options = cairn::SearchOptions::new().read_your_writes(true);
+    /// let context = memory.context("acme", &options, 200)?;
+    /// assert!(context.text.contains("Acme Corp acquired Widget Inc"));
+    /// assert!(context.tokens <= 200);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn context(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        token_budget: usize,
+    ) -> Result<Context> {
+        Ok(retrieve::context::render(
+            self.search(query, options)?,
+            token_budget,
+        ))
     }
 
     // ----- batches, transactions, change log ----------------------------------------

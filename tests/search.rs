@@ -259,3 +259,155 @@ fn an_indexer_killed_mid_flight_is_caught_up_on_reopen() {
         "nothing missing, nothing duplicated"
     );
 }
+
+/// A –r1→ B –r2→ C where only A matches the query's words: C's relation is found at
+/// depth 2, not at depth 1, and says how it was reached.
+#[test]
+fn multi_hop_relations_are_found_at_their_depth() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    m.add_triple(("Alpha Corp", "owns", "Beta Holdings"))
+        .unwrap();
+    m.add_triple(("Beta Holdings", "employs", "Gamma Person"))
+        .unwrap();
+    m.add_triple(("Delta Unrelated", "likes", "Epsilon Thing"))
+        .unwrap();
+    m.sync().unwrap();
+    let relations = |depth| {
+        let options = SearchOptions::new()
+            .depth(depth)
+            .limit(20)
+            .kinds(&[HitKind::Relation]);
+        m.search("alpha", &options).unwrap()
+    };
+    let shallow: Vec<String> = relations(1).into_iter().map(|h| h.text).collect();
+    assert_eq!(shallow, ["Alpha Corp owns Beta Holdings"]);
+    let deep = relations(2);
+    let texts: Vec<&str> = deep.iter().map(|h| h.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Alpha Corp owns Beta Holdings",
+            "Beta Holdings employs Gamma Person"
+        ]
+    );
+    // Reached two relations away from the match (through Beta, an end of the matched
+    // relation, or from Alpha itself).
+    assert!(
+        deep[1]
+            .why
+            .iter()
+            .any(|w| matches!(w, cairn::Reason::Graph { distance: 2, .. })),
+        "{:?}",
+        deep[1].why
+    );
+    assert!(
+        relations(0).iter().all(|h| !h.text.contains("Gamma")),
+        "depth 0 is BM25 only"
+    );
+}
+
+#[test]
+fn hubs_are_capped_by_fan_out() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    for i in 0..50 {
+        m.add_triple(("Hub Node", "links", format!("Leaf {i}").as_str()))
+            .unwrap();
+    }
+    m.sync().unwrap();
+    let options = SearchOptions::new()
+        .depth(1)
+        .fan_out(5)
+        .limit(100)
+        .kinds(&[HitKind::Relation]);
+    // The hub's name matches, so BM25 finds its relations too; only the graph channel is
+    // capped: count the hits that only the graph found.
+    let graph_only = m
+        .search("hub", &options.clone().name_boost(0.0))
+        .unwrap()
+        .into_iter()
+        .filter(|h| {
+            h.why
+                .iter()
+                .all(|w| matches!(w, cairn::Reason::Graph { .. }))
+        })
+        .count();
+    assert!(
+        graph_only <= 5,
+        "{graph_only} relations from the graph channel"
+    );
+}
+
+#[test]
+fn context_fits_the_budget_without_duplicates() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    for i in 0..30 {
+        m.observe(
+            "Acme Corp",
+            &format!("Acme fact number {i} about widgets and gadgets"),
+        )
+        .unwrap();
+    }
+    let options = SearchOptions::new().limit(30).read_your_writes(true);
+    let ctx = m.context("acme widgets", &options, 60).unwrap();
+    assert!(ctx.tokens <= 60 && !ctx.hits.is_empty());
+    assert_eq!(ctx.text.lines().count(), ctx.hits.len());
+    assert_eq!(cairn::estimate_tokens(""), 1);
+    let lines: std::collections::HashSet<&str> = ctx.text.lines().collect();
+    assert_eq!(lines.len(), ctx.hits.len(), "no duplicates");
+}
+
+#[test]
+fn readers_search_while_writers_ingest() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (m, stop) = (m.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut searches = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for hit in m
+                        .search("report acme", &SearchOptions::new().limit(10))
+                        .unwrap()
+                    {
+                        assert!(!hit.text.is_empty());
+                    }
+                    searches += 1;
+                }
+                searches
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    m.add_triple((
+                        format!("Agent {w}").as_str(),
+                        "filed",
+                        format!("report {i} on Acme").as_str(),
+                    ))
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    m.sync().unwrap();
+    let options = SearchOptions::new()
+        .limit(1000)
+        .kinds(&[HitKind::Relation])
+        .depth(0);
+    assert_eq!(
+        m.search("filed report", &options).unwrap().len(),
+        400,
+        "every write searchable after sync"
+    );
+}
