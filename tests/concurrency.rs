@@ -4,8 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -132,24 +130,6 @@ fn child_hammer(memory: &Memory, seed: u64) {
     println!("CHILD-IDS {}", lines.join(","));
 }
 
-fn spawn_child(task: &str, path: &Path, seed: u64) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CAIRN_CHILD_TASK", task)
-        .env("CAIRN_CHILD_DB", path)
-        .env("CAIRN_CHILD_SEED", seed.to_string())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn child test process")
-}
-
 #[test]
 fn four_processes_hammer_the_same_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +139,7 @@ fn four_processes_hammer_the_same_names() {
     let stop = Arc::new(AtomicBool::new(false));
     let readers = spawn_readers(&memory, &names, &stop, 2);
     let children: Vec<_> = (1..=4)
-        .map(|seed| spawn_child("hammer", &path, seed))
+        .map(|seed| common::spawn_child("hammer", &path, seed))
         .collect();
     let mut seen: HashMap<String, String> = HashMap::new();
     for child in children {
@@ -316,7 +296,9 @@ fn four_processes_write_triples_with_repeats() {
     let shared_names: Vec<String> = (0..SHARED).map(|j| format!("Shared Object {j}")).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let readers = spawn_readers(&memory, &shared_names, &stop, 2);
-    let children: Vec<_> = (0..4).map(|p| spawn_child("triples", &path, p)).collect();
+    let children: Vec<_> = (0..4)
+        .map(|p| common::spawn_child("triples", &path, p))
+        .collect();
     for child in children {
         wait_for_success(child);
     }

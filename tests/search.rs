@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cairn::{HitKind, Memory, SearchOptions, Target, Unit};
@@ -180,23 +178,6 @@ fn child_process() {
     }
 }
 
-fn spawn(task: &str, path: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CAIRN_CHILD_TASK", task)
-        .env("CAIRN_CHILD_DB", path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn two_processes_find_each_others_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -207,7 +188,9 @@ fn two_processes_find_each_others_writes() {
         &[Unit::new("the parent process wrote about kilimanjaro")],
     )
     .unwrap();
-    let out = spawn("write-and-find", &path).wait_with_output().unwrap();
+    let out = common::spawn_child("write-and-find", &path, 0)
+        .wait_with_output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("CHILD-OK"),
@@ -227,7 +210,7 @@ fn an_indexer_killed_mid_flight_is_caught_up_on_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("killed.db");
     drop(common::options().open(&path).unwrap());
-    let mut child = spawn("index-forever", &path);
+    let mut child = common::spawn_child("index-forever", &path, 0);
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     assert!(lines.any(|l| l.unwrap().contains("CHILD-STARTED")));

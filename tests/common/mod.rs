@@ -125,3 +125,23 @@ pub fn assert_file_is_sound(path: &std::path::Path) {
         .unwrap();
     assert_eq!(fk_violations, 0);
 }
+
+/// Re-runs this test binary as a child process executing its `child_process` entry
+/// point (an ignored test) with `task`, the database `path` and a `seed`.
+pub fn spawn_child(task: &str, path: &std::path::Path, seed: u64) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CAIRN_CHILD_TASK", task)
+        .env("CAIRN_CHILD_DB", path)
+        .env("CAIRN_CHILD_SEED", seed.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child test process")
+}
