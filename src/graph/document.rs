@@ -69,15 +69,6 @@ impl<'a> Document<'a> {
     }
 
     pub(crate) fn validate(&self) -> Result<ValidDocument> {
-        if self.text.len() > MAX_DOCUMENT_BYTES {
-            return Err(Error::invalid_input(
-                "document",
-                format!(
-                    "{} bytes; the limit is {MAX_DOCUMENT_BYTES}",
-                    self.text.len()
-                ),
-            ));
-        }
         check_text("document", &self.text, MAX_DOCUMENT_BYTES)?;
         self.options.validate()?;
         let pieces = chunker::split(&self.text, &self.options);
