@@ -13,6 +13,7 @@ use crate::graph::document::{self, Chunk, Document, Unit};
 use crate::graph::entity::{self, Alias, Entity};
 use crate::graph::episode::{self, Episode, EpisodeInfo};
 use crate::graph::input::{EntityRef, Triple, ValidName, ValidRef, check_text, observation_text};
+use crate::graph::mention;
 use crate::graph::observation::{self, Observation};
 use crate::graph::relation::{self, Direction, Relation};
 use crate::graph::stats::{self, Stats};
@@ -349,6 +350,30 @@ impl Memory {
         let valid = document::validate_units(source, units)?;
         let ctx = self.ctx();
         self.db.write(|c| document::insert(c, &valid, &ctx))
+    }
+
+    /// The entities a chunk mentions: those with an alias that occurs in its text (case,
+    /// width and spacing folded; whole words only).
+    ///
+    /// Links are derived by the indexer, like search results: they appear once the chunk
+    /// (or, for a name added later, the name) is indexed; [`Memory::sync`] waits for that.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let acme = memory.ensure_entity("Acme Corp")?;
+    /// let (_doc, chunks) = memory.add_units("mail", &[cairn::Unit::new("Lunch with ACME  corp's CFO")])?;
+    /// memory.sync()?;
+    /// assert_eq!(memory.mentions(chunks[0])?, [acme]);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn mentions(&self, chunk: ChunkId) -> Result<Vec<EntityId>> {
+        self.db.read(|c| mention::mentioned_in(c, chunk))
+    }
+
+    /// The chunks that mention an entity, newest first, at most `limit` (see
+    /// [`Memory::mentions`]).
+    pub fn mentioned_by(&self, entity: EntityId, limit: usize) -> Result<Vec<ChunkId>> {
+        self.db.read(|c| mention::mentioning(c, entity, limit))
     }
 
     /// Reads one chunk.

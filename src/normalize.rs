@@ -39,6 +39,13 @@ pub fn normalize_predicate(predicate: &str) -> Result<String, Error> {
     key_with(predicate, true)
 }
 
+/// The matching form of running text: the folding of [`normalize_name`] with every run of
+/// white space as one space and no length limit, so a name's key occurs in the folded text
+/// wherever the name (in any case, width or spacing) occurs in the text.
+pub(crate) fn fold_text(text: &str) -> String {
+    collapse_separators(&fold(text), false)
+}
+
 /// The display form cairn stores for a name: what the caller wrote, trimmed.
 pub(crate) fn display_name(name: &str) -> &str {
     name.trim_matches(|c: char| c.is_whitespace() || is_ignorable(c))

@@ -11,6 +11,7 @@ pub(crate) mod write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::ReentrantMutexGuard;
 use rusqlite::Connection;
@@ -110,6 +111,24 @@ impl Db {
             return Err(Error::ReadOnly);
         }
         let state = self.lock.lock();
+        self.write_locked(&state, f)
+    }
+
+    /// Like [`Db::write`], but gives up with [`Error::Busy`] if the process-wide lock is
+    /// not free within `wait`. For background threads: a caller holding the lock in a
+    /// `transaction()` may be waiting for that very thread (`sync`), and queueing behind it
+    /// without a bound would deadlock.
+    pub(crate) fn try_write_for<T>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        if self.options.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let Some(state) = self.lock.try_lock_for(wait) else {
+            return Err(Error::Busy { waited: wait });
+        };
         self.write_locked(&state, f)
     }
 

@@ -36,6 +36,13 @@ impl WriteLock {
         self.mutex.lock()
     }
 
+    pub(crate) fn try_lock_for(
+        &self,
+        wait: Duration,
+    ) -> Option<ReentrantMutexGuard<'_, WriteState>> {
+        self.mutex.try_lock_for(wait)
+    }
+
     pub(crate) fn is_held_by_this_thread(&self) -> bool {
         self.mutex.is_owned_by_current_thread()
     }

@@ -6,7 +6,7 @@ use crate::db::write::is_unique_violation;
 use crate::error::{Error, Result};
 use crate::graph::change::{self, ChangeOp};
 use crate::graph::input::{ValidName, ValidRef};
-use crate::graph::{WriteCtx, observation, relation};
+use crate::graph::{WriteCtx, mention, observation, relation};
 use crate::id::{EntityId, EpisodeId};
 use crate::time::Timestamp;
 
@@ -233,6 +233,7 @@ pub(crate) fn merge(
         .execute([keep, absorb])?;
     relation::move_endpoints(conn, absorb, keep, ctx)?;
     observation::move_all(conn, absorb, keep, ctx)?;
+    mention::move_all(conn, absorb, keep)?;
     conn.prepare_cached(
         "UPDATE entity SET
             kind = coalesce(kind, (SELECT kind FROM entity WHERE id = ?2)),

@@ -9,6 +9,7 @@ pub(crate) mod document;
 pub(crate) mod entity;
 pub(crate) mod episode;
 pub(crate) mod input;
+pub(crate) mod mention;
 pub(crate) mod observation;
 pub(crate) mod relation;
 pub(crate) mod stats;

@@ -11,6 +11,7 @@ use tantivy::{IndexWriter, TantivyDocument};
 use crate::error::Result;
 use crate::graph::change::{Change, ChangeOp};
 use crate::index::schema::{DocKind, Fields, key_term};
+use crate::normalize::fold_text;
 
 /// Which index documents `changes` touched, deduplicated.
 pub(crate) fn touched(conn: &Connection, changes: &[Change]) -> Result<BTreeSet<(DocKind, i64)>> {
@@ -118,8 +119,8 @@ fn document(
         doc.add_text(fields.key, format!("{}:{id}", kind.as_str()));
         doc.add_text(fields.kind, kind.as_str());
         doc.add_i64(fields.id, id);
-        doc.add_text(fields.name, name);
-        doc.add_text(fields.body, body);
+        doc.add_text(fields.name, fold_text(&name));
+        doc.add_text(fields.body, fold_text(&body));
         doc
     }))
 }

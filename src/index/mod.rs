@@ -12,6 +12,7 @@
 //! the call is searchable.
 
 pub(crate) mod indexer;
+pub(crate) mod linker;
 pub(crate) mod schema;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
@@ -28,8 +29,9 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::graph::change;
-use crate::id::Seq;
+use crate::graph::{change, mention};
+use crate::id::{ChunkId, Seq};
+use linker::Linker;
 use schema::{DocKind, Fields, SCHEMA_TAG};
 
 /// How often the background thread looks for new changes when nobody asks.
@@ -38,6 +40,8 @@ const POLL: Duration = Duration::from_millis(20);
 const BATCH: usize = 20_000;
 /// Memory budget of tantivy's writer.
 const WRITER_HEAP: usize = 50_000_000;
+/// How long the indexer waits for this process's writers before it retries a batch later.
+const LINK_WAIT: Duration = Duration::from_secs(1);
 /// How long [`SearchIndex::sync`] waits before reporting the index as busy.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -189,6 +193,44 @@ impl SearchIndex {
     }
 }
 
+impl Shared {
+    /// The chunks searchable now whose text holds every word of `key` (as the analyzer
+    /// sees words): the candidates for a new name's mentions. None if the key has no
+    /// searchable word (it is all stop words).
+    fn chunks_with_words(&self, key: &str) -> Result<Vec<ChunkId>> {
+        let tokens = schema::tokens(key);
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let f = &self.fields;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = tokens
+            .iter()
+            .map(|t| {
+                let term = Term::from_field_text(f.body, t);
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                )
+            })
+            .collect();
+        let kind = Term::from_field_text(f.kind, DocKind::Chunk.as_str());
+        must.push((
+            Occur::Must,
+            Box::new(TermQuery::new(kind, IndexRecordOption::Basic)),
+        ));
+        let searcher = self.reader.searcher();
+        let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
+        let mut chunks = Vec::with_capacity(found.len());
+        for address in found {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_i64()) {
+                chunks.push(ChunkId::from_raw(id));
+            }
+        }
+        Ok(chunks)
+    }
+}
+
 impl Drop for SearchIndex {
     fn drop(&mut self) {
         self.shared.progress.lock().stop = true;
@@ -248,6 +290,7 @@ fn parse_payload(text: &str) -> Option<i64> {
 /// or follow the holder's commits (when it does not).
 fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
     let mut writer: Option<IndexWriter> = None;
+    let mut linker = Linker::default();
     loop {
         {
             let mut progress = shared.progress.lock();
@@ -263,7 +306,7 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
             writer = shared.index.writer_with_num_threads(1, WRITER_HEAP).ok();
         }
         let step = match writer.as_mut() {
-            Some(w) => index_new_changes(shared, db, w, &mut applied),
+            Some(w) => index_new_changes(shared, db, w, &mut linker, &mut applied),
             None => follow_other_writer(shared),
         };
         let mut progress = shared.progress.lock();
@@ -282,15 +325,31 @@ fn index_new_changes(
     shared: &Shared,
     db: &Db,
     writer: &mut IndexWriter,
+    linker: &mut Linker,
     applied: &mut i64,
 ) -> Result<i64> {
     loop {
-        let batch = db.snapshot(|conn| {
-            let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
-            let touched = indexer::touched(conn, &changes)?;
-            indexer::apply(conn, writer, &shared.fields, &touched)?;
-            Ok(changes.last().map(|c| c.seq.get()))
-        });
+        let batch = db
+            .snapshot(|conn| {
+                let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
+                let touched = indexer::touched(conn, &changes)?;
+                indexer::apply(conn, writer, &shared.fields, &touched)?;
+                let links =
+                    linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?;
+                Ok((changes.last().map(|c| c.seq.get()), links))
+            })
+            .and_then(|(last, links)| {
+                // Links are written before the index commit that records the batch as
+                // applied: a crash in between only means linking the batch again.
+                if !links.is_empty() {
+                    db.try_write_for(LINK_WAIT, |conn| {
+                        links
+                            .iter()
+                            .try_for_each(|(chunk, key)| mention::link(conn, *chunk, key))
+                    })?;
+                }
+                Ok(last)
+            });
         let last = match batch {
             Ok(last) => last,
             Err(e) => {

@@ -8,9 +8,12 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, Term};
 
+use crate::normalize::fold_text;
+
 /// Names the schema and analyzer; stored in every commit payload. Change it whenever the
 /// fields or the analyzer change, and every index built before is rebuilt on open.
-pub(crate) const SCHEMA_TAG: &str = "cairn-index-v1";
+/// v2: text is folded like names (NFKC, case folding) before the analyzer sees it.
+pub(crate) const SCHEMA_TAG: &str = "cairn-index-v2";
 
 const ANALYZER: &str = "cairn_en";
 
@@ -101,7 +104,8 @@ pub(crate) fn key_term(fields: &Fields, kind: DocKind, id: i64) -> Term {
 /// The analyzed terms of `text`, in order, duplicates kept.
 pub(crate) fn tokens(text: &str) -> Vec<String> {
     let mut analyzer = analyzer();
-    let mut stream = analyzer.token_stream(text);
+    let folded = fold_text(text);
+    let mut stream = analyzer.token_stream(&folded);
     let mut out = Vec::new();
     while stream.advance() {
         out.push(stream.token().text.clone());
