@@ -1,10 +1,15 @@
 //! How a memory is opened: durability, busy budget, connection mode, read-only.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::embed::Embedder;
 use crate::error::Result;
+use crate::index::schema::DocKind;
+use crate::index::vectors::Embedding;
 use crate::memory::Memory;
+use crate::retrieve::HitKind;
 
 /// Default of [`Options::autocheckpoint_pages`].
 const DEFAULT_AUTOCHECKPOINT_PAGES: u32 = 10_000;
@@ -66,6 +71,8 @@ pub struct Options {
     pub(crate) read_only: bool,
     pub(crate) statement_cache: usize,
     pub(crate) autocheckpoint_pages: u32,
+    pub(crate) embedder: Option<Embedding>,
+    pub(crate) embed_kinds: Vec<DocKind>,
 }
 
 impl Default for Options {
@@ -77,6 +84,8 @@ impl Default for Options {
             read_only: false,
             statement_cache: 64,
             autocheckpoint_pages: DEFAULT_AUTOCHECKPOINT_PAGES,
+            embedder: None,
+            embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
         }
     }
 }
@@ -129,6 +138,43 @@ impl Options {
     pub fn autocheckpoint_pages(mut self, pages: u32) -> Self {
         self.autocheckpoint_pages = pages;
         self
+    }
+
+    /// Embeds chunks and observations with `embedder` and adds a vector channel to
+    /// search. The vectors are stored in the file, and the embedder's
+    /// [`id`](Embedder::id) and dimension with them: every later open of the file must
+    /// configure the same embedder (a read-only open may configure none), or it fails with
+    /// [`crate::Error::EmbedderMismatch`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cairn::{HashingEmbedder, Options};
+    ///
+    /// let options = Options::new().embedder(Arc::new(HashingEmbedder::default()));
+    /// # let _ = options;
+    /// ```
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(Embedding {
+            embedder,
+            kinds: Vec::new(),
+        });
+        self
+    }
+
+    /// Which kinds of rows the embedder embeds (default: chunks and observations; names
+    /// and triples are short and well served by BM25 and the graph). Has no effect
+    /// without [`Options::embedder`].
+    pub fn embed_kinds(mut self, kinds: &[HitKind]) -> Self {
+        self.embed_kinds = kinds.iter().map(|k| k.doc_kind()).collect();
+        self
+    }
+
+    /// The embedder with the kinds it embeds, if one is configured.
+    pub(crate) fn embedding(&self) -> Option<Embedding> {
+        self.embedder.as_ref().map(|e| Embedding {
+            embedder: Arc::clone(&e.embedder),
+            kinds: self.embed_kinds.clone(),
+        })
     }
 
     /// Opens (creating if needed) the memory at `path` with these options.

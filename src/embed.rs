@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
 use unicode_normalization::UnicodeNormalization;
@@ -262,13 +263,6 @@ fn fmix64(mut k: u64) -> u64 {
 }
 
 /// Encodes a vector for a BLOB column: its values as little-endian `f32`, in order.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the retriever that stores vectors is not wired in yet"
-    )
-)]
 pub(crate) fn to_blob(row: ArrayView1<'_, f32>) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(row.len() * size_of::<f32>());
     for value in row.iter() {
@@ -279,13 +273,6 @@ pub(crate) fn to_blob(row: ArrayView1<'_, f32>) -> Vec<u8> {
 
 /// Decodes a [`to_blob`] BLOB, refusing one that does not hold exactly `dimension`
 /// values (a vector written by another embedder, or a damaged row).
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the retriever that loads vectors is not wired in yet"
-    )
-)]
 pub(crate) fn from_blob(bytes: &[u8], dimension: usize) -> Result<Array1<f32>> {
     let (values, rest) = bytes.as_chunks::<4>();
     if values.len() != dimension || !rest.is_empty() {
@@ -308,13 +295,6 @@ pub(crate) fn from_blob(bytes: &[u8], dimension: usize) -> Result<Array1<f32>> {
 ///
 /// One matrix-vector product scores every row, which for the tens of thousands of
 /// vectors an agent memory holds beats any approximate index on both speed and recall.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the retriever that owns the index is not wired in yet"
-    )
-)]
 #[derive(Debug, Clone)]
 pub(crate) struct VectorIndex {
     /// Row-major, one row per stored vector. Growth is `push_row`, which appends in
@@ -325,21 +305,17 @@ pub(crate) struct VectorIndex {
     matrix: Array2<f32>,
     /// `ids[i]` names row `i` of `matrix`.
     ids: Vec<i64>,
+    /// The row of each id, so storing an id again replaces its row.
+    rows: HashMap<i64, usize>,
 }
 
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the retriever that owns the index is not wired in yet"
-    )
-)]
 impl VectorIndex {
     /// An empty index of vectors of `dimension` values.
     pub(crate) fn new(dimension: usize) -> Self {
         VectorIndex {
             matrix: Array2::zeros((0, dimension)),
             ids: Vec::new(),
+            rows: HashMap::new(),
         }
     }
 
@@ -349,12 +325,14 @@ impl VectorIndex {
     }
 
     /// The number of stored vectors.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
-    /// Stores `row` under `id`. Refuses a row of another dimension, and non-finite
-    /// values, whose NaN scores would make the ranking meaningless.
+    /// Stores `row` under `id`, replacing the row stored under `id` before. Refuses a row
+    /// of another dimension, and non-finite values, whose NaN scores would make the
+    /// ranking meaningless.
     pub(crate) fn push(&mut self, id: i64, row: ArrayView1<'_, f32>) -> Result<()> {
         if row.len() != self.dimension() {
             return Err(Error::invalid_input(
@@ -368,9 +346,14 @@ impl VectorIndex {
                 format!("it contains the non-finite value {bad}"),
             ));
         }
+        if let Some(&at) = self.rows.get(&id) {
+            self.matrix.row_mut(at).assign(&row);
+            return Ok(());
+        }
         self.matrix
             .push_row(row)
             .map_err(|e| Error::invalid_input("vector", e.to_string()))?;
+        self.rows.insert(id, self.ids.len());
         self.ids.push(id);
         Ok(())
     }
@@ -636,6 +619,19 @@ mod tests {
         assert_eq!(
             index.top_k(array![1.0, 0.0, 0.0].view(), 10),
             vec![(1, 1.0)]
+        );
+    }
+
+    #[test]
+    fn pushing_an_id_again_replaces_its_row() {
+        let mut index = VectorIndex::new(2);
+        index.push(1, array![1.0, 0.0].view()).unwrap();
+        index.push(2, array![0.0, 1.0].view()).unwrap();
+        index.push(1, array![0.0, -1.0].view()).unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(
+            index.top_k(array![0.0, 1.0].view(), 2),
+            vec![(2, 1.0), (1, -1.0)]
         );
     }
 

@@ -95,6 +95,16 @@ pub enum Error {
         /// What gave it away.
         reason: String,
     },
+    /// The file's vectors were made by another embedder (or another dimension) than the
+    /// one this open configured, or the file has vectors and no embedder was configured
+    /// for writing. Vectors of two embedders are not comparable, so the open is refused.
+    #[error("embedder mismatch: the file's vectors are {stored}, this open configures {given}")]
+    EmbedderMismatch {
+        /// What the file records, as `id (dimension N)`.
+        stored: String,
+        /// What the open configured, likewise, or `no embedder`.
+        given: String,
+    },
     /// The shared transaction this write was committed in (see group commit in
     /// `docs/architecture.md`) failed for a reason only the first writer got in full.
     #[error("the transaction shared with other writers failed: {message}")]

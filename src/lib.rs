@@ -61,7 +61,7 @@ pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
 pub use retrieve::context::{Context, estimate_tokens};
-pub use retrieve::{Hit, HitKind, Reason, SearchOptions, Target};
+pub use retrieve::{Fusion, Hit, HitKind, Reason, SearchOptions, Target};
 
 /// The `ndarray` version cairn's [`Embedder`] API uses.
 pub use ndarray;

@@ -76,8 +76,7 @@ impl Memory {
     }
 
     fn with_index(db: Arc<Db>, index_dir: Option<&Path>) -> Result<Memory> {
-        let read_only = db.options().read_only;
-        let index = SearchIndex::open(Arc::clone(&db), index_dir, read_only)?;
+        let index = SearchIndex::open(Arc::clone(&db), index_dir)?;
         Ok(Memory {
             index: Arc::new(index),
             db,

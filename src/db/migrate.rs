@@ -17,6 +17,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x6361_726E;
 const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_core.sql"),
     include_str!("schema/0002_documents.sql"),
+    include_str!("schema/0003_vectors.sql"),
 ];
 
 /// The schema version this build writes and understands.

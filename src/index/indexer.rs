@@ -86,35 +86,7 @@ fn document(
     kind: DocKind,
     id: i64,
 ) -> Result<Option<TantivyDocument>> {
-    let texts: Option<(String, String)> = match kind {
-        DocKind::Entity => conn
-            .prepare_cached(
-                "SELECT (SELECT group_concat(name, char(10)) FROM alias WHERE entity_id = e.id),
-                        concat_ws(char(10), e.kind, e.summary)
-                 FROM entity e WHERE e.id = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)))
-            .optional()?,
-        DocKind::Relation => conn
-            .prepare_cached(
-                "SELECT s.name || char(10) || o.name, r.predicate
-                 FROM relation r JOIN entity s ON s.id = r.subject_id JOIN entity o ON o.id = r.object_id
-                 WHERE r.id = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-        DocKind::Observation => conn
-            .prepare_cached(
-                "SELECT e.name, o.text FROM observation o JOIN entity e ON e.id = o.entity_id WHERE o.id = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-        DocKind::Chunk => conn
-            .prepare_cached("SELECT '', text FROM chunk WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-    };
-    Ok(texts.map(|(name, body)| {
+    Ok(texts(conn, kind, id)?.map(|(name, body)| {
         let mut doc = TantivyDocument::default();
         doc.add_text(fields.key, format!("{}:{id}", kind.as_str()));
         doc.add_text(fields.kind, kind.as_str());
@@ -123,4 +95,44 @@ fn document(
         doc.add_text(fields.body, fold_text(&body));
         doc
     }))
+}
+
+/// The text one row is embedded from: its names, then its text.
+pub(crate) fn embedding_text(conn: &Connection, kind: DocKind, id: i64) -> Result<Option<String>> {
+    Ok(texts(conn, kind, id)?.map(|(name, body)| {
+        if name.is_empty() {
+            body
+        } else {
+            format!("{name}\n{body}")
+        }
+    }))
+}
+
+/// A row's (name, body) texts as the index sees them, or `None` if it no longer exists.
+fn texts(conn: &Connection, kind: DocKind, id: i64) -> Result<Option<(String, String)>> {
+    let sql = match kind {
+        DocKind::Entity => {
+            "SELECT (SELECT group_concat(name, char(10)) FROM alias WHERE entity_id = e.id),
+                    concat_ws(char(10), e.kind, e.summary)
+             FROM entity e WHERE e.id = ?1"
+        }
+        DocKind::Relation => {
+            "SELECT s.name || char(10) || o.name, r.predicate
+             FROM relation r JOIN entity s ON s.id = r.subject_id JOIN entity o ON o.id = r.object_id
+             WHERE r.id = ?1"
+        }
+        DocKind::Observation => {
+            "SELECT e.name, o.text FROM observation o JOIN entity e ON e.id = o.entity_id WHERE o.id = ?1"
+        }
+        DocKind::Chunk => "SELECT '', text FROM chunk WHERE id = ?1",
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get(1)?,
+            ))
+        })
+        .optional()?)
 }

@@ -14,6 +14,7 @@
 pub(crate) mod indexer;
 pub(crate) mod linker;
 pub(crate) mod schema;
+pub(crate) mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::graph::{change, mention};
 use crate::id::{ChunkId, Seq};
 use linker::Linker;
 use schema::{DocKind, Fields, SCHEMA_TAG};
+use vectors::{Embedding, VectorCache, VectorWrite};
 
 /// How often the background thread looks for new changes when nobody asks.
 const POLL: Duration = Duration::from_millis(20);
@@ -41,7 +43,7 @@ const BATCH: usize = 20_000;
 /// Memory budget of tantivy's writer.
 const WRITER_HEAP: usize = 50_000_000;
 /// How long the indexer waits for this process's writers before it retries a batch later.
-const LINK_WAIT: Duration = Duration::from_secs(1);
+const DERIVED_WAIT: Duration = Duration::from_secs(1);
 /// How long [`SearchIndex::sync`] waits before reporting the index as busy.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -63,6 +65,8 @@ struct Shared {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    /// What this memory embeds, and the vectors loaded so far; `None` without an embedder.
+    vectors: Option<(Embedding, VectorCache)>,
     progress: Mutex<Progress>,
     wake: Condvar,
 }
@@ -79,7 +83,10 @@ struct Progress {
 
 impl SearchIndex {
     /// Opens (or creates, or rebuilds) the index for `db` and starts following it.
-    pub(crate) fn open(db: Arc<Db>, dir: Option<&Path>, read_only: bool) -> Result<SearchIndex> {
+    pub(crate) fn open(db: Arc<Db>, dir: Option<&Path>) -> Result<SearchIndex> {
+        let read_only = db.options().read_only;
+        let embedding = db.options().embedding();
+        vectors::check_embedder(&db, embedding.as_ref())?;
         let (index, resume_from) = open_index(dir)?;
         let fields = schema::build().1;
         let reader = index
@@ -90,6 +97,10 @@ impl SearchIndex {
             index,
             reader,
             fields,
+            vectors: embedding.map(|e| {
+                let cache = VectorCache::new(e.embedder.dimension());
+                (e, cache)
+            }),
             progress: Mutex::new(Progress {
                 visible: resume_from,
                 ..Progress::default()
@@ -194,6 +205,24 @@ impl SearchIndex {
 }
 
 impl Shared {
+    /// The vectors of the touched rows of the kinds this memory embeds.
+    fn embed(
+        &self,
+        conn: &rusqlite::Connection,
+        touched: &std::collections::BTreeSet<(DocKind, i64)>,
+    ) -> Result<Vec<VectorWrite>> {
+        let Some((embedding, _)) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        let mut texts = Vec::new();
+        for &(kind, id) in touched {
+            if embedding.kinds.contains(&kind) {
+                texts.push((kind, id, indexer::embedding_text(conn, kind, id)?));
+            }
+        }
+        vectors::embed(embedding.embedder.as_ref(), texts)
+    }
+
     /// The chunks searchable now whose text holds every word of `key` (as the analyzer
     /// sees words): the candidates for a new name's mentions. None if the key has no
     /// searchable word (it is all stop words).
@@ -228,6 +257,26 @@ impl Shared {
             }
         }
         Ok(chunks)
+    }
+}
+
+impl SearchIndex {
+    /// The `k` rows whose vectors are most similar to `query`'s, best first; `None` when
+    /// the memory has no embedder.
+    pub(crate) fn similar(
+        &self,
+        conn: &rusqlite::Connection,
+        query: &str,
+        k: usize,
+    ) -> Result<Option<Vec<(DocKind, i64, f32)>>> {
+        let Some((embedding, cache)) = &self.shared.vectors else {
+            return Ok(None);
+        };
+        let rows = embedding.embedder.embed(&[query])?;
+        let Some(row) = rows.rows().into_iter().next() else {
+            return Ok(Some(Vec::new()));
+        };
+        cache.top_k(conn, row, k).map(Some)
     }
 }
 
@@ -336,16 +385,18 @@ fn index_new_changes(
                 indexer::apply(conn, writer, &shared.fields, &touched)?;
                 let links =
                     linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?;
-                Ok((changes.last().map(|c| c.seq.get()), links))
+                let vectors = shared.embed(conn, &touched)?;
+                Ok((changes.last().map(|c| c.seq.get()), links, vectors))
             })
-            .and_then(|(last, links)| {
-                // Links are written before the index commit that records the batch as
-                // applied: a crash in between only means linking the batch again.
-                if !links.is_empty() {
-                    db.try_write_for(LINK_WAIT, |conn| {
-                        links
-                            .iter()
-                            .try_for_each(|(chunk, key)| mention::link(conn, *chunk, key))
+            .and_then(|(last, links, vectors)| {
+                // Derived rows are written before the index commit that records the batch
+                // as applied: a crash in between only means deriving the batch again.
+                if !links.is_empty() || !vectors.is_empty() {
+                    db.try_write_for(DERIVED_WAIT, |conn| {
+                        for (chunk, key) in &links {
+                            mention::link(conn, *chunk, key)?;
+                        }
+                        vectors.iter().try_for_each(|v| vectors::store(conn, v))
                     })?;
                 }
                 Ok(last)

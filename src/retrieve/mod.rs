@@ -11,8 +11,9 @@
 
 pub(crate) mod bfs;
 pub(crate) mod context;
-
-use std::collections::HashMap;
+pub(crate) mod filter;
+pub(crate) mod fusion;
+pub(crate) mod options;
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -21,6 +22,8 @@ use crate::id::{ChunkId, EntityId, ObservationId, RelationId};
 use crate::index::schema::DocKind;
 use crate::index::{Bm25Hit, SearchIndex};
 use bfs::{Expansion, Reached, Seed};
+use fusion::Channel;
+pub use options::{Fusion, SearchOptions};
 
 /// What a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -51,7 +54,7 @@ pub enum HitKind {
 }
 
 impl HitKind {
-    fn doc_kind(self) -> DocKind {
+    pub(crate) fn doc_kind(self) -> DocKind {
         match self {
             HitKind::Entity => DocKind::Entity,
             HitKind::Relation => DocKind::Relation,
@@ -71,6 +74,13 @@ pub enum Reason {
         rank: usize,
         /// The BM25 score.
         score: f32,
+    },
+    /// Its embedding is among the nearest to the query's.
+    Vector {
+        /// 1-based rank among the nearest vectors.
+        rank: usize,
+        /// Cosine similarity with the query.
+        similarity: f32,
     },
     /// Reached by graph expansion, `distance` relations away from `seed`.
     Graph {
@@ -94,107 +104,6 @@ pub struct Hit {
     pub why: Vec<Reason>,
 }
 
-/// Options for [`crate::Memory::search`].
-///
-/// ```
-/// use cairn::{HitKind, SearchOptions};
-/// let options = SearchOptions::new().limit(10).kinds(&[HitKind::Chunk]).read_your_writes(true);
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchOptions {
-    pub(crate) limit: usize,
-    pub(crate) kinds: Vec<HitKind>,
-    pub(crate) read_your_writes: bool,
-    pub(crate) name_boost: f32,
-    pub(crate) depth: u32,
-    pub(crate) fan_out: usize,
-    pub(crate) decay: f32,
-    pub(crate) graph_weight: f32,
-}
-
-impl Default for SearchOptions {
-    fn default() -> Self {
-        SearchOptions {
-            limit: 10,
-            kinds: Vec::new(),
-            read_your_writes: false,
-            name_boost: 2.0,
-            depth: 2,
-            fan_out: 16,
-            decay: 0.5,
-            graph_weight: 0.5,
-        }
-    }
-}
-
-/// The `k` of reciprocal-rank fusion: a hit at rank `r` of a channel adds
-/// `weight / (RRF_K + r)`. 60 is the value of the original RRF paper; not yet tuned here.
-const RRF_K: f32 = 60.0;
-
-impl SearchOptions {
-    /// Ten hits of every kind, graph depth 2, no waiting for the index.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many hits at most.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// Only these kinds (empty: all).
-    pub fn kinds(mut self, kinds: &[HitKind]) -> Self {
-        self.kinds = kinds.to_vec();
-        self
-    }
-
-    /// Wait until every write committed before the search is indexed.
-    pub fn read_your_writes(mut self, on: bool) -> Self {
-        self.read_your_writes = on;
-        self
-    }
-
-    /// How many relations away from the matched text the graph expansion goes
-    /// (default 2; 0 turns the graph channel off).
-    pub fn depth(mut self, depth: u32) -> Self {
-        self.depth = depth;
-        self
-    }
-
-    /// At most this many relations are followed from any one entity (default 16), most
-    /// mentioned first, so that hub entities do not flood the answer.
-    pub fn fan_out(mut self, fan_out: usize) -> Self {
-        self.fan_out = fan_out;
-        self
-    }
-
-    /// Score factor per hop of graph expansion (default 0.5).
-    pub fn decay(mut self, decay: f32) -> Self {
-        self.decay = decay;
-        self
-    }
-
-    /// Weight of the graph channel in the fusion, relative to BM25's 1 (default 0.5, so
-    /// that a direct match outranks what expansion reached at the same rank; not yet
-    /// tuned by measurement).
-    pub fn graph_weight(mut self, weight: f32) -> Self {
-        self.graph_weight = weight;
-        self
-    }
-
-    /// How much more a match in a name counts than a match in text (default 2).
-    pub fn name_boost(mut self, boost: f32) -> Self {
-        self.name_boost = boost;
-        self
-    }
-
-    pub(crate) fn doc_kinds(&self) -> Vec<DocKind> {
-        self.kinds.iter().map(|k| k.doc_kind()).collect()
-    }
-}
-
 /// The whole pipeline; `conn` reads one snapshot of the file.
 pub(crate) fn search(
     conn: &Connection,
@@ -202,18 +111,12 @@ pub(crate) fn search(
     query: &str,
     options: &SearchOptions,
 ) -> Result<Vec<Hit>> {
-    let candidates = options.limit.saturating_mul(3).max(20);
+    // Filters drop hits after fusion, so a filtered search looks deeper.
+    let depth_factor = if options.filter.is_empty() { 3 } else { 10 };
+    let candidates = options.limit.saturating_mul(depth_factor).max(20);
     let kinds = options.doc_kinds();
     let matches = index.bm25(query, &kinds, candidates, options.name_boost)?;
-    let mut fused: HashMap<Target, (f32, Vec<Reason>)> = HashMap::new();
-    for (i, m) in matches.iter().enumerate() {
-        let entry = fused.entry(target_of(m.kind, m.id)).or_default();
-        entry.0 += 1.0 / (RRF_K + (i + 1) as f32);
-        entry.1.push(Reason::Bm25 {
-            rank: i + 1,
-            score: m.score,
-        });
-    }
+    let mut channels = vec![bm25_channel(&matches, options.bm25_weight)];
     if options.depth > 0 && options.graph_weight > 0.0 {
         // Seeds come from matches of every kind, whatever kinds the caller wants back.
         let all_matches;
@@ -223,53 +126,23 @@ pub(crate) fn search(
             all_matches = index.bm25(query, &[], candidates, options.name_boost)?;
             &all_matches
         };
-        let seeds = seeds(conn, seed_matches)?;
-        let how = Expansion {
-            depth: options.depth,
-            fan_out: options.fan_out,
-            decay: options.decay,
-        };
-        let (relations, entities) = bfs::expand(conn, &seeds, how)?;
-        let mut graph: Vec<(Target, Reached)> = relations
-            .into_iter()
-            .map(|(id, r)| (Target::Relation(id), r))
-            .chain(
-                entities
-                    .into_iter()
-                    .filter(|(_, r)| r.distance > 0)
-                    .map(|(id, r)| (Target::Entity(id), r)),
-            )
-            .collect();
-        graph.sort_by(|a, b| {
-            b.1.score
-                .total_cmp(&a.1.score)
-                .then(a.1.distance.cmp(&b.1.distance))
-        });
-        for (i, (target, reached)) in graph.into_iter().enumerate() {
-            if !wanted(&kinds, target) {
-                continue;
-            }
-            let entry = fused.entry(target).or_default();
-            entry.0 += options.graph_weight / (RRF_K + (i + 1) as f32);
-            entry.1.push(Reason::Graph {
-                distance: reached.distance,
-                seed: reached.seed,
-            });
-        }
+        channels.push(graph_channel(conn, seed_matches, &kinds, options)?);
     }
-    let mut ranked: Vec<(Target, f32, Vec<Reason>)> = fused
-        .into_iter()
-        .map(|(t, (score, why))| (t, score, why))
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| order_key(a.0).cmp(&order_key(b.0)))
-    });
+    if options.vector_weight > 0.0
+        && let Some(nearest) = index.similar(conn, query, candidates)?
+    {
+        channels.push(vector_channel(nearest, &kinds, options.vector_weight));
+    }
+    let ranked = fusion::fuse(channels, options.fusion, order_key);
     let mut hits = Vec::with_capacity(options.limit);
     for (target, score, why) in ranked {
         if hits.len() == options.limit {
             break;
         }
+        if !options.filter.admits(conn, target)? {
+            continue;
+        }
+        // A target deleted since it was indexed renders as nothing and is skipped.
         if let Some(text) = render(conn, target)? {
             hits.push(Hit {
                 target,
@@ -280,6 +153,83 @@ pub(crate) fn search(
         }
     }
     Ok(hits)
+}
+
+fn bm25_channel(matches: &[Bm25Hit], weight: f32) -> Channel {
+    let hits = matches
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let why = Reason::Bm25 {
+                rank: i + 1,
+                score: m.score,
+            };
+            (target_of(m.kind, m.id), m.score, why)
+        })
+        .collect();
+    Channel { weight, hits }
+}
+
+fn graph_channel(
+    conn: &Connection,
+    seed_matches: &[Bm25Hit],
+    kinds: &[DocKind],
+    options: &SearchOptions,
+) -> Result<Channel> {
+    let seeds = seeds(conn, seed_matches)?;
+    let how = Expansion {
+        depth: options.depth,
+        fan_out: options.fan_out,
+        decay: options.decay,
+    };
+    let (relations, entities) = bfs::expand(conn, &seeds, how)?;
+    let mut graph: Vec<(Target, Reached)> = relations
+        .into_iter()
+        .map(|(id, r)| (Target::Relation(id), r))
+        .chain(
+            entities
+                .into_iter()
+                .filter(|(_, r)| r.distance > 0)
+                .map(|(id, r)| (Target::Entity(id), r)),
+        )
+        .filter(|(target, _)| wanted(kinds, *target))
+        .collect();
+    graph.sort_by(|a, b| {
+        b.1.score
+            .total_cmp(&a.1.score)
+            .then(a.1.distance.cmp(&b.1.distance))
+            .then_with(|| order_key(a.0).cmp(&order_key(b.0)))
+    });
+    let hits = graph
+        .into_iter()
+        .map(|(target, reached)| {
+            let why = Reason::Graph {
+                distance: reached.distance,
+                seed: reached.seed,
+            };
+            (target, reached.score, why)
+        })
+        .collect();
+    Ok(Channel {
+        weight: options.graph_weight,
+        hits,
+    })
+}
+
+fn vector_channel(nearest: Vec<(DocKind, i64, f32)>, kinds: &[DocKind], weight: f32) -> Channel {
+    let hits = nearest
+        .into_iter()
+        .filter(|(kind, _, _)| kinds.is_empty() || kinds.contains(kind))
+        .enumerate()
+        .map(|(i, (kind, id, similarity))| {
+            let why = Reason::Vector {
+                rank: i + 1,
+                similarity,
+            };
+            (target_of(kind, id), similarity, why)
+        })
+        .collect();
+    Channel { weight, hits }
 }
 
 /// Entities to expand from, with their distance from the matched text and a weight from

@@ -1,0 +1,171 @@
+//! What a search may return and how the channels are weighed.
+
+use crate::index::schema::DocKind;
+use crate::retrieve::HitKind;
+use crate::retrieve::filter::Filter;
+use crate::time::Timestamp;
+
+/// How the ranked lists of the channels (BM25, graph, vectors) become one ranking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Fusion {
+    /// Reciprocal-rank fusion: a hit at rank `r` of a channel of weight `w` scores
+    /// `w / (k + r)`; scores of different channels never meet, only ranks.
+    ReciprocalRank {
+        /// Dampens the head of every list (60 in the original paper).
+        k: f32,
+    },
+    /// Weighted score sum: each channel's scores are divided by its best score, so every
+    /// channel ranges over (0, 1], then weighted and summed.
+    Score,
+}
+
+/// Options for [`crate::Memory::search`].
+///
+/// ```
+/// use cairn::{HitKind, SearchOptions, Timestamp};
+/// let options = SearchOptions::new()
+///     .limit(10)
+///     .kinds(&[HitKind::Chunk, HitKind::Relation])
+///     .depth(2)
+///     .agent("mail-summarizer")
+///     .valid_at(Timestamp::now())
+///     .read_your_writes(true);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOptions {
+    pub(crate) limit: usize,
+    pub(crate) kinds: Vec<HitKind>,
+    pub(crate) read_your_writes: bool,
+    pub(crate) name_boost: f32,
+    pub(crate) depth: u32,
+    pub(crate) fan_out: usize,
+    pub(crate) decay: f32,
+    pub(crate) bm25_weight: f32,
+    pub(crate) graph_weight: f32,
+    pub(crate) vector_weight: f32,
+    pub(crate) fusion: Fusion,
+    pub(crate) filter: Filter,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            limit: 10,
+            kinds: Vec::new(),
+            read_your_writes: false,
+            name_boost: 2.0,
+            depth: 2,
+            fan_out: 16,
+            decay: 0.5,
+            bm25_weight: 1.0,
+            graph_weight: 0.5,
+            vector_weight: 0.5,
+            fusion: Fusion::ReciprocalRank { k: 60.0 },
+            filter: Filter::default(),
+        }
+    }
+}
+
+impl SearchOptions {
+    /// Ten hits of every kind, graph depth 2, no waiting for the index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many hits at most.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Only these kinds (empty: all).
+    pub fn kinds(mut self, kinds: &[HitKind]) -> Self {
+        self.kinds = kinds.to_vec();
+        self
+    }
+
+    /// Wait until every write committed before the search is indexed.
+    pub fn read_your_writes(mut self, on: bool) -> Self {
+        self.read_your_writes = on;
+        self
+    }
+
+    /// How many relations away from the matched text the graph expansion goes
+    /// (default 2; 0 turns the graph channel off).
+    pub fn depth(mut self, depth: u32) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// At most this many relations are followed from any one entity (default 16), most
+    /// mentioned first, so that hub entities do not flood the answer.
+    pub fn fan_out(mut self, fan_out: usize) -> Self {
+        self.fan_out = fan_out;
+        self
+    }
+
+    /// Score factor per hop of graph expansion (default 0.5).
+    pub fn decay(mut self, decay: f32) -> Self {
+        self.decay = decay;
+        self
+    }
+
+    /// Weight of the BM25 channel in the fusion (default 1; 0 turns it off, but its
+    /// matches still seed the graph).
+    pub fn bm25_weight(mut self, weight: f32) -> Self {
+        self.bm25_weight = weight;
+        self
+    }
+
+    /// Weight of the graph channel in the fusion (default 0.5, so that a direct match
+    /// outranks what expansion reached at the same rank; 0 turns it off).
+    pub fn graph_weight(mut self, weight: f32) -> Self {
+        self.graph_weight = weight;
+        self
+    }
+
+    /// Weight of the vector channel (default 0.5; 0 turns it off). Only a memory opened
+    /// with [`crate::Options::embedder`] has one.
+    pub fn vector_weight(mut self, weight: f32) -> Self {
+        self.vector_weight = weight;
+        self
+    }
+
+    /// How the channels are combined (default reciprocal rank, k = 60).
+    pub fn fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
+    }
+
+    /// How much more a match in a name counts than a match in text (default 2).
+    pub fn name_boost(mut self, boost: f32) -> Self {
+        self.name_boost = boost;
+        self
+    }
+
+    /// Only hits written under an episode of `agent` (see [`crate::Episode`]).
+    pub fn agent(mut self, agent: &str) -> Self {
+        self.filter.agent = Some(agent.to_owned());
+        self
+    }
+
+    /// Only hits written in `[since, until)` (a relation: when it was first stated).
+    pub fn written_between(mut self, since: Timestamp, until: Timestamp) -> Self {
+        self.filter.since = Some(since);
+        self.filter.until = Some(until);
+        self
+    }
+
+    /// Only relations valid at `at` (`valid_from <= at < valid_to`, open ends unbounded);
+    /// hits of other kinds are not affected.
+    pub fn valid_at(mut self, at: Timestamp) -> Self {
+        self.filter.valid_at = Some(at);
+        self
+    }
+
+    pub(crate) fn doc_kinds(&self) -> Vec<DocKind> {
+        self.kinds.iter().map(|k| k.doc_kind()).collect()
+    }
+}

@@ -1,0 +1,144 @@
+//! The vector channel, its embedder bookkeeping, and the search filters.
+
+mod common;
+
+use std::sync::Arc;
+
+use cairn::{
+    Episode, Error, Fusion, HashingEmbedder, HitKind, Memory, Options, Reason, SearchOptions,
+    Target, Timestamp, Triple, Unit,
+};
+
+fn with_embedder(dimension: usize) -> Options {
+    common::options().embedder(Arc::new(HashingEmbedder::new(dimension).unwrap()))
+}
+
+#[test]
+fn an_embedder_of_another_dimension_or_none_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    {
+        let m = Memory::open_with(&path, with_embedder(256)).unwrap();
+        m.add_units("chat", &[Unit::new("Ann: hello")]).unwrap();
+        m.sync().unwrap();
+    }
+    let err = Memory::open_with(&path, with_embedder(128)).unwrap_err();
+    assert!(
+        matches!(&err, Error::EmbedderMismatch { stored, given }
+            if stored.contains("dimension 256") && given.contains("dimension 128")),
+        "{err}"
+    );
+    let err = Memory::open_with(&path, common::options()).unwrap_err();
+    assert!(
+        matches!(&err, Error::EmbedderMismatch { given, .. } if given == "no embedder"),
+        "{err}"
+    );
+    // Reading without an embedder is fine; the same embedder is fine.
+    Memory::open_with(&path, common::options().read_only(true)).unwrap();
+    let m = Memory::open_with(&path, with_embedder(256)).unwrap();
+    assert_eq!(m.stats().unwrap().chunks, 1);
+}
+
+#[test]
+fn vectors_are_stored_in_the_file_and_find_what_words_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let m = Memory::open_with(&path, with_embedder(256)).unwrap();
+    let (_, chunks) = m
+        .add_units(
+            "notes",
+            &[
+                Unit::new("The Acmecorporation annual report is due."),
+                Unit::new("Lunch at noon with the design team."),
+            ],
+        )
+        .unwrap();
+    m.sync().unwrap();
+    let rows: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM vector", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2);
+    // No word of the query occurs in the text; its character n-grams do.
+    let options = SearchOptions::new().kinds(&[HitKind::Chunk]).depth(0);
+    let hits = m.search("acme corporation", &options).unwrap();
+    assert_eq!(hits[0].target, Target::Chunk(chunks[0]), "{hits:?}");
+    assert!(matches!(hits[0].why[..], [Reason::Vector { rank: 1, .. }]));
+    // With the vector channel off, nothing matches.
+    let off = options.clone().vector_weight(0.0);
+    assert!(m.search("acme corporation", &off).unwrap().is_empty());
+    // A second handle loads the stored vectors instead of recomputing them.
+    drop(m);
+    let reopened = Memory::open_with(&path, with_embedder(256)).unwrap();
+    let hits = reopened
+        .search("acme corporation", &options.fusion(Fusion::Score))
+        .unwrap();
+    assert_eq!(hits[0].target, Target::Chunk(chunks[0]));
+}
+
+#[test]
+fn a_memory_without_an_embedder_has_no_vector_channel() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    m.add_units("notes", &[Unit::new("The Acmecorporation report")])
+        .unwrap();
+    m.sync().unwrap();
+    assert!(
+        m.search("acme corporation", &SearchOptions::new())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn filters_by_agent_time_and_validity() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    let mail = m.episode(&Episode::new("mail")).unwrap();
+    let calendar = m.episode(&Episode::new("calendar")).unwrap();
+    let t = |ms| Timestamp::from_millis(ms);
+    let old = mail
+        .add_triple(Triple::new("Ann", "works at", "Acme").valid_to(t(1_000)))
+        .unwrap();
+    let new = calendar
+        .add_triple(Triple::new("Ann", "works at", "Globex").valid_from(t(1_000)))
+        .unwrap();
+    m.sync().unwrap();
+    let relations = SearchOptions::new().kinds(&[HitKind::Relation]).depth(0);
+    let found = |options: &SearchOptions| -> Vec<Target> {
+        m.search("ann works", options)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.target)
+            .collect()
+    };
+    let mut both = found(&relations);
+    both.sort_by_key(|t| format!("{t:?}"));
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        found(&relations.clone().agent("mail")),
+        [Target::Relation(old)]
+    );
+    assert_eq!(
+        found(&relations.clone().agent("calendar")),
+        [Target::Relation(new)]
+    );
+    assert!(found(&relations.clone().agent("nobody")).is_empty());
+    assert_eq!(
+        found(&relations.clone().valid_at(t(500))),
+        [Target::Relation(old)]
+    );
+    assert_eq!(
+        found(&relations.clone().valid_at(t(1_000))),
+        [Target::Relation(new)]
+    );
+    let now = Timestamp::now().as_millis();
+    assert_eq!(
+        found(
+            &relations
+                .clone()
+                .written_between(t(now - 3_600_000), t(now + 1_000))
+        )
+        .len(),
+        2
+    );
+    assert!(found(&relations.written_between(t(0), t(1_000))).is_empty());
+}
