@@ -8,7 +8,11 @@ use std::time::Duration;
 use cairn::{HitKind, Memory, SearchOptions, Target, Unit};
 
 fn chunks_only(limit: usize) -> SearchOptions {
-    SearchOptions::new().kinds(&[HitKind::Chunk]).limit(limit)
+    // Exact-word checks: a neighbour's words in a chunk's context must not match it.
+    SearchOptions::new()
+        .bm25_only()
+        .kinds(&[HitKind::Chunk])
+        .limit(limit)
 }
 
 fn texts(memory: &Memory, query: &str, options: &SearchOptions) -> Vec<String> {

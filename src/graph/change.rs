@@ -40,7 +40,7 @@ pub enum ChangeOp {
     ObservationRemoved,
     /// A chunk of a document was stored (target: chunk id).
     ChunkAdded,
-    /// A chunk was removed with its document (target: chunk id).
+    /// A chunk was removed with its document (target: chunk id; detail: the document id).
     ChunkRemoved,
 }
 

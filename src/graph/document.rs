@@ -279,13 +279,16 @@ pub(crate) fn chunks(conn: &Connection, document: DocumentId) -> Result<Vec<Chun
 
 /// Deletes a document and its chunks (logging each chunk's removal). False if absent.
 pub(crate) fn delete(conn: &Connection, id: DocumentId, ctx: &WriteCtx) -> Result<bool> {
-    change::log_each(
-        conn,
-        ctx,
-        ChangeOp::ChunkRemoved,
-        "SELECT id FROM chunk WHERE document_id = ?1 ORDER BY ord",
-        id.get(),
-    )?;
+    let chunks: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM chunk WHERE document_id = ?1 ORDER BY ord")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // The document's id rides along: once the rows are gone, the indexer could not
+    // otherwise tell which document's index entry to drop.
+    let detail = serde_json::json!({ "document": id }).to_string();
+    for chunk in chunks {
+        change::log(conn, ctx, ChangeOp::ChunkRemoved, chunk, Some(&detail))?;
+    }
     Ok(conn
         .prepare_cached("DELETE FROM document WHERE id = ?1")?
         .execute([id])?

