@@ -10,20 +10,33 @@
 //! The dataset is licensed CC BY-NC 4.0 and is read from the shared data folder at run
 //! time; it is never copied into this repository.
 //!
-//! Ingestion (per conversation, one fresh memory): every session is one document whose
-//! units are its turns, text `"<speaker>: <text>"` plus `" [shares image: <caption>]"`,
-//! with the turn's `dia_id` as unit metadata. Nothing else is stored yet: no
-//! `observation` / `session_summary` fields, no extracted entities or relations.
+//! ```sh
+//! cargo run --release --example locomo -- --with-observations  # also the run with facts
+//! ```
 //!
-//! Channels reported: `bm25` = cairn's BM25 channel over chunks. The hybrid channel
-//! (graph expansion, vectors, fusion) is not implemented yet, so no hybrid figure is
-//! printed: this example reports only what it measured.
+//! Ingestion (per conversation, one fresh memory, never looking at `qa`):
+//! - the two speakers become entities, so every turn that names a speaker (its
+//!   `"<speaker>: "` prefix included) is linked to that speaker by mention linking;
+//! - every session is one document whose units are its turns, text `"<speaker>: <text>"`
+//!   plus `" [shares image: <caption>]"`, with the turn's `dia_id` as unit metadata; the
+//!   document keeps the turns' order, which gives each turn its context (its neighbours)
+//!   and its session.
+//! - with `--with-observations` only: a second memory per conversation also stores the
+//!   dataset's `observation` facts as observations of their speaker; a hit on a fact
+//!   counts for the turns the fact cites. `session_summary` and `event_summary` are not
+//!   used.
+//!
+//! Runs reported: `bm25` = [`SearchOptions::bm25_only`] over chunks; `hybrid` = the
+//! default search over chunks (BM25 with chunk context, document score and focus on the
+//! speakers the question names; graph expansion and vectors have nothing to add to a
+//! chunks-only answer here and are measured in `docs/retrieval.md`). Latency is the
+//! hybrid run's.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use cairn::{ChunkId, HitKind, Memory, SearchOptions, Target, Unit};
+use cairn::{ChunkId, HitKind, Memory, ObservationId, SearchOptions, Target, Unit};
 use serde_json::Value;
 
 const KS: [usize; 3] = [5, 10, 20];
@@ -40,8 +53,21 @@ struct Question {
 }
 
 struct Conversation {
+    speakers: Vec<String>,
     sessions: Vec<Vec<Turn>>,
+    /// (speaker, fact, the dia_ids it cites) from the `observation` field.
+    facts: Vec<(String, String, Vec<String>)>,
     questions: Vec<Question>,
+}
+
+/// Per-category recall rows: category → per question [r@5, r@10, r@20].
+type Recalls = BTreeMap<u8, Vec<[f64; 3]>>;
+
+/// What a hit stands for in dia_ids: a turn's own, or the turns a fact cites.
+#[derive(Default)]
+struct Provenance {
+    turns: HashMap<ChunkId, String>,
+    facts: HashMap<ObservationId, Vec<String>>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,70 +80,143 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/locomo/locomo10.json")
         });
+    let with_facts = args.iter().any(|a| a == "--with-observations");
     let conversations = load(&path)?;
 
-    // recalls[category] -> per question [r@5, r@10, r@20]
-    let mut recalls: BTreeMap<u8, Vec<[f64; 3]>> = BTreeMap::new();
+    let bm25 = SearchOptions::new()
+        .bm25_only()
+        .kinds(&[HitKind::Chunk])
+        .limit(KS[2]);
+    let hybrid = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(KS[2]);
+    let hybrid_facts = SearchOptions::new()
+        .kinds(&[HitKind::Chunk, HitKind::Observation])
+        .limit(KS[2]);
+    let (mut r_bm25, mut r_hybrid, mut r_facts) = (Recalls::new(), Recalls::new(), Recalls::new());
     let mut latencies_ms: Vec<f64> = Vec::new();
     for conversation in &conversations {
-        let memory = Memory::ephemeral()?;
-        let mut dia_of: HashMap<ChunkId, String> = HashMap::new();
-        for (n, session) in conversation.sessions.iter().enumerate() {
-            let units: Vec<Unit> = session
-                .iter()
-                .map(|t| {
-                    Unit::new(t.text.as_str()).metadata(serde_json::json!({ "dia_id": t.dia_id }))
-                })
-                .collect();
-            let (_, chunks) = memory.add_units(&format!("session_{}", n + 1), &units)?;
-            for (chunk, turn) in chunks.into_iter().zip(session) {
-                dia_of.insert(chunk, turn.dia_id.clone());
-            }
-        }
-        memory.sync()?;
-        let options = SearchOptions::new()
-            .kinds(&[HitKind::Chunk])
-            .limit(KS[2])
-            .depth(0);
-        for q in &conversation.questions {
-            let start = Instant::now();
-            let hits = memory.search(&q.text, &options)?;
-            latencies_ms.push(start.elapsed().as_secs_f64() * 1000.0);
-            let ranked = ranked_dia_ids(&hits, &dia_of);
-            recalls
-                .entry(q.category)
-                .or_default()
-                .push(recall_at(&ranked, &q.gold));
+        let (memory, provenance) = ingest(conversation, false)?;
+        run(&memory, &provenance, conversation, &bm25, &mut r_bm25, None)?;
+        run(
+            &memory,
+            &provenance,
+            conversation,
+            &hybrid,
+            &mut r_hybrid,
+            Some(&mut latencies_ms),
+        )?;
+        if with_facts {
+            let (memory, provenance) = ingest(conversation, true)?;
+            run(
+                &memory,
+                &provenance,
+                conversation,
+                &hybrid_facts,
+                &mut r_facts,
+                None,
+            )?;
         }
     }
-    let table = summarize(&recalls);
     latencies_ms.sort_by(f64::total_cmp);
     let p50 = percentile(&latencies_ms, 0.50);
     let p99 = percentile(&latencies_ms, 0.99);
+    let (t_bm25, t_hybrid, t_facts) = (
+        summarize(&r_bm25),
+        summarize(&r_hybrid),
+        summarize(&r_facts),
+    );
     if json {
-        let out = serde_json::json!({ "bm25": table_json(&table), "latency_ms": { "p50": p50, "p99": p99 } });
+        let mut out = serde_json::json!({
+            "bm25": table_json(&t_bm25),
+            "hybrid": table_json(&t_hybrid),
+            "latency_ms": { "p50": p50, "p99": p99 },
+        });
+        if with_facts {
+            out["hybrid_with_observations"] = table_json(&t_facts);
+        }
         println!("{out}");
     } else {
-        print_table("bm25 (cairn, chunks only)", &table);
+        print_table("bm25 (cairn, plain BM25 over turns)", &t_bm25);
+        println!();
+        print_table("hybrid (cairn default search over turns)", &t_hybrid);
+        if with_facts {
+            println!();
+            print_table("hybrid + observation facts", &t_facts);
+        }
         println!(
-            "query latency: p50 {p50:.3} ms, p99 {p99:.3} ms over {} queries",
+            "hybrid query latency: p50 {p50:.3} ms, p99 {p99:.3} ms over {} queries",
             latencies_ms.len()
         );
-        println!("hybrid: not implemented yet (no figure)");
+    }
+    Ok(())
+}
+
+/// One fresh memory holding a conversation (and its facts, if asked).
+fn ingest(
+    conversation: &Conversation,
+    with_facts: bool,
+) -> Result<(Memory, Provenance), Box<dyn std::error::Error>> {
+    let memory = Memory::ephemeral()?;
+    let mut provenance = Provenance::default();
+    for speaker in &conversation.speakers {
+        memory.ensure_entity(speaker)?;
+    }
+    for (n, session) in conversation.sessions.iter().enumerate() {
+        let units: Vec<Unit> = session
+            .iter()
+            .map(|t| Unit::new(t.text.as_str()).metadata(serde_json::json!({ "dia_id": t.dia_id })))
+            .collect();
+        let (_, chunks) = memory.add_units(&format!("session_{}", n + 1), &units)?;
+        for (chunk, turn) in chunks.into_iter().zip(session) {
+            provenance.turns.insert(chunk, turn.dia_id.clone());
+        }
+    }
+    if with_facts {
+        for (speaker, fact, cited) in &conversation.facts {
+            let id = memory.observe(speaker.as_str(), fact)?;
+            provenance.facts.insert(id, cited.clone());
+        }
+    }
+    memory.sync()?;
+    Ok((memory, provenance))
+}
+
+fn run(
+    memory: &Memory,
+    provenance: &Provenance,
+    conversation: &Conversation,
+    options: &SearchOptions,
+    recalls: &mut Recalls,
+    mut latencies_ms: Option<&mut Vec<f64>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for q in &conversation.questions {
+        let start = Instant::now();
+        let hits = memory.search(&q.text, options)?;
+        if let Some(l) = latencies_ms.as_deref_mut() {
+            l.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        let ranked = ranked_dia_ids(&hits, provenance);
+        recalls
+            .entry(q.category)
+            .or_default()
+            .push(recall_at(&ranked, &q.gold));
     }
     Ok(())
 }
 
 /// Distinct dia_ids in rank order.
-fn ranked_dia_ids(hits: &[cairn::Hit], dia_of: &HashMap<ChunkId, String>) -> Vec<String> {
+fn ranked_dia_ids(hits: &[cairn::Hit], provenance: &Provenance) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for hit in hits {
-        if let Target::Chunk(id) = hit.target
-            && let Some(dia) = dia_of.get(&id)
-            && seen.insert(dia.clone())
-        {
-            out.push(dia.clone());
+        let dia_ids: Vec<&String> = match hit.target {
+            Target::Chunk(id) => provenance.turns.get(&id).into_iter().collect(),
+            Target::Observation(id) => provenance.facts.get(&id).into_iter().flatten().collect(),
+            _ => Vec::new(),
+        };
+        for dia in dia_ids {
+            if seen.insert(dia.clone()) {
+                out.push(dia.clone());
+            }
         }
     }
     out
@@ -131,7 +230,7 @@ fn recall_at(ranked: &[String], gold: &[String]) -> [f64; 3] {
 }
 
 /// Rows: "cat1".."cat5", "cat1_4", "cat1_5" → (questions, [r@5, r@10, r@20]).
-fn summarize(recalls: &BTreeMap<u8, Vec<[f64; 3]>>) -> Vec<(String, usize, [f64; 3])> {
+fn summarize(recalls: &Recalls) -> Vec<(String, usize, [f64; 3])> {
     let mean = |rows: Vec<&[f64; 3]>| -> (usize, [f64; 3]) {
         let n = rows.len();
         let mut sum = [0.0; 3];
@@ -269,10 +368,44 @@ fn conversation(record: &Value) -> Result<Conversation, Box<dyn std::error::Erro
             category,
         });
     }
+    let speakers = ["speaker_a", "speaker_b"]
+        .iter()
+        .filter_map(|k| conv.get(*k).and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
     Ok(Conversation {
+        speakers,
         sessions,
+        facts: facts(record, &valid),
         questions,
     })
+}
+
+/// The `observation` field: per session, per speaker, `[fact, dia_id(s)]` pairs.
+fn facts(record: &Value, valid: &HashSet<String>) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    let Some(sessions) = record["observation"].as_object() else {
+        return out;
+    };
+    for by_speaker in sessions.values().filter_map(Value::as_object) {
+        for (speaker, items) in by_speaker {
+            for item in items.as_array().into_iter().flatten() {
+                let Some(fact) = item.get(0).and_then(Value::as_str) else {
+                    continue;
+                };
+                let cited = clean_evidence(
+                    Some(&Value::Array(
+                        item.as_array().map(|a| a[1..].to_vec()).unwrap_or_default(),
+                    )),
+                    valid,
+                );
+                if !cited.is_empty() {
+                    out.push((speaker.clone(), fact.to_owned(), cited));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// EVAL.md's cleaning: split on `;`, `,` and white space; `D:11:26` → `D11:26`;

@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -167,28 +168,57 @@ impl SearchIndex {
             )
         };
         let query = BooleanQuery::new(vec![(Occur::Must, text), kind_filter]);
-        self.top(&query, limit)
+        let searcher = self.shared.reader.searcher();
+        // Statistics over the documents a search can return (whole documents excluded),
+        // and the context field's average length over the chunks that have one.
+        let count = |kind| searcher.doc_freq(&Term::from_field_text(f.kind, DocKind::as_str(kind)));
+        let hits = searcher
+            .num_docs()
+            .saturating_sub(count(DocKind::Document)?);
+        let statistics = Statistics {
+            searcher: &searcher,
+            docs: hits,
+            field_docs: vec![(f.context, count(DocKind::Chunk)?)],
+        };
+        self.top(&searcher, &query, limit, &statistics)
     }
 
     /// BM25 of whole documents: their ids and scores, best first.
     pub(crate) fn documents(&self, query: &str, limit: usize) -> Result<Vec<(i64, f32)>> {
-        let Some(query) = terms_query(query, &[(self.shared.fields.whole, 1.0)]) else {
+        let f = &self.shared.fields;
+        let Some(query) = terms_query(query, &[(f.whole, 1.0)]) else {
             return Ok(Vec::new());
         };
+        let searcher = self.shared.reader.searcher();
+        // Documents are scored among documents: a word in every session of a
+        // conversation says nothing about which session the query is about.
+        let documents =
+            searcher.doc_freq(&Term::from_field_text(f.kind, DocKind::Document.as_str()))?;
+        let statistics = Statistics {
+            searcher: &searcher,
+            docs: documents,
+            field_docs: Vec::new(),
+        };
         Ok(self
-            .top(query.as_ref(), limit)?
+            .top(&searcher, query.as_ref(), limit, &statistics)?
             .into_iter()
             .map(|h| (h.id, h.score))
             .collect())
     }
 
-    fn top(&self, query: &dyn Query, limit: usize) -> Result<Vec<Bm25Hit>> {
+    fn top(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        limit: usize,
+        statistics: &Statistics<'_>,
+    ) -> Result<Vec<Bm25Hit>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let f = &self.shared.fields;
-        let searcher = self.shared.reader.searcher();
-        let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
+        let collector = TopDocs::with_limit(limit).order_by_score();
+        let top = searcher.search_with_statistics_provider(query, &collector, statistics)?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let fast = searcher.segment_reader(address.segment_ord).fast_fields();
@@ -211,6 +241,36 @@ impl SearchIndex {
             }
         }
         Ok(hits)
+    }
+}
+
+/// BM25 statistics over a subset of the index: `docs` documents in all, and for some
+/// fields the number of documents that have them, so that a field only some kinds carry
+/// gets its average length over those (tantivy divides by every document).
+struct Statistics<'a> {
+    searcher: &'a Searcher,
+    docs: u64,
+    field_docs: Vec<(tantivy::schema::Field, u64)>,
+}
+
+impl Bm25StatisticsProvider for Statistics<'_> {
+    fn total_num_tokens(&self, field: tantivy::schema::Field) -> tantivy::Result<u64> {
+        let tokens = Bm25StatisticsProvider::total_num_tokens(self.searcher, field)?;
+        // Scaled so that tokens / docs is the average over the documents with the field.
+        Ok(match self.field_docs.iter().find(|(f, _)| *f == field) {
+            Some(&(_, with_field)) if with_field > 0 => {
+                (tokens as f64 * self.docs as f64 / with_field as f64) as u64
+            }
+            _ => tokens,
+        })
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.docs.max(1))
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.searcher.doc_freq(term)
     }
 }
 
