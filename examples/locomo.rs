@@ -36,7 +36,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use cairn::{ChunkId, HitKind, Memory, ObservationId, SearchOptions, Target, Unit};
+use std::sync::Arc;
+
+use cairn::{
+    ChunkId, Fusion, HashingEmbedder, HitKind, Memory, ObservationId, Options, SearchOptions,
+    Target, Unit,
+};
 use serde_json::Value;
 
 const KS: [usize; 3] = [5, 10, 20];
@@ -82,6 +87,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     let with_facts = args.iter().any(|a| a == "--with-observations");
     let conversations = load(&path)?;
+    if args.iter().any(|a| a == "--fusion-study") {
+        return fusion_study(&conversations);
+    }
 
     let bm25 = SearchOptions::new()
         .bm25_only()
@@ -150,12 +158,68 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The lexical channel alone, then with the hashing embedder's vector channel fused by
+/// reciprocal rank and by normalized score sum at several weights: the measurement
+/// behind the default fusion (`docs/retrieval.md`).
+fn fusion_study(conversations: &[Conversation]) -> Result<(), Box<dyn std::error::Error>> {
+    let base = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(KS[2]);
+    let mut variants: Vec<(String, SearchOptions)> =
+        vec![("no vectors".to_owned(), base.clone().vector_weight(0.0))];
+    for w in [0.2f32, 0.5, 1.0] {
+        variants.push((
+            format!("rrf k=60, vector weight {w}"),
+            base.clone()
+                .fusion(Fusion::ReciprocalRank { k: 60.0 })
+                .vector_weight(w),
+        ));
+        variants.push((
+            format!("score sum, vector weight {w}"),
+            base.clone().fusion(Fusion::Score).vector_weight(w),
+        ));
+    }
+    let mut recalls: Vec<Recalls> = variants.iter().map(|_| Recalls::new()).collect();
+    let options = Options::new().embedder(Arc::new(HashingEmbedder::default()));
+    for conversation in conversations {
+        let (memory, provenance) = ingest_with(conversation, false, options.clone())?;
+        for ((_, variant), r) in variants.iter().zip(&mut recalls) {
+            run(&memory, &provenance, conversation, variant, r, None)?;
+        }
+    }
+    println!(
+        "{:<34} {:>10} {:>14} {:>10}",
+        "variant", "c1-4 R@10", "multi-hop R@10", "c1-5 R@10"
+    );
+    for ((name, _), r) in variants.iter().zip(&recalls) {
+        let t = summarize(r);
+        let row = |n: &str| {
+            t.iter()
+                .find(|(name, _, _)| name == n)
+                .map_or(0.0, |x| x.2[1])
+        };
+        println!(
+            "{name:<34} {:>10.3} {:>14.3} {:>10.3}",
+            row("cat1_4"),
+            row("cat1"),
+            row("cat1_5")
+        );
+    }
+    Ok(())
+}
+
 /// One fresh memory holding a conversation (and its facts, if asked).
 fn ingest(
     conversation: &Conversation,
     with_facts: bool,
 ) -> Result<(Memory, Provenance), Box<dyn std::error::Error>> {
-    let memory = Memory::ephemeral()?;
+    ingest_with(conversation, with_facts, Options::new())
+}
+
+fn ingest_with(
+    conversation: &Conversation,
+    with_facts: bool,
+    options: Options,
+) -> Result<(Memory, Provenance), Box<dyn std::error::Error>> {
+    let memory = Memory::ephemeral_with(options)?;
     let mut provenance = Provenance::default();
     for speaker in &conversation.speakers {
         memory.ensure_entity(speaker)?;

@@ -71,6 +71,7 @@ pub struct Options {
     pub(crate) read_only: bool,
     pub(crate) statement_cache: usize,
     pub(crate) autocheckpoint_pages: u32,
+    pub(crate) page_cache_kib: u32,
     pub(crate) embedder: Option<Embedding>,
     pub(crate) embed_kinds: Vec<DocKind>,
 }
@@ -84,6 +85,7 @@ impl Default for Options {
             read_only: false,
             statement_cache: 64,
             autocheckpoint_pages: DEFAULT_AUTOCHECKPOINT_PAGES,
+            page_cache_kib: 16 * 1024,
             embedder: None,
             embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
         }
@@ -137,6 +139,14 @@ impl Options {
     /// at the price of a larger `-wal` file between checkpoints.
     pub fn autocheckpoint_pages(mut self, pages: u32) -> Self {
         self.autocheckpoint_pages = pages;
+        self
+    }
+
+    /// SQLite's page cache per connection, in KiB (default 16 MiB; SQLite's own default
+    /// is 2 MiB). Graph expansion reads relation pages all over the file, and with a
+    /// small cache every search goes back to the operating system for them.
+    pub fn page_cache_kib(mut self, kib: u32) -> Self {
+        self.page_cache_kib = kib;
         self
     }
 

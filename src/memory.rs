@@ -77,6 +77,7 @@ impl Memory {
 
     fn with_index(db: Arc<Db>, index_dir: Option<&Path>) -> Result<Memory> {
         let index = SearchIndex::open(Arc::clone(&db), index_dir)?;
+        db.on_commit(index.waker());
         Ok(Memory {
             index: Arc::new(index),
             db,

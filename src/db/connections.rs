@@ -98,6 +98,8 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
     conn.pragma_update(None, "synchronous", options.durability.pragma_value())?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", options.autocheckpoint_pages)?;
+    // Negative: a size in KiB, not pages.
+    conn.pragma_update(None, "cache_size", -i64::from(options.page_cache_kib))?;
     Ok(())
 }
 

@@ -9,8 +9,8 @@ pub(crate) mod migrate;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::ReentrantMutexGuard;
@@ -29,6 +29,8 @@ pub(crate) struct Db {
     queue: group::Queue,
     options: Options,
     path: PathBuf,
+    /// Called after every outermost write commits (the indexer's wake-up).
+    on_commit: OnceLock<Box<dyn Fn() + Send + Sync>>,
     _ephemeral: Option<EphemeralFile>,
 }
 
@@ -47,6 +49,7 @@ impl Db {
             queue: group::Queue::default(),
             options,
             path: path.to_owned(),
+            on_commit: OnceLock::new(),
             _ephemeral: None,
         })
     }
@@ -169,7 +172,28 @@ impl Db {
         })
     }
 
+    /// Registers what to call after each committed write (once; later calls are ignored).
+    pub(crate) fn on_commit(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_commit.set(listener);
+    }
+
     fn write_locked<T>(
+        &self,
+        state: &WriteState,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let outermost = state.depth() == 0;
+        let result = self.write_locked_inner(state, f);
+        if outermost
+            && result.is_ok()
+            && let Some(listener) = self.on_commit.get()
+        {
+            listener();
+        }
+        result
+    }
+
+    fn write_locked_inner<T>(
         &self,
         state: &WriteState,
         f: impl FnOnce(&Connection) -> Result<T>,

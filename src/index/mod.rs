@@ -37,8 +37,9 @@ use linker::Linker;
 use schema::{DocKind, Fields, SCHEMA_TAG};
 use vectors::{Embedding, VectorCache, VectorWrite};
 
-/// How often the background thread looks for new changes when nobody asks.
-const POLL: Duration = Duration::from_millis(20);
+/// How often the background thread looks for changes of other processes (writes of
+/// this process wake it at once).
+const POLL: Duration = Duration::from_millis(50);
 /// Changes applied per tantivy commit at most (bounds the memory of one batch).
 const BATCH: usize = 20_000;
 /// Memory budget of tantivy's writer.
@@ -80,6 +81,8 @@ struct Progress {
     visible: i64,
     /// Set when the memory closes.
     stop: bool,
+    /// Set by a write of this process since the indexer last looked.
+    nudged: bool,
     /// The last indexing error, reported to `sync` callers.
     error: Option<String>,
 }
@@ -380,6 +383,18 @@ impl Shared {
 }
 
 impl SearchIndex {
+    /// Something to call after each local commit: wakes the indexer at once instead of
+    /// at its next poll.
+    pub(crate) fn waker(&self) -> Box<dyn Fn() + Send + Sync> {
+        let shared = Arc::downgrade(&self.shared);
+        Box::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.progress.lock().nudged = true;
+                shared.wake.notify_all();
+            }
+        })
+    }
+
     /// The `k` rows whose vectors are most similar to `query`'s, best first; `None` when
     /// the memory has no embedder.
     pub(crate) fn similar(
@@ -465,7 +480,10 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
             if progress.stop {
                 return;
             }
-            shared.wake.wait_for(&mut progress, POLL);
+            if !progress.nudged {
+                shared.wake.wait_for(&mut progress, POLL);
+            }
+            progress.nudged = false;
             if progress.stop {
                 return;
             }

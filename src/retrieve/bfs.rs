@@ -7,6 +7,9 @@ use rusqlite::Connection;
 use crate::error::Result;
 use crate::id::{EntityId, RelationId};
 
+/// How many entities of one level are expanded at most.
+const BEAM: usize = 32;
+
 /// An entity to expand from: its distance from the matched text (0 for an entity that
 /// matched itself, 1 for the ends of a matched relation or the entity of a matched
 /// observation) and its weight (from its BM25 rank).
@@ -54,11 +57,15 @@ pub(crate) fn expand(
     }
     let mut relations: HashMap<RelationId, Reached> = HashMap::new();
     for level in 0..how.depth {
-        let frontier: Vec<(EntityId, Reached)> = entities
+        let mut frontier: Vec<(EntityId, Reached)> = entities
             .iter()
             .filter(|(_, r)| r.distance == level)
             .map(|(e, r)| (*e, *r))
             .collect();
+        // A beam: only the best-scored entities of a level are expanded, so the work per
+        // level is bounded by BEAM × fan_out whatever the graph looks like.
+        frontier.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        frontier.truncate(BEAM);
         for (entity, from) in frontier {
             for (relation, other) in neighbourhood(conn, entity, how.fan_out)? {
                 let reached = Reached {
@@ -95,20 +102,30 @@ fn keep_best<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Reached>, key: K, rea
 }
 
 /// Up to `fan_out` relations of `entity` in either direction, most-mentioned first, with
-/// the entity at the other end.
+/// the entity at the other end. Two ordered index walks, each stopped at `fan_out`, then
+/// merged: one `UNION ... ORDER BY` would make SQLite sort every relation of a hub.
 fn neighbourhood(
     conn: &Connection,
     entity: EntityId,
     fan_out: usize,
 ) -> Result<Vec<(RelationId, EntityId)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, object_id, mentions FROM relation WHERE subject_id = ?1
-         UNION ALL
-         SELECT id, subject_id, mentions FROM relation WHERE object_id = ?1 AND subject_id != ?1
-         ORDER BY 3 DESC, 1 LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(rusqlite::params![entity, fan_out as i64], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let limit = fan_out as i64;
+    let mut out: Vec<(i64, RelationId, EntityId)> = Vec::with_capacity(2 * fan_out);
+    for sql in [
+        "SELECT mentions, id, object_id FROM relation WHERE subject_id = ?1
+         ORDER BY mentions DESC, id LIMIT ?2",
+        "SELECT mentions, id, subject_id FROM relation WHERE object_id = ?1 AND subject_id != ?1
+         ORDER BY mentions DESC, id LIMIT ?2",
+    ] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(rusqlite::params![entity, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    out.truncate(fan_out);
+    Ok(out.into_iter().map(|(_, r, e)| (r, e)).collect())
 }
