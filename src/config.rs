@@ -72,9 +72,13 @@ pub struct Options {
     pub(crate) statement_cache: usize,
     pub(crate) autocheckpoint_pages: u32,
     pub(crate) page_cache_kib: u32,
+    pub(crate) mmap_bytes: u64,
     pub(crate) embedder: Option<Embedding>,
     pub(crate) embed_kinds: Vec<DocKind>,
 }
+
+/// Default [`Options::mmap_bytes`]: 1 GiB.
+const DEFAULT_MMAP_BYTES: u64 = 1 << 30;
 
 impl Default for Options {
     fn default() -> Self {
@@ -86,6 +90,7 @@ impl Default for Options {
             statement_cache: 64,
             autocheckpoint_pages: DEFAULT_AUTOCHECKPOINT_PAGES,
             page_cache_kib: 16 * 1024,
+            mmap_bytes: DEFAULT_MMAP_BYTES,
             embedder: None,
             embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
         }
@@ -147,6 +152,16 @@ impl Options {
     /// small cache every search goes back to the operating system for them.
     pub fn page_cache_kib(mut self, kib: u32) -> Self {
         self.page_cache_kib = kib;
+        self
+    }
+
+    /// How much of the file SQLite reads through memory mapping (`PRAGMA mmap_size`;
+    /// default 1 GiB of address space, `0` turns it off). Mapped pages are read without
+    /// a system call or a copy per page, which is most of the cost of a graph expansion
+    /// whose relation pages are not in the page cache (measured in
+    /// `docs/benchmarks.md`). The WAL is always read with ordinary reads.
+    pub fn mmap_bytes(mut self, bytes: u64) -> Self {
+        self.mmap_bytes = bytes;
         self
     }
 

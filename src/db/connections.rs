@@ -100,6 +100,11 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
     conn.pragma_update(None, "wal_autocheckpoint", options.autocheckpoint_pages)?;
     // Negative: a size in KiB, not pages.
     conn.pragma_update(None, "cache_size", -i64::from(options.page_cache_kib))?;
+    conn.pragma_update(
+        None,
+        "mmap_size",
+        i64::try_from(options.mmap_bytes).unwrap_or(i64::MAX),
+    )?;
     Ok(())
 }
 

@@ -16,7 +16,9 @@ pub(crate) mod linker;
 pub(crate) mod schema;
 pub(crate) mod vectors;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::LogMergePolicy;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
@@ -42,6 +45,13 @@ use vectors::{Embedding, VectorCache, VectorWrite};
 const POLL: Duration = Duration::from_millis(50);
 /// Changes applied per tantivy commit at most (bounds the memory of one batch).
 const BATCH: usize = 20_000;
+/// How many segments of one size class make tantivy merge them (its default is 8).
+const MERGE_AT_SEGMENTS: usize = 3;
+/// Idle compaction merges everything once the smaller segments hold 1/this of the
+/// largest (see [`Compaction`]).
+const COMPACT_RATIO: u64 = 8;
+/// At least this long between two idle compactions.
+const COMPACT_PAUSE: Duration = Duration::from_secs(1);
 /// Memory budget of tantivy's writer.
 const WRITER_HEAP: usize = 50_000_000;
 /// How long the indexer waits for this process's writers before it retries a batch later.
@@ -73,6 +83,50 @@ struct Shared {
     vectors: Option<(Embedding, VectorCache)>,
     progress: Mutex<Progress>,
     wake: Condvar,
+    columns: ColumnCache,
+}
+
+/// The fast-field columns a hit is read from, per segment. Opening a column parses its
+/// block index (a measurable share of a search when done per hit); segments never
+/// change, so a segment's columns are opened once and kept while it exists.
+#[derive(Default)]
+struct ColumnCache {
+    segments: Mutex<std::collections::HashMap<tantivy::index::SegmentId, Arc<SegmentColumns>>>,
+}
+
+struct SegmentColumns {
+    kind: tantivy::columnar::Column<u64>,
+    id: tantivy::columnar::Column<i64>,
+    document: tantivy::columnar::Column<i64>,
+}
+
+impl ColumnCache {
+    fn of(&self, searcher: &Searcher, ord: u32, f: &Fields) -> Result<Arc<SegmentColumns>> {
+        let reader = searcher.segment_reader(ord);
+        let segment = reader.segment_id();
+        if let Some(columns) = self.segments.lock().get(&segment) {
+            return Ok(Arc::clone(columns));
+        }
+        let schema = searcher.schema();
+        let fast = reader.fast_fields();
+        let columns = Arc::new(SegmentColumns {
+            kind: fast.u64(schema.get_field_name(f.kind_code))?,
+            id: fast.i64(schema.get_field_name(f.id))?,
+            document: fast.i64(schema.get_field_name(f.document))?,
+        });
+        let mut segments = self.segments.lock();
+        if segments.len() >= 4 * searcher.segment_readers().len() + 16 {
+            // Merged-away segments: keep only the ones this searcher still reads.
+            let live: std::collections::HashSet<_> = searcher
+                .segment_readers()
+                .iter()
+                .map(|r| r.segment_id())
+                .collect();
+            segments.retain(|id, _| live.contains(id));
+        }
+        segments.insert(segment, Arc::clone(&columns));
+        Ok(columns)
+    }
 }
 
 #[derive(Default)]
@@ -97,7 +151,9 @@ impl SearchIndex {
         let fields = schema::build().1;
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            // Commits of this process reload at once (see `index_new_changes`); this
+            // also picks up merged segments, which tantivy publishes in the background.
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()?;
         let shared = Arc::new(Shared {
             index,
@@ -112,6 +168,7 @@ impl SearchIndex {
                 ..Progress::default()
             }),
             wake: Condvar::new(),
+            columns: ColumnCache::default(),
         });
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -159,18 +216,18 @@ impl SearchIndex {
         let Some(text) = terms_query(query, &fields) else {
             return Ok(Vec::new());
         };
-        let kind_filter: (Occur, Box<dyn Query>) = if kinds.is_empty() {
-            (
-                Occur::MustNot,
-                Box::new(kind_query(f, &[DocKind::Document])),
-            )
+        // Whole documents carry only `whole`, so the text query never matches them.
+        // Without a kind filter the query stays a plain union of term queries, which
+        // tantivy scores with block-max WAND (skipping blocks that cannot make the top).
+        let query: Box<dyn Query> = if kinds.is_empty() {
+            text
         } else {
-            (
-                Occur::Must,
-                Box::new(BoostQuery::new(Box::new(kind_query(f, kinds)), 0.0)),
-            )
+            let filter = BoostQuery::new(Box::new(kind_query(f, kinds)), 0.0);
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Must, text),
+                (Occur::Must, Box::new(filter)),
+            ]))
         };
-        let query = BooleanQuery::new(vec![(Occur::Must, text), kind_filter]);
         let searcher = self.shared.reader.searcher();
         // Statistics over the documents a search can return (whole documents excluded),
         // and the context field's average length over the chunks that have one.
@@ -183,7 +240,7 @@ impl SearchIndex {
             docs: hits,
             field_docs: vec![(f.context, count(DocKind::Chunk)?)],
         };
-        self.top(&searcher, &query, limit, &statistics)
+        self.top(&searcher, query.as_ref(), limit, &statistics)
     }
 
     /// BM25 of whole documents: their ids and scores, best first.
@@ -219,21 +276,20 @@ impl SearchIndex {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let f = &self.shared.fields;
         let collector = TopDocs::with_limit(limit).order_by_score();
         let top = searcher.search_with_statistics_provider(query, &collector, statistics)?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            let schema = searcher.schema();
-            let kind = fast
-                .u64(schema.get_field_name(f.kind_code))?
+            let columns =
+                self.shared
+                    .columns
+                    .of(searcher, address.segment_ord, &self.shared.fields)?;
+            let kind = columns
+                .kind
                 .first(address.doc_id)
                 .and_then(DocKind::from_code);
-            let id = fast.i64(schema.get_field_name(f.id))?.first(address.doc_id);
-            let document = fast
-                .i64(schema.get_field_name(f.document))?
-                .first(address.doc_id);
+            let id = columns.id.first(address.doc_id);
+            let document = columns.document.first(address.doc_id);
             if let (Some(kind), Some(id)) = (kind, id) {
                 hits.push(Bm25Hit {
                     kind,
@@ -368,13 +424,9 @@ impl Shared {
         let searcher = self.reader.searcher();
         let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
         let mut chunks = Vec::with_capacity(found.len());
-        let id_field = searcher.schema().get_field_name(f.id);
         for address in found {
-            let ids = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .i64(id_field)?;
-            if let Some(id) = ids.first(address.doc_id) {
+            let columns = self.columns.of(&searcher, address.segment_ord, f)?;
+            if let Some(id) = columns.id.first(address.doc_id) {
                 chunks.push(ChunkId::from_raw(id));
             }
         }
@@ -474,6 +526,7 @@ fn parse_payload(text: &str) -> Option<i64> {
 fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
     let mut writer: Option<IndexWriter> = None;
     let mut linker = Linker::default();
+    let mut compaction = Compaction::default();
     loop {
         {
             let mut progress = shared.progress.lock();
@@ -489,10 +542,16 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
             }
         }
         if writer.is_none() && !read_only {
-            writer = shared.index.writer_with_num_threads(1, WRITER_HEAP).ok();
+            writer = open_writer(&shared.index);
         }
+        let before = applied;
         let step = match writer.as_mut() {
-            Some(w) => index_new_changes(shared, db, w, &mut linker, &mut applied),
+            Some(w) => {
+                let step = index_new_changes(shared, db, w, &mut linker, &mut applied);
+                let idle = step.is_ok() && applied == before;
+                compaction.tick(&shared.index, w, idle);
+                step
+            }
             None => follow_other_writer(shared),
         };
         let mut progress = shared.progress.lock();
@@ -505,6 +564,70 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
         }
         shared.wake.notify_all();
     }
+}
+
+/// Merging every segment into one while the indexer is idle.
+///
+/// The merge policy keeps segments of one size class few, but a large index still ends
+/// up as a few segments of different sizes, and every segment costs each query its own
+/// term lookups and its own top-k (measured in `docs/benchmarks.md`: 4 segments search
+/// about 1.4 times slower than 1). When no change arrived since the last round and the
+/// smaller segments hold at least `1 / COMPACT_RATIO` of the largest one's documents, the
+/// whole index is merged in the background; tantivy publishes the result and readers
+/// reload it. The ratio bounds how often a document is rewritten by these merges.
+#[derive(Default)]
+struct Compaction {
+    running: Option<Pin<Box<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>>>,
+    last_start: Option<Instant>,
+}
+
+impl Compaction {
+    fn tick(&mut self, index: &Index, writer: &mut IndexWriter, idle: bool) {
+        if let Some(merge) = &mut self.running {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if merge.as_mut().poll(&mut cx).is_pending() {
+                return;
+            }
+            // A failed merge (e.g. a segment the merge policy was merging) changed
+            // nothing; the next idle round may try again.
+            self.running = None;
+        }
+        if !idle || self.last_start.is_some_and(|t| t.elapsed() < COMPACT_PAUSE) {
+            return;
+        }
+        let Ok(segments) = index.searchable_segment_metas() else {
+            return;
+        };
+        if !worth_compacting(&segments) {
+            return;
+        }
+        let ids: Vec<_> = segments.iter().map(|s| s.id()).collect();
+        self.last_start = Some(Instant::now());
+        self.running = Some(Box::pin(writer.merge(&ids)));
+    }
+}
+
+/// True when the segments other than the largest hold at least `1 / COMPACT_RATIO` of
+/// its documents.
+fn worth_compacting(segments: &[tantivy::index::SegmentMeta]) -> bool {
+    let sizes: Vec<u64> = segments.iter().map(|s| u64::from(s.max_doc())).collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let rest: u64 = sizes.iter().sum::<u64>() - largest;
+    sizes.len() > 1 && rest.saturating_mul(COMPACT_RATIO) >= largest
+}
+
+/// tantivy's writer, or `None` while another process holds its lock.
+///
+/// A query is scored segment by segment, each with its own top-k and its own term
+/// lookups, so many mid-sized segments cost search time. tantivy's default merge policy
+/// waits for 8 segments of a size class before merging them; merging as soon as 3 are
+/// alike keeps a large index at a few segments (measured in `docs/benchmarks.md`).
+fn open_writer(index: &Index) -> Option<IndexWriter> {
+    let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP).ok()?;
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_num_segments(MERGE_AT_SEGMENTS);
+    writer.set_merge_policy(Box::new(policy));
+    Some(writer)
 }
 
 fn index_new_changes(

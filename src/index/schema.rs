@@ -265,14 +265,20 @@ pub(crate) fn key_term(fields: &Fields, kind: DocKind, id: i64) -> Term {
 
 /// The analyzed terms of `text`, in order, duplicates kept.
 pub(crate) fn tokens(text: &str) -> Vec<String> {
-    let mut analyzer = analyzer();
-    let folded = fold_text(text);
-    let mut stream = analyzer.token_stream(&folded);
-    let mut out = Vec::new();
-    while stream.advance() {
-        out.push(stream.token().text.clone());
+    thread_local! {
+        // Building the analyzer (its stop-word set, its stemmer) costs more than
+        // analyzing a query; each thread keeps one.
+        static ANALYZER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(analyzer());
     }
-    out
+    let folded = fold_text(text);
+    ANALYZER.with_borrow_mut(|analyzer| {
+        let mut stream = analyzer.token_stream(&folded);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    })
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@ use rusqlite::Connection;
 use crate::error::Result;
 use crate::id::{EntityId, RelationId};
 
-/// How many entities of one level are expanded at most.
+/// How many entities of the first level are expanded at most; each further level
+/// expands half as many as the one before, down to [`MIN_BEAM`].
 const BEAM: usize = 32;
+/// The narrowest beam.
+const MIN_BEAM: usize = 8;
 
 /// An entity to expand from: its distance from the matched text (0 for an entity that
 /// matched itself, 1 for the ends of a matched relation or the entity of a matched
@@ -34,6 +37,8 @@ pub(crate) struct Expansion {
     pub(crate) depth: u32,
     pub(crate) fan_out: usize,
     pub(crate) decay: f32,
+    /// How many relations the caller can use at most (the search limit).
+    pub(crate) want: usize,
 }
 
 /// Relations and entities within `depth` hops of the seeds (the seeds themselves are not
@@ -64,17 +69,34 @@ pub(crate) fn expand(
             .collect();
         // A beam: only the best-scored entities of a level are expanded, so the work per
         // level is bounded by BEAM × fan_out whatever the graph looks like.
+        // Deeper levels score by `decay` less, and get a beam narrowed likewise.
         frontier.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-        frontier.truncate(BEAM);
+        frontier.truncate((BEAM >> level).max(MIN_BEAM));
+        // On the last level the entities are only a source of relations, all of one
+        // entity's scoring alike and below the ones before them (the frontier is in
+        // score order): once `want` relations are found, the rest cannot outrank them.
+        let last = level + 1 == how.depth;
+        let mut found = 0;
         for (entity, from) in frontier {
-            for (relation, other) in neighbourhood(conn, entity, how.fan_out)? {
+            let fan_out = if last {
+                how.fan_out.min(how.want.saturating_sub(found))
+            } else {
+                how.fan_out
+            };
+            if fan_out == 0 {
+                break;
+            }
+            for (relation, other) in neighbourhood(conn, entity, fan_out)? {
                 let reached = Reached {
                     distance: level + 1,
                     seed: from.seed,
                     score: from.score * how.decay.powi(level as i32),
                 };
+                if !relations.contains_key(&relation) {
+                    found += 1;
+                }
                 keep_best(&mut relations, relation, reached);
-                if level + 1 < how.depth {
+                if !last {
                     keep_best(
                         &mut entities,
                         other,

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
 use crate::graph::mention::MIN_KEY_CHARS;
@@ -21,7 +21,7 @@ use crate::id::EntityId;
 use crate::index::schema::DocKind;
 use crate::index::{Bm25Hit, FieldWeights, SearchIndex};
 use crate::normalize::fold_text;
-use crate::retrieve::SearchOptions;
+use crate::retrieve::{SearchOptions, json_ids};
 
 /// How many best-matching documents lend their score to their chunks.
 const DOCUMENTS: usize = 50;
@@ -51,8 +51,9 @@ pub(crate) fn matches(
     if options.focus > 0.0 {
         let named = entities_named_in(conn, query)?;
         if !named.is_empty() {
+            let about = about(conn, &hits, &named)?;
             for hit in &mut hits {
-                if is_about(conn, hit, &named)? {
+                if about.contains(&(hit.kind, hit.id)) {
                     hit.score *= 1.0 + options.focus;
                 }
             }
@@ -82,26 +83,31 @@ fn add_document_scores(
     Ok(())
 }
 
-/// The entities whose alias keys occur in the query as whole words.
+/// The entities whose alias keys occur in the query as whole words: every run of up to
+/// `MAX_NAME_WORDS` words is looked up, all in one statement.
 pub(crate) fn entities_named_in(conn: &Connection, query: &str) -> Result<HashSet<EntityId>> {
     let folded = fold_text(query);
     let words = word_spans(&folded);
-    let mut stmt = conn.prepare_cached("SELECT entity_id FROM alias WHERE key = ?1")?;
-    let mut named = HashSet::new();
+    let mut candidates: Vec<&str> = Vec::new();
     for (i, &(start, _)) in words.iter().enumerate() {
         for &(_, end) in words.iter().skip(i).take(MAX_NAME_WORDS) {
             let candidate = &folded[start..end];
-            if candidate.chars().count() < MIN_KEY_CHARS {
-                continue;
-            }
-            if let Some(id) = stmt
-                .query_row([candidate], |r| r.get::<_, EntityId>(0))
-                .optional()?
-            {
-                named.insert(id);
+            if candidate.chars().count() >= MIN_KEY_CHARS {
+                candidates.push(candidate);
             }
         }
     }
+    if candidates.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let keys = serde_json::to_string(&candidates)
+        .map_err(|e| crate::Error::invalid_input("query", e.to_string()))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT entity_id FROM alias WHERE key IN (SELECT value FROM json_each(?1))",
+    )?;
+    let named = stmt
+        .query_map([keys], |r| r.get::<_, EntityId>(0))?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(named)
 }
 
@@ -125,38 +131,52 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
-/// Whether a hit is about one of `entities`: a chunk that mentions one, an observation of
-/// one, a relation with one at either end, or one of them.
-fn is_about(conn: &Connection, hit: &Bm25Hit, entities: &HashSet<EntityId>) -> Result<bool> {
-    match hit.kind {
-        DocKind::Entity => Ok(entities.contains(&EntityId::from_raw(hit.id))),
-        DocKind::Chunk => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM mention WHERE chunk_id = ?1 AND entity_id = ?2)",
-            )?;
-            for entity in entities {
-                if stmt.query_row(params![hit.id, entity], |r| r.get::<_, bool>(0))? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
+/// The hits about one of `entities`: chunks that mention one, observations of one,
+/// relations with one at either end, and the entities themselves. One query per kind
+/// (ids passed as JSON arrays), not one per hit.
+fn about(
+    conn: &Connection,
+    hits: &[Bm25Hit],
+    entities: &HashSet<EntityId>,
+) -> Result<HashSet<(DocKind, i64)>> {
+    let named = json_ids(entities.iter().map(|e| e.get()));
+    let mut out: HashSet<(DocKind, i64)> = hits
+        .iter()
+        .filter(|h| h.kind == DocKind::Entity && entities.contains(&EntityId::from_raw(h.id)))
+        .map(|h| (h.kind, h.id))
+        .collect();
+    for (kind, sql) in [
+        (
+            DocKind::Chunk,
+            "SELECT DISTINCT chunk_id FROM mention
+             WHERE chunk_id IN (SELECT value FROM json_each(?1))
+               AND entity_id IN (SELECT value FROM json_each(?2))",
+        ),
+        (
+            DocKind::Observation,
+            "SELECT id FROM observation
+             WHERE id IN (SELECT value FROM json_each(?1))
+               AND entity_id IN (SELECT value FROM json_each(?2))",
+        ),
+        (
+            DocKind::Relation,
+            "SELECT id FROM relation
+             WHERE id IN (SELECT value FROM json_each(?1))
+               AND (subject_id IN (SELECT value FROM json_each(?2))
+                    OR object_id IN (SELECT value FROM json_each(?2)))",
+        ),
+    ] {
+        let ids = json_ids(hits.iter().filter(|h| h.kind == kind).map(|h| h.id));
+        if ids == "[]" {
+            continue;
         }
-        DocKind::Observation => {
-            let owner: Option<EntityId> = conn
-                .prepare_cached("SELECT entity_id FROM observation WHERE id = ?1")?
-                .query_row([hit.id], |r| r.get(0))
-                .optional()?;
-            Ok(owner.is_some_and(|e| entities.contains(&e)))
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![ids, named], |r| r.get::<_, i64>(0))?;
+        for id in rows {
+            out.insert((kind, id?));
         }
-        DocKind::Relation => {
-            let ends: Option<(EntityId, EntityId)> = conn
-                .prepare_cached("SELECT subject_id, object_id FROM relation WHERE id = ?1")?
-                .query_row([hit.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            Ok(ends.is_some_and(|(s, o)| entities.contains(&s) || entities.contains(&o)))
-        }
-        DocKind::Document => Ok(false),
     }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ pub(crate) mod fusion;
 pub(crate) mod lexical;
 pub(crate) mod options;
 
-use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
+
+use rusqlite::Connection;
 
 use crate::error::Result;
 use crate::id::{ChunkId, EntityId, ObservationId, RelationId};
@@ -117,8 +119,8 @@ pub(crate) fn search(
 ) -> Result<Vec<Hit>> {
     // Re-scoring lifts matches from deep in the BM25 list, and filters drop hits after
     // fusion: both need a deeper candidate list than the answer.
-    let depth_factor = if options.filter.is_empty() { 10 } else { 30 };
-    let candidates = options.limit.saturating_mul(depth_factor).max(100);
+    let depth_factor = if options.filter.is_empty() { 5 } else { 15 };
+    let candidates = options.limit.saturating_mul(depth_factor).max(50);
     let kinds = options.doc_kinds();
     let matches = lexical::matches(conn, index, query, &kinds, candidates, options)?;
     let mut channels = vec![bm25_channel(&matches, options.bm25_weight)];
@@ -141,24 +143,51 @@ pub(crate) fn search(
     }
     let ranked = fusion::fuse(channels, options.fusion, order_key);
     let mut hits = Vec::with_capacity(options.limit);
-    for (target, score, why) in ranked {
-        if hits.len() == options.limit {
-            break;
-        }
-        if !options.filter.admits(conn, target)? {
-            continue;
-        }
-        // A target deleted since it was indexed renders as nothing and is skipped.
-        if let Some(text) = render(conn, target)? {
-            hits.push(Hit {
-                target,
-                score,
-                text,
-                why,
-            });
+    let mut ranked = ranked.into_iter().peekable();
+    // Texts are read a window at a time (one statement per kind), and only as far down
+    // the ranking as filtered-out or deleted targets make necessary.
+    while hits.len() < options.limit && ranked.peek().is_some() {
+        let window: Vec<_> = ranked.by_ref().take(options.limit - hits.len()).collect();
+        let texts = render_all(conn, window.iter().map(|(target, _, _)| *target))?;
+        for (target, score, why) in window {
+            if !options.filter.admits(conn, target)? {
+                continue;
+            }
+            // A target deleted since it was indexed renders as nothing and is skipped.
+            if let Some(text) = texts.get(&target) {
+                hits.push(Hit {
+                    target,
+                    score,
+                    text: text.clone(),
+                    why,
+                });
+            }
         }
     }
     Ok(hits)
+}
+
+/// `ids` as a JSON array, for statements that take a list through `json_each`.
+pub(crate) fn json_ids(ids: impl Iterator<Item = i64>) -> String {
+    let list: Vec<String> = ids.map(|id| id.to_string()).collect();
+    format!("[{}]", list.join(","))
+}
+
+/// Runs `sql` (taking a JSON array of ids as `?1`, returning `(id, value)` rows) for the
+/// ids of `kind` among `targets`.
+fn rows_by_id<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    ids: &[i64],
+) -> Result<Vec<(i64, T)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([json_ids(ids.iter().copied())], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn bm25_channel(matches: &[Bm25Hit], weight: f32) -> Channel {
@@ -185,6 +214,7 @@ fn graph_channel(
         depth: options.depth,
         fan_out: options.fan_out,
         decay: options.decay,
+        want: options.limit,
     };
     let (relations, entities) = bfs::expand(conn, &seeds, how)?;
     let mut graph: Vec<(Target, Reached)> = relations
@@ -238,50 +268,53 @@ fn vector_channel(nearest: Vec<(DocKind, i64, f32)>, kinds: &[DocKind], weight: 
 }
 
 /// Entities to expand from, with their distance from the matched text and a weight from
-/// the match's rank.
+/// the match's rank. The ends of matched relations, the entities of matched observations
+/// and the entities matched chunks mention are read with one statement per kind.
 fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
+    let ids_of = |kind: DocKind| -> Vec<i64> {
+        matches
+            .iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| m.id)
+            .collect()
+    };
+    let mut ends: HashMap<(DocKind, i64), Vec<i64>> = HashMap::new();
+    for (kind, sql) in [
+        (
+            DocKind::Relation,
+            "SELECT id, subject_id FROM relation WHERE id IN (SELECT value FROM json_each(?1))
+             UNION ALL
+             SELECT id, object_id FROM relation WHERE id IN (SELECT value FROM json_each(?1))",
+        ),
+        (
+            DocKind::Observation,
+            "SELECT id, entity_id FROM observation WHERE id IN (SELECT value FROM json_each(?1))",
+        ),
+        (
+            DocKind::Chunk,
+            "SELECT chunk_id, entity_id FROM mention WHERE chunk_id IN (SELECT value FROM json_each(?1))
+             ORDER BY chunk_id, entity_id",
+        ),
+    ] {
+        for (id, entity) in rows_by_id::<i64>(conn, sql, &ids_of(kind))? {
+            ends.entry((kind, id)).or_default().push(entity);
+        }
+    }
     let mut seeds = Vec::new();
     for (i, m) in matches.iter().enumerate() {
         let weight = 1.0 / (i + 1) as f32;
-        let mut push = |entity: i64, distance| {
-            seeds.push(Seed {
-                entity: EntityId::from_raw(entity),
-                distance,
-                weight,
-            })
+        let seed = |entity: i64, distance| Seed {
+            entity: EntityId::from_raw(entity),
+            distance,
+            weight,
         };
         match m.kind {
-            DocKind::Entity => push(m.id, 0),
-            DocKind::Relation => {
-                let ends: Option<(i64, i64)> = conn
-                    .prepare_cached("SELECT subject_id, object_id FROM relation WHERE id = ?1")?
-                    .query_row([m.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                if let Some((subject, object)) = ends {
-                    push(subject, 1);
-                    push(object, 1);
-                }
-            }
-            DocKind::Observation => {
-                let entity: Option<i64> = conn
-                    .prepare_cached("SELECT entity_id FROM observation WHERE id = ?1")?
-                    .query_row([m.id], |r| r.get(0))
-                    .optional()?;
-                if let Some(entity) = entity {
-                    push(entity, 1);
-                }
-            }
-            DocKind::Chunk => {
-                let mut stmt =
-                    conn.prepare_cached("SELECT entity_id FROM mention WHERE chunk_id = ?1")?;
-                let entities: Vec<i64> = stmt
-                    .query_map([m.id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for entity in entities {
-                    push(entity, 1);
-                }
-            }
+            DocKind::Entity => seeds.push(seed(m.id, 0)),
             DocKind::Document => {}
+            kind => {
+                let reached = ends.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
+                seeds.extend(reached.iter().map(|&e| seed(e, 1)));
+            }
         }
     }
     Ok(seeds)
@@ -321,25 +354,43 @@ fn order_key(target: Target) -> (DocKind, i64) {
     (doc_kind_of(target), id)
 }
 
-fn render(conn: &Connection, target: Target) -> Result<Option<String>> {
-    let (id, sql) = match target {
-        Target::Entity(id) => (
-            id.get(),
-            "SELECT name || coalesce(' (' || kind || ')', '') || coalesce(': ' || summary, '') FROM entity WHERE id = ?1",
-        ),
-        Target::Relation(id) => (
-            id.get(),
-            "SELECT s.name || ' ' || r.predicate || ' ' || o.name FROM relation r
-             JOIN entity s ON s.id = r.subject_id JOIN entity o ON o.id = r.object_id WHERE r.id = ?1",
-        ),
-        Target::Observation(id) => (
-            id.get(),
-            "SELECT e.name || ': ' || o.text FROM observation o JOIN entity e ON e.id = o.entity_id WHERE o.id = ?1",
-        ),
-        Target::Chunk(id) => (id.get(), "SELECT text FROM chunk WHERE id = ?1"),
-    };
-    Ok(conn
-        .prepare_cached(sql)?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
+/// The prompt text of each target that still exists.
+fn render_all(
+    conn: &Connection,
+    targets: impl Iterator<Item = Target>,
+) -> Result<HashMap<Target, String>> {
+    let mut ids: HashMap<DocKind, Vec<i64>> = HashMap::new();
+    for target in targets {
+        ids.entry(doc_kind_of(target))
+            .or_default()
+            .push(order_key(target).1);
+    }
+    let mut out = HashMap::new();
+    for (kind, ids) in ids {
+        let sql = match kind {
+            DocKind::Entity => {
+                "SELECT id, name || coalesce(' (' || kind || ')', '') || coalesce(': ' || summary, '')
+                 FROM entity WHERE id IN (SELECT value FROM json_each(?1))"
+            }
+            DocKind::Relation => {
+                "SELECT r.id, s.name || ' ' || r.predicate || ' ' || o.name FROM relation r
+                 JOIN entity s ON s.id = r.subject_id JOIN entity o ON o.id = r.object_id
+                 WHERE r.id IN (SELECT value FROM json_each(?1))"
+            }
+            DocKind::Observation => {
+                "SELECT o.id, e.name || ': ' || o.text FROM observation o
+                 JOIN entity e ON e.id = o.entity_id WHERE o.id IN (SELECT value FROM json_each(?1))"
+            }
+            DocKind::Chunk => {
+                "SELECT id, text FROM chunk WHERE id IN (SELECT value FROM json_each(?1))"
+            }
+            DocKind::Document => continue,
+        };
+        for (id, text) in rows_by_id::<String>(conn, sql, &ids)? {
+            if let Some(target) = target_of(kind, id) {
+                out.insert(target, text);
+            }
+        }
+    }
+    Ok(out)
 }
