@@ -435,6 +435,12 @@ impl Shared {
 }
 
 impl SearchIndex {
+    /// How many segments searches read now.
+    #[cfg(test)]
+    pub(crate) fn segments(&self) -> usize {
+        self.shared.reader.searcher().segment_readers().len()
+    }
+
     /// Something to call after each local commit: wakes the indexer at once instead of
     /// at its next poll.
     pub(crate) fn waker(&self) -> Box<dyn Fn() + Send + Sync> {
@@ -611,6 +617,10 @@ impl Compaction {
 /// its documents.
 fn worth_compacting(segments: &[tantivy::index::SegmentMeta]) -> bool {
     let sizes: Vec<u64> = segments.iter().map(|s| u64::from(s.max_doc())).collect();
+    small_ones_add_up(&sizes)
+}
+
+fn small_ones_add_up(sizes: &[u64]) -> bool {
     let largest = sizes.iter().copied().max().unwrap_or(0);
     let rest: u64 = sizes.iter().sum::<u64>() - largest;
     sizes.len() > 1 && rest.saturating_mul(COMPACT_RATIO) >= largest
@@ -686,4 +696,44 @@ fn follow_other_writer(shared: &Shared) -> Result<i64> {
     shared.reader.reload()?;
     let payload = shared.index.load_metas()?.payload;
     Ok(payload.as_deref().and_then(parse_payload).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_waits_for_the_small_segments_to_add_up() {
+        assert!(!small_ones_add_up(&[]));
+        assert!(!small_ones_add_up(&[1_000]));
+        assert!(small_ones_add_up(&[10, 10]));
+        assert!(!small_ones_add_up(&[800, 50, 49]));
+        assert!(small_ones_add_up(&[800, 50, 50]));
+    }
+
+    #[test]
+    fn an_idle_index_is_compacted_into_one_segment() {
+        let memory = crate::Memory::ephemeral().unwrap();
+        // Each sync is its own index commit, so each write leaves its own segment.
+        for i in 0..6 {
+            memory
+                .add_triple((format!("E{i}").as_str(), "r", "X"))
+                .unwrap();
+            memory.sync().unwrap();
+        }
+        let index = memory.search_index();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while index.segments() > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "still {} segments",
+                index.segments()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let hits = memory
+            .search("E3", &crate::SearchOptions::new().depth(0))
+            .unwrap();
+        assert!(hits.iter().any(|h| h.text == "E3"), "{hits:?}");
+    }
 }
