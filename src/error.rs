@@ -35,6 +35,16 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// Line `line` of an import is malformed (not UTF-8, not JSON, not a record of the
+    /// format) or invalid (a bad name, a broken reference); nothing of the import was
+    /// written.
+    #[error("line {line}: {reason}")]
+    InvalidLine {
+        /// 1-based line number in the input.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A referenced row does not exist (or no longer exists).
     #[error("{what} not found: {key}")]
     NotFound {
@@ -168,7 +178,10 @@ impl Error {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            Error::InvalidName { .. } | Error::InvalidInput { .. } | Error::InvalidBatchItem { .. }
+            Error::InvalidName { .. }
+                | Error::InvalidInput { .. }
+                | Error::InvalidBatchItem { .. }
+                | Error::InvalidLine { .. }
         )
     }
 

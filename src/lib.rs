@@ -41,6 +41,7 @@ mod id;
 mod index;
 mod memory;
 mod normalize;
+mod ops;
 mod retrieve;
 mod time;
 
@@ -60,6 +61,12 @@ pub use graph::stats::Stats;
 pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
+pub use ops::jsonl::{
+    ExportReport, ImportOptions, ImportProgress, ImportReport, JsonlFormat, MAX_LINE_BYTES,
+};
+pub use ops::knowledge_graph::{
+    KgAdded, KgEntity, KgGraph, KgObservations, KgRelation, KnowledgeGraph, Page,
+};
 pub use retrieve::context::{Context, estimate_tokens};
 pub use retrieve::{Fusion, Hit, HitKind, Reason, SearchOptions, Target};
 

@@ -24,7 +24,7 @@ use crate::retrieve::{self, Hit, SearchOptions};
 use crate::time::Timestamp;
 
 /// Longest accepted entity kind, in bytes.
-const MAX_KIND_BYTES: usize = 256;
+pub(crate) const MAX_KIND_BYTES: usize = 256;
 /// Longest accepted entity summary, in bytes.
 const MAX_SUMMARY_BYTES: usize = 64 * 1024;
 
@@ -115,8 +115,19 @@ impl Memory {
         self.db.options()
     }
 
-    fn ctx(&self) -> WriteCtx {
+    /// What a write through this handle is stamped with (also for `ops`, which write
+    /// through the graph layer directly).
+    pub(crate) fn ctx(&self) -> WriteCtx {
         WriteCtx::new(self.episode)
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    #[cfg(test)]
+    pub(crate) fn search_index(&self) -> &SearchIndex {
+        &self.index
     }
 
     // ----- provenance -------------------------------------------------------------

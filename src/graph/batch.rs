@@ -79,17 +79,26 @@ impl<'a> Batch<'a> {
 
     /// Checks every item; the first bad one fails the whole batch with its index.
     pub(crate) fn validate(&self) -> Result<Vec<ValidItem<'_>>> {
-        self.items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                validate_item(item).map_err(|e| Error::InvalidBatchItem {
-                    index,
-                    source: Box::new(e),
-                })
-            })
-            .collect()
+        validate_each(&self.items, validate_item)
     }
+}
+
+/// Checks every item with `check`; the first failure fails the whole call as an
+/// [`Error::InvalidBatchItem`] naming its position.
+pub(crate) fn validate_each<'i, T, V>(
+    items: &'i [T],
+    check: impl Fn(&'i T) -> Result<V>,
+) -> Result<Vec<V>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            check(item).map_err(|e| Error::InvalidBatchItem {
+                index,
+                source: Box::new(e),
+            })
+        })
+        .collect()
 }
 
 fn validate_item<'b>(item: &'b Item<'_>) -> Result<ValidItem<'b>> {

@@ -1,8 +1,8 @@
 //! Observations: free-text facts about one entity, never stored twice verbatim.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::WriteCtx;
 use crate::graph::change::{self, ChangeOp};
 use crate::id::{EntityId, EpisodeId, ObservationId};
@@ -31,21 +31,45 @@ pub(crate) fn add(
     text: &str,
     ctx: &WriteCtx,
 ) -> Result<ObservationId> {
+    if let Some(id) = add_if_new(conn, entity, text, ctx)? {
+        return Ok(id);
+    }
+    // The UNIQUE conflict means the row exists in this transaction's view.
+    find(conn, entity, text)?.ok_or_else(|| Error::not_found("observation", text))
+}
+
+/// Stores `text` (already checked) on `entity`; `None` if that exact text was already
+/// there (nothing written).
+pub(crate) fn add_if_new(
+    conn: &Connection,
+    entity: EntityId,
+    text: &str,
+    ctx: &WriteCtx,
+) -> Result<Option<ObservationId>> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO observation(entity_id, text, created_at, episode_id) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (entity_id, text) DO NOTHING",
         )?
         .execute(params![entity, text, ctx.at, ctx.episode])?;
-    if inserted == 1 {
-        let id = ObservationId::from_raw(conn.last_insert_rowid());
-        change::log(conn, ctx, ChangeOp::ObservationAdded, id.get(), None)?;
-        return Ok(id);
+    if inserted == 0 {
+        return Ok(None);
     }
-    let existing = conn
+    let id = ObservationId::from_raw(conn.last_insert_rowid());
+    change::log(conn, ctx, ChangeOp::ObservationAdded, id.get(), None)?;
+    Ok(Some(id))
+}
+
+/// The observation of `entity` with exactly this (trimmed) text, if any.
+pub(crate) fn find(
+    conn: &Connection,
+    entity: EntityId,
+    text: &str,
+) -> Result<Option<ObservationId>> {
+    Ok(conn
         .prepare_cached("SELECT id FROM observation WHERE entity_id = ?1 AND text = ?2")?
-        .query_row(params![entity, text], |r| r.get(0))?;
-    Ok(existing)
+        .query_row(params![entity, text], |r| r.get(0))
+        .optional()?)
 }
 
 /// Removes one observation; false if it did not exist.

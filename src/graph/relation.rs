@@ -123,6 +123,21 @@ pub(crate) fn upsert(
     Ok(id)
 }
 
+/// The triple `subject –predicate_key→ object`, if stored.
+pub(crate) fn find(
+    conn: &Connection,
+    subject: EntityId,
+    predicate_key: &str,
+    object: EntityId,
+) -> Result<Option<RelationId>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM relation WHERE subject_id = ?1 AND predicate_key = ?2 AND object_id = ?3",
+        )?
+        .query_row(params![subject, predicate_key, object], |r| r.get(0))
+        .optional()?)
+}
+
 /// Marks the fact as no longer holding from `at` on.
 pub(crate) fn invalidate(
     conn: &Connection,
@@ -236,13 +251,7 @@ pub(crate) fn move_endpoints(
     let swap = |e: EntityId| if e == from { to } else { e };
     for m in moving {
         let (subject, object) = (swap(m.subject), swap(m.object));
-        let twin: Option<RelationId> = conn
-            .prepare_cached(
-                "SELECT id FROM relation WHERE subject_id = ?1 AND predicate_key = ?2 AND object_id = ?3",
-            )?
-            .query_row(params![subject, m.key, object], |r| r.get(0))
-            .optional()?;
-        match twin {
+        match find(conn, subject, &m.key, object)? {
             Some(twin) => fold_into(conn, m.id, twin, ctx)?,
             None => {
                 conn.prepare_cached(

@@ -1,0 +1,224 @@
+//! Per-call latency of `cairn mcp` through a real MCP client (rmcp's, over stdio, the
+//! release binary as a child process), at 2,000 and at 100,000 entities.
+//!
+//! Run with `cargo bench --bench mcp`. Parts, each printing a `>>>` line with median and
+//! p95 over its calls:
+//!
+//! 1. `create_entities` with 100 entities × 3 observations each, 20 calls (this builds
+//!    the 2,000-entity memory), then `create_relations` with 100 relations, 20 calls;
+//! 2. `search_nodes` (limit 10) and `search_memory` (limit 20, depth 2, 1,000 tokens),
+//!    200 queries each, on that 2,000-entity memory;
+//! 3. the same two searches on a 100,000-entity memory (100,000 entities with 2
+//!    observations each, 200,000 relations; built through the library once and cached
+//!    in `<target>/cairn-bench/mcp-100k-v1.db`, about a minute).
+//!
+//! The client waits for each reply before sending the next call (latency, not
+//! throughput). Percentiles are nearest-rank.
+
+// Only the names and words of the synthetic memory are used here.
+#[allow(dead_code)]
+mod synthetic;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cairn::{KgEntity, KgRelation, Memory};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use synthetic::Synthetic;
+
+type Client = RunningService<RoleClient, ()>;
+
+const LARGE: usize = 100_000;
+const QUERIES: usize = 200;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summarize(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "\n>>> {what}: median {:.2} ms, p95 {:.2} ms (min {:.2}, max {:.2}, {} calls)\n",
+        ms(percentile(&samples, 50.0)),
+        ms(percentile(&samples, 95.0)),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1]),
+        samples.len()
+    );
+}
+
+async fn connect(db: &Path) -> Client {
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(db).arg("mcp");
+    });
+    ().serve(TokioChildProcess::new(command).expect("spawn cairn mcp"))
+        .await
+        .expect("MCP handshake")
+}
+
+/// One timed call; panics if the tool reports an error.
+async fn timed(client: &Client, tool: &str, args: Value) -> Duration {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    let start = Instant::now();
+    let result = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
+        .await
+        .expect("call");
+    let elapsed = start.elapsed();
+    assert_ne!(result.is_error, Some(true), "{tool}: {:?}", result.content);
+    elapsed
+}
+
+fn entity(syn: &Synthetic, rng: &mut StdRng, i: usize, observations: usize) -> KgEntity {
+    let sentence = |rng: &mut StdRng| {
+        (0..8)
+            .map(|_| syn.text_word(rng).to_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    KgEntity {
+        name: syn.entities[i].clone(),
+        entity_type: ["person", "organization", "place", "project"][i % 4].into(),
+        observations: (0..observations).map(|_| sentence(rng)).collect(),
+    }
+}
+
+fn relation(syn: &Synthetic, rng: &mut StdRng, n: usize) -> KgRelation {
+    KgRelation {
+        from: syn.entities[rng.random_range(0..n)].clone(),
+        to: syn.entities[rng.random_range(0..n)].clone(),
+        relation_type: ["works at", "knows", "owns", "located in"][rng.random_range(0..4)].into(),
+    }
+}
+
+fn queries(syn: &Synthetic, n: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(11);
+    (0..QUERIES)
+        .map(|i| {
+            let mut words: Vec<String> = (0..2)
+                .map(|_| syn.content_word(&mut rng).to_owned())
+                .collect();
+            if i % 2 == 0 {
+                words.push(syn.entities[rng.random_range(0..n)].clone());
+            }
+            words.join(" ")
+        })
+        .collect()
+}
+
+async fn searches(client: &Client, syn: &Synthetic, n: usize, label: &str) {
+    let queries = queries(syn, n);
+    // Warm up: the first search after start pays for opening the index.
+    timed(client, "search_nodes", json!({"query": queries[0]})).await;
+    let mut nodes = Vec::new();
+    for q in &queries {
+        nodes.push(timed(client, "search_nodes", json!({"query": q, "limit": 10})).await);
+    }
+    summarize(&format!("search_nodes at {label} entities"), nodes);
+    let mut memory = Vec::new();
+    for q in &queries {
+        memory.push(
+            timed(
+                client,
+                "search_memory",
+                json!({"query": q, "limit": 20, "depth": 2, "token_budget": 1000}),
+            )
+            .await,
+        );
+    }
+    summarize(&format!("search_memory at {label} entities"), memory);
+}
+
+fn bench_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("cairn-bench");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    dir
+}
+
+/// The cached 100k-entity memory, built through the library if missing.
+fn large_memory(syn: &Synthetic) -> PathBuf {
+    let db = bench_dir().join("mcp-100k-v1.db");
+    let done = bench_dir().join("mcp-100k-v1.db.done");
+    if done.exists() {
+        return db;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let _ = std::fs::remove_dir_all(format!("{}.index", db.display()));
+    let start = Instant::now();
+    let memory = Memory::open(&db).expect("open");
+    let kg = memory.knowledge_graph();
+    let mut rng = StdRng::seed_from_u64(7);
+    for chunk in (0..LARGE).collect::<Vec<_>>().chunks(5_000) {
+        let entities: Vec<KgEntity> = chunk.iter().map(|&i| entity(syn, &mut rng, i, 2)).collect();
+        kg.create_entities(&entities).expect("entities");
+    }
+    for _ in 0..40 {
+        let relations: Vec<KgRelation> =
+            (0..5_000).map(|_| relation(syn, &mut rng, LARGE)).collect();
+        kg.create_relations(&relations).expect("relations");
+    }
+    memory.sync().expect("sync");
+    drop(memory);
+    std::fs::write(&done, "built").expect("marker");
+    println!(
+        "built {} in {:.1} s",
+        db.display(),
+        start.elapsed().as_secs_f64()
+    );
+    db
+}
+
+fn main() {
+    let syn = Synthetic::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let small = dir.path().join("mcp-2k.db");
+        let client = connect(&small).await;
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut creates = Vec::new();
+        for batch in 0..20 {
+            let entities: Vec<KgEntity> = (batch * 100..batch * 100 + 100)
+                .map(|i| entity(&syn, &mut rng, i, 3))
+                .collect();
+            creates.push(timed(&client, "create_entities", json!({ "entities": entities })).await);
+        }
+        summarize(
+            "create_entities, 100 entities x 3 observations per call",
+            creates,
+        );
+        let mut relations = Vec::new();
+        for _ in 0..20 {
+            let batch: Vec<KgRelation> =
+                (0..100).map(|_| relation(&syn, &mut rng, 2_000)).collect();
+            relations.push(timed(&client, "create_relations", json!({ "relations": batch })).await);
+        }
+        summarize("create_relations, 100 relations per call", relations);
+        searches(&client, &syn, 2_000, "2,000").await;
+        client.cancel().await.expect("close");
+
+        let large = large_memory(&syn);
+        let client = connect(&large).await;
+        searches(&client, &syn, LARGE, "100,000").await;
+        client.cancel().await.expect("close");
+    });
+}

@@ -1,0 +1,423 @@
+//! One function per subcommand.
+
+use std::fs::File;
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use cairn::{
+    Direction, Episode, ImportOptions, ImportProgress, JsonlFormat, Memory, SearchOptions,
+};
+use serde::Serialize;
+
+use crate::output::{HitView, emit, iso, reasons_text};
+use crate::{Cli, Command, ExportFormat, Failure, Format, Provenance, SearchArgs};
+
+pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
+    let json = cli.json;
+    let path = cli
+        .db
+        .ok_or_else(|| Failure::bad_input("no memory file: pass --db PATH or set CAIRN_DB"))?;
+    match cli.command {
+        Command::Init => init(&path, json),
+        Command::Add {
+            subject,
+            predicate,
+            object,
+            provenance,
+        } => add(&path, json, &subject, &predicate, &object, &provenance),
+        Command::Observe {
+            entity,
+            text,
+            provenance,
+        } => observe(&path, json, &entity, &text, &provenance),
+        Command::Import {
+            file,
+            format,
+            skip_invalid,
+        } => import(&path, json, &file, format, skip_invalid),
+        Command::Export { file, format } => export(&path, json, file.as_deref(), format),
+        Command::Search {
+            query,
+            search: args,
+        } => search(&path, json, &query, &args),
+        Command::Context {
+            query,
+            budget,
+            search: args,
+        } => context(&path, json, &query, budget, &args),
+        Command::Show { name } => show(&path, json, &name),
+        Command::Stats => stats(&path, json),
+        Command::Mcp { agent } => crate::mcp::serve(open(&path)?, &agent),
+    }
+}
+
+/// Opens (creating if needed) the memory.
+fn open(path: &Path) -> Result<Memory, Failure> {
+    Ok(Memory::open(path)?)
+}
+
+/// Opens a memory that must already exist: reading a mistyped path should not create it.
+fn open_existing(path: &Path) -> Result<Memory, Failure> {
+    if !path.exists() {
+        return Err(Failure::not_found(format!(
+            "{} does not exist (create it with `cairn init`)",
+            path.display()
+        )));
+    }
+    open(path)
+}
+
+/// The memory, writing under an episode of `provenance`.
+fn open_for_writing(path: &Path, provenance: &Provenance) -> Result<Memory, Failure> {
+    let memory = open(path)?;
+    let mut episode = Episode::new(provenance.agent.as_str());
+    if let Some(source) = &provenance.source {
+        episode = episode.source(source.as_str());
+    }
+    Ok(memory.episode(&episode)?)
+}
+
+fn init(path: &Path, json: bool) -> Result<(), Failure> {
+    let memory = open(path)?;
+    let stats = memory.stats()?;
+    #[derive(Serialize)]
+    struct Out<'a> {
+        path: &'a Path,
+        entities: u64,
+    }
+    emit(
+        json,
+        &Out {
+            path: memory.path(),
+            entities: stats.entities,
+        },
+        |o| {
+            format!(
+                "{}: a cairn memory with {} entities",
+                o.path.display(),
+                o.entities
+            )
+        },
+    )
+}
+
+fn add(
+    path: &Path,
+    json: bool,
+    subject: &str,
+    predicate: &str,
+    object: &str,
+    provenance: &Provenance,
+) -> Result<(), Failure> {
+    let memory = open_for_writing(path, provenance)?;
+    let id = memory.add_triple((subject, predicate, object))?;
+    let relation = memory
+        .relation(id)?
+        .ok_or_else(|| Failure::not_found(format!("relation {id} vanished")))?;
+    emit(json, &relation, |r| {
+        format!(
+            "{} –{}→ {}  (relation {}, {} mention{})",
+            r.subject_name,
+            r.predicate,
+            r.object_name,
+            r.id,
+            r.mentions,
+            if r.mentions == 1 { "" } else { "s" }
+        )
+    })
+}
+
+fn observe(
+    path: &Path,
+    json: bool,
+    entity: &str,
+    text: &str,
+    provenance: &Provenance,
+) -> Result<(), Failure> {
+    let memory = open_for_writing(path, provenance)?;
+    let id = memory.observe(entity, text)?;
+    let owner = memory
+        .resolve(entity)?
+        .and_then(|e| memory.entity(e).ok().flatten());
+    #[derive(Serialize)]
+    struct Out {
+        observation: i64,
+        entity: Option<cairn::Entity>,
+    }
+    emit(
+        json,
+        &Out {
+            observation: id.get(),
+            entity: owner,
+        },
+        |o| match &o.entity {
+            Some(e) => format!(
+                "observation {} on {} (entity {})",
+                o.observation, e.name, e.id
+            ),
+            None => format!("observation {}", o.observation),
+        },
+    )
+}
+
+fn import(
+    path: &Path,
+    json: bool,
+    file: &Path,
+    format: Format,
+    skip_invalid: bool,
+) -> Result<(), Failure> {
+    let memory = open(path)?;
+    let mut options = ImportOptions::new().skip_invalid(skip_invalid);
+    match format {
+        Format::Auto => {}
+        Format::Cairn => options = options.format(JsonlFormat::Cairn),
+        Format::MemoryJsonl => options = options.format(JsonlFormat::MemoryJsonl),
+    }
+    let stdin = file == Path::new("-");
+    let size = if stdin {
+        None
+    } else {
+        Some(std::fs::metadata(file)?.len())
+    };
+    let bar = progress_bar(size);
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        options = options.progress(move |p| match p {
+            ImportProgress::Read { bytes } => bar.set_position(bytes),
+            ImportProgress::Written { done, total } => {
+                bar.set_message(format!("writing {done}/{total}"));
+            }
+            _ => {}
+        });
+    }
+    let report = if stdin {
+        memory.import_jsonl(std::io::stdin().lock(), &options)
+    } else {
+        memory.import_jsonl(BufReader::new(File::open(file)?), &options)
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+    // The index follows the import in the background; make the import searchable
+    // before returning, as every other write command's result is.
+    memory.sync()?;
+    emit(json, &report, |r| {
+        let mut text = format!(
+            "imported {} records ({} lines, format {}) into {}",
+            r.records,
+            r.lines,
+            r.format,
+            path.display()
+        );
+        if r.skipped > 0 {
+            text.push_str(&format!("; skipped {} invalid lines:", r.skipped));
+            for (line, why) in &r.skipped_lines {
+                text.push_str(&format!("\n  line {line}: {why}"));
+            }
+        }
+        text
+    })
+}
+
+/// A progress bar on stderr when it is a terminal (bytes when the size is known).
+fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match size {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style =
+        indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {msg}")
+            .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn export(
+    path: &Path,
+    json: bool,
+    file: Option<&Path>,
+    format: ExportFormat,
+) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let format = match format {
+        ExportFormat::Cairn => JsonlFormat::Cairn,
+        ExportFormat::MemoryJsonl => JsonlFormat::MemoryJsonl,
+    };
+    let Some(file) = file else {
+        let out = std::io::stdout().lock();
+        memory.export_jsonl(std::io::BufWriter::new(out), format)?;
+        return Ok(());
+    };
+    let report = export_atomically(&memory, file, format)?;
+    emit(json, &report, |r| {
+        format!("exported {} lines to {}", r.lines, file.display())
+    })
+}
+
+/// Writes the export beside `file`, syncs it, then renames it into place: a crash leaves
+/// the old file or the new one, never half of one.
+fn export_atomically(
+    memory: &Memory,
+    file: &Path,
+    format: JsonlFormat,
+) -> Result<cairn::ExportReport, Failure> {
+    let mut temporary = file.as_os_str().to_owned();
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let result = (|| -> Result<cairn::ExportReport, Failure> {
+        let mut out = std::io::BufWriter::new(File::create(&temporary)?);
+        let report = memory.export_jsonl(&mut out, format)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        std::fs::rename(&temporary, file)?;
+        Ok(report)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+fn search_options(search: &SearchArgs) -> SearchOptions {
+    SearchOptions::new()
+        .limit(search.limit)
+        .depth(search.depth)
+        .read_your_writes(true)
+}
+
+fn search(path: &Path, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let hits = memory.search(query, &search_options(search))?;
+    let views: Vec<HitView> = hits.iter().map(HitView::new).collect();
+    emit(json, &views, |_| {
+        hits.iter()
+            .enumerate()
+            .map(|(i, h)| {
+                format!(
+                    "{:>2}. {:.3}  {}  [{}]",
+                    i + 1,
+                    h.score,
+                    h.text.replace('\n', " "),
+                    reasons_text(h)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn context(
+    path: &Path,
+    json: bool,
+    query: &str,
+    budget: usize,
+    search: &SearchArgs,
+) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let context = memory.context(query, &search_options(search), budget)?;
+    #[derive(Serialize)]
+    struct Out {
+        context: String,
+        tokens: usize,
+        hits: Vec<HitView>,
+    }
+    let out = Out {
+        hits: context.hits.iter().map(HitView::new).collect(),
+        context: context.text,
+        tokens: context.tokens,
+    };
+    emit(json, &out, |o| o.context.clone())
+}
+
+/// What `show` prints: an entity and everything about it.
+#[derive(Serialize)]
+struct Shown {
+    entity: cairn::Entity,
+    created_by: Option<cairn::EpisodeInfo>,
+    aliases: Vec<cairn::Alias>,
+    relations: Vec<cairn::Relation>,
+    observations: Vec<cairn::Observation>,
+    mentioned_in_chunks: usize,
+}
+
+fn show(path: &Path, json: bool, name: &str) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let missing = || Failure::not_found(format!("no entity named {name:?}"));
+    let id = memory.resolve(name)?.ok_or_else(missing)?;
+    let entity = memory.entity(id)?.ok_or_else(missing)?;
+    let created_by = match entity.episode {
+        Some(e) => memory.get_episode(e)?,
+        None => None,
+    };
+    let shown = Shown {
+        aliases: memory.aliases(id)?,
+        relations: memory.relations(id, Direction::Both)?,
+        observations: memory.observations(id)?,
+        mentioned_in_chunks: memory.mentioned_by(id, 10_000)?.len(),
+        created_by,
+        entity,
+    };
+    emit(json, &shown, show_text)
+}
+
+fn show_text(s: &Shown) -> String {
+    let e = &s.entity;
+    let mut out = format!("{}  (entity {}", e.name, e.id);
+    if let Some(kind) = &e.kind {
+        out.push_str(&format!(", {kind}"));
+    }
+    out.push(')');
+    if let Some(summary) = &e.summary {
+        out.push_str(&format!("\n  {summary}"));
+    }
+    out.push_str(&format!("\ncreated {}", iso(e.created_at)));
+    if let Some(episode) = &s.created_by {
+        if let Some(agent) = &episode.agent {
+            out.push_str(&format!(" by {agent}"));
+        }
+        if let Some(source) = &episode.source {
+            out.push_str(&format!(" from {source}"));
+        }
+    }
+    let names: Vec<&str> = s.aliases.iter().map(|a| a.name.as_str()).collect();
+    out.push_str(&format!("\naliases: {}", names.join(", ")));
+    out.push_str("\nrelations:");
+    for r in &s.relations {
+        out.push_str(&format!(
+            "\n  {} –{}→ {}  ({} mentions)",
+            r.subject_name, r.predicate, r.object_name, r.mentions
+        ));
+    }
+    out.push_str("\nobservations:");
+    for o in &s.observations {
+        out.push_str(&format!("\n  - {}", o.text));
+    }
+    out.push_str(&format!("\nmentioned in {} chunks", s.mentioned_in_chunks));
+    out
+}
+
+fn stats(path: &Path, json: bool) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let stats = memory.stats()?;
+    emit(json, &stats, |s| {
+        format!(
+            "entities      {}\naliases       {}\nrelations     {}\nobservations  {}\n\
+             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}",
+            s.entities,
+            s.aliases,
+            s.relations,
+            s.observations,
+            s.documents,
+            s.chunks,
+            s.episodes,
+            s.changes
+        )
+    })
+}

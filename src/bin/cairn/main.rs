@@ -1,0 +1,205 @@
+//! `cairn`: the command line over one memory file, and `cairn mcp`, an MCP server.
+//!
+//! Exit codes: 0 success, 1 failure (I/O, database), 2 bad input (usage, invalid names,
+//! malformed import lines), 3 not found, 75 busy (retry later). See `docs/cli.md`.
+
+mod commands;
+mod mcp;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// An embedded memory graph for AI agents, in one SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+struct Cli {
+    /// The memory file (created by `init`, `add`, `observe`, `import` and `mcp` if missing).
+    #[arg(long, env = "CAIRN_DB", global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Print JSON instead of text (one object per command).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the memory file (or check an existing one) and print its path.
+    Init,
+    /// Store a triple: SUBJECT –PREDICATE→ OBJECT (ends found or created by name).
+    Add {
+        /// Subject entity name.
+        subject: String,
+        /// Predicate, e.g. "works at".
+        predicate: String,
+        /// Object entity name.
+        object: String,
+        #[command(flatten)]
+        provenance: Provenance,
+    },
+    /// Store an observation (a free-text fact) about an entity.
+    Observe {
+        /// Entity name (found or created).
+        entity: String,
+        /// The fact.
+        text: String,
+        #[command(flatten)]
+        provenance: Provenance,
+    },
+    /// Import JSON Lines: a cairn export, or the reference server's memory.jsonl.
+    Import {
+        /// The file to read, or `-` for standard input.
+        file: PathBuf,
+        /// The file's format (default: detected from the first line).
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
+        /// Skip invalid lines (counted and reported) instead of refusing the whole file.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// Export the memory as JSON Lines.
+    Export {
+        /// Write here (atomically: a temporary file renamed into place); default stdout.
+        file: Option<PathBuf>,
+        /// `cairn` (everything, exact round trip) or `memory-jsonl` (the reference server's).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Cairn)]
+        format: ExportFormat,
+    },
+    /// Hybrid search: ranked entities, relations, observations and chunks.
+    Search {
+        /// What to look for.
+        query: String,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+    /// Search, rendered as prompt text within a token budget.
+    Context {
+        /// What to look for.
+        query: String,
+        /// Token budget of the rendered text.
+        #[arg(long, default_value_t = 1000)]
+        budget: usize,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+    /// One entity with its aliases, relations, observations and provenance.
+    Show {
+        /// Any name of the entity.
+        name: String,
+    },
+    /// Row counts of the memory.
+    Stats,
+    /// Serve the memory over MCP (stdio): the reference memory server's tools, plus
+    /// `search_memory`.
+    Mcp {
+        /// The agent name the server's writes are recorded under.
+        #[arg(long, default_value = "mcp")]
+        agent: String,
+    },
+}
+
+/// Who a write comes from.
+#[derive(Debug, clap::Args)]
+struct Provenance {
+    /// Record the write under this agent.
+    #[arg(long, default_value = "cli")]
+    agent: String,
+    /// Where the fact came from (a message id, a file...).
+    #[arg(long)]
+    source: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct SearchArgs {
+    /// At most this many hits.
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// Graph expansion depth (0: text match only).
+    #[arg(long, default_value_t = 2)]
+    depth: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Auto,
+    Cairn,
+    MemoryJsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Cairn,
+    MemoryJsonl,
+}
+
+/// How the process ends: an exit code and what to say on stderr.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+/// Bad input: usage, arguments, file contents.
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
+/// A named entity does not exist.
+pub(crate) const EXIT_NOT_FOUND: u8 = 3;
+/// Other writers held the database too long; retrying may succeed (sysexits EX_TEMPFAIL).
+pub(crate) const EXIT_BUSY: u8 = 75;
+
+impl Failure {
+    pub(crate) fn bad_input(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_NOT_FOUND,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<cairn::Error> for Failure {
+    fn from(e: cairn::Error) -> Self {
+        let code = if e.is_invalid_input() {
+            EXIT_BAD_INPUT
+        } else if e.is_not_found() {
+            EXIT_NOT_FOUND
+        } else if e.is_retryable() {
+            EXIT_BUSY
+        } else {
+            1
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure {
+            code: 1,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("cairn: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

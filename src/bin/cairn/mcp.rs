@@ -1,0 +1,301 @@
+//! `cairn mcp`: the reference memory server's nine tools, and `search_memory`, over
+//! stdio, on the official Rust SDK (`rmcp`).
+//!
+//! The tool definitions (names, input schemas, result schemas) are in `tools.json`
+//! beside this file; the input and result shapes are the reference server's, with
+//! optional extras (`limit`, `cursor`). Each call runs on a blocking thread, as one
+//! cairn transaction, so concurrent calls from one client — or from several server
+//! processes on one file — neither lose writes nor duplicate names.
+
+use std::sync::{Arc, Mutex};
+
+use cairn::{
+    Episode, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page, SearchOptions,
+};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::Failure;
+use crate::output::HitView;
+
+/// The tool definitions served by `tools/list`.
+const TOOLS: &str = include_str!("tools.json");
+
+/// `search_nodes` returns at most this many entities unless the call says otherwise.
+const SEARCH_NODES_LIMIT: usize = 10;
+/// `search_memory` defaults.
+const SEARCH_MEMORY_LIMIT: usize = 20;
+const SEARCH_MEMORY_DEPTH: u32 = 2;
+const SEARCH_MEMORY_BUDGET: usize = 1000;
+
+/// Serves `memory` over stdio until the client closes the connection.
+pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
+    let server = Server::new(memory, agent)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let running = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| Failure::from(std::io::Error::other(e.to_string())))?;
+        running
+            .waiting()
+            .await
+            .map_err(|e| Failure::from(std::io::Error::other(e.to_string())))?;
+        Ok(())
+    })
+}
+
+#[derive(Clone)]
+struct Server {
+    memory: Memory,
+    agent: String,
+    /// The handle writes go through: stamped with this session's episode, created at the
+    /// first write (a session that only reads records nothing).
+    writer: Arc<Mutex<Option<Memory>>>,
+    tools: Arc<Vec<Tool>>,
+}
+
+impl Server {
+    fn new(memory: Memory, agent: &str) -> Result<Self, Failure> {
+        let tools: Vec<Tool> = serde_json::from_str(TOOLS)
+            .map_err(|e| Failure::from(std::io::Error::other(format!("tools.json: {e}"))))?;
+        Ok(Server {
+            memory,
+            agent: agent.to_owned(),
+            writer: Arc::new(Mutex::new(None)),
+            tools: Arc::new(tools),
+        })
+    }
+
+    fn reader(&self) -> KnowledgeGraph {
+        self.memory.knowledge_graph()
+    }
+
+    fn writer(&self) -> Result<KnowledgeGraph, ToolError> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| ToolError::internal("poisoned"))?;
+        if writer.is_none() {
+            let episode = Episode::new(self.agent.as_str()).source("mcp");
+            *writer = Some(self.memory.episode(&episode)?);
+        }
+        Ok(writer
+            .as_ref()
+            .map_or_else(|| self.reader(), Memory::knowledge_graph))
+    }
+
+    /// Runs one tool call (blocking: cairn calls are synchronous).
+    fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
+        match tool {
+            "create_entities" => {
+                let a: CreateEntities = parse(args)?;
+                let entities = self.writer()?.create_entities(&a.entities)?;
+                Ok(json!({ "entities": entities }))
+            }
+            "create_relations" => {
+                let a: Relations = parse(args)?;
+                let relations = self.writer()?.create_relations(&a.relations)?;
+                Ok(json!({ "relations": relations }))
+            }
+            "add_observations" => {
+                let a: AddObservations = parse(args)?;
+                let results = self.writer()?.add_observations(&a.observations)?;
+                Ok(json!({ "results": results }))
+            }
+            "delete_entities" => {
+                let a: DeleteEntities = parse(args)?;
+                let n = self.writer()?.delete_entities(&a.entity_names)?;
+                Ok(done(n, a.entity_names.len(), "entities"))
+            }
+            "delete_observations" => {
+                let a: DeleteObservations = parse(args)?;
+                let asked = a.deletions.iter().map(|d| d.contents.len()).sum();
+                let n = self.writer()?.delete_observations(&a.deletions)?;
+                Ok(done(n, asked, "observations"))
+            }
+            "delete_relations" => {
+                let a: Relations = parse(args)?;
+                let n = self.writer()?.delete_relations(&a.relations)?;
+                Ok(done(n, a.relations.len(), "relations"))
+            }
+            "read_graph" => {
+                let a: ReadGraph = parse(args)?;
+                let page = a.limit.map(|limit| Page {
+                    cursor: a.cursor.clone(),
+                    limit,
+                });
+                Ok(serde_json::to_value(
+                    self.reader().read_graph(page.as_ref())?,
+                )?)
+            }
+            "search_nodes" => {
+                let a: SearchNodes = parse(args)?;
+                let limit = a.limit.unwrap_or(SEARCH_NODES_LIMIT);
+                Ok(serde_json::to_value(
+                    self.reader().search_nodes(&a.query, limit)?,
+                )?)
+            }
+            "open_nodes" => {
+                let a: OpenNodes = parse(args)?;
+                Ok(serde_json::to_value(self.reader().open_nodes(&a.names)?)?)
+            }
+            "search_memory" => self.search_memory(parse(args)?),
+            other => Err(ToolError(format!("unknown tool {other:?}"))),
+        }
+    }
+
+    fn search_memory(&self, a: SearchMemory) -> Result<Value, ToolError> {
+        let options = SearchOptions::new()
+            .limit(a.limit.unwrap_or(SEARCH_MEMORY_LIMIT))
+            .depth(a.depth.unwrap_or(SEARCH_MEMORY_DEPTH))
+            .read_your_writes(true);
+        let budget = a.token_budget.unwrap_or(SEARCH_MEMORY_BUDGET);
+        let context = self.memory.context(&a.query, &options, budget)?;
+        let hits: Vec<HitView> = context.hits.iter().map(HitView::new).collect();
+        Ok(json!({ "context": context.text, "tokens": context.tokens, "hits": hits }))
+    }
+}
+
+/// The reference server's `{success, message}` for deletions.
+fn done(deleted: usize, asked: usize, what: &str) -> Value {
+    let skipped = asked.saturating_sub(deleted);
+    let message = if skipped == 0 {
+        format!("Deleted {deleted} {what}")
+    } else {
+        format!("Deleted {deleted} {what}; {skipped} did not exist")
+    };
+    json!({ "success": true, "message": message })
+}
+
+fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+    serde_json::from_value(args).map_err(|e| ToolError(format!("invalid arguments: {e}")))
+}
+
+/// A failed call, as the text the model reads.
+#[derive(Debug)]
+struct ToolError(String);
+
+impl ToolError {
+    fn internal(what: &str) -> Self {
+        ToolError(format!("internal error: {what}"))
+    }
+}
+
+impl From<cairn::Error> for ToolError {
+    fn from(e: cairn::Error) -> Self {
+        ToolError(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ToolError {
+    fn from(e: serde_json::Error) -> Self {
+        ToolError::internal(&e.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateEntities {
+    entities: Vec<KgEntity>,
+}
+
+#[derive(Deserialize)]
+struct Relations {
+    relations: Vec<KgRelation>,
+}
+
+#[derive(Deserialize)]
+struct AddObservations {
+    observations: Vec<KgObservations>,
+}
+
+#[derive(Deserialize)]
+struct DeleteEntities {
+    #[serde(rename = "entityNames")]
+    entity_names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct DeleteObservations {
+    deletions: Vec<KgObservations>,
+}
+
+#[derive(Deserialize)]
+struct ReadGraph {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct SearchNodes {
+    query: String,
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct OpenNodes {
+    names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct SearchMemory {
+    query: String,
+    limit: Option<usize>,
+    depth: Option<u32>,
+    token_budget: Option<usize>,
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        let mut config = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions(
+                "A knowledge-graph memory shared by every client of this file: entities with \
+                 types and observations, and relations between them. Names match across \
+                 case, width and spacing. Use search_memory for ranked, token-budgeted \
+                 context; search_nodes and open_nodes for entities.",
+            );
+        config.server_info = Implementation::new("cairn", env!("CARGO_PKG_VERSION"));
+        config
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        if !self.tools.iter().any(|t| t.name == name) {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {name:?}"),
+                None,
+            ));
+        }
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        let server = self.clone();
+        let outcome = tokio::task::spawn_blocking(move || server.call(&name, args))
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        Ok(match outcome {
+            Ok(value) => CallToolResult::structured(value),
+            Err(ToolError(message)) => CallToolResult::error(vec![ContentBlock::text(message)]),
+        }
+        .into())
+    }
+}

@@ -1,0 +1,224 @@
+//! The `cairn` binary: every subcommand against a temporary file, exit codes, and the
+//! memory.jsonl migration round trip.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn cairn(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("CAIRN_DB")
+        .output()
+        .expect("run cairn")
+}
+
+/// Runs a command that must succeed and returns its `--json` output.
+fn json(db: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = cairn(db, &all);
+    assert!(
+        out.status.success(),
+        "cairn {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "cairn {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn temp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    (dir, db)
+}
+
+#[test]
+fn every_subcommand_runs() {
+    let (dir, db) = temp();
+    let init = json(&db, &["init"]);
+    assert_eq!(init["entities"], 0);
+
+    let added = json(
+        &db,
+        &[
+            "add",
+            "Acme Corp",
+            "acquired",
+            "Widget Inc",
+            "--agent",
+            "mail",
+        ],
+    );
+    assert_eq!(added["subject_name"], "Acme Corp");
+    assert_eq!(added["mentions"], 1);
+    let again = json(&db, &["add", "ＡＣＭＥ  corp", "ACQUIRED", "widget inc"]);
+    assert_eq!(again["mentions"], 2, "one triple, two mentions");
+
+    let observed = json(
+        &db,
+        &[
+            "observe",
+            "widget inc",
+            "Makes blue widgets",
+            "--source",
+            "m-1",
+        ],
+    );
+    assert_eq!(observed["entity"]["name"], "Widget Inc");
+
+    let stats = json(&db, &["stats"]);
+    for (key, n) in [
+        ("entities", 2),
+        ("relations", 1),
+        ("observations", 1),
+        ("chunks", 0),
+    ] {
+        assert_eq!(stats[key], n, "{key} in {stats}");
+    }
+
+    let hits = json(&db, &["search", "blue widgets"]);
+    let hits = hits.as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert_eq!(hits[0]["kind"], "observation");
+    assert!(hits[0]["why"][0]["channel"].is_string());
+
+    let context = json(&db, &["context", "who acquired widget", "--budget", "50"]);
+    assert!(context["tokens"].as_u64().unwrap() <= 50);
+    assert!(
+        context["context"]
+            .as_str()
+            .unwrap()
+            .contains("Acme Corp acquired Widget Inc")
+    );
+
+    let shown = json(&db, &["show", "acme corp"]);
+    assert_eq!(shown["entity"]["name"], "Acme Corp");
+    assert_eq!(shown["created_by"]["agent"], "mail");
+    assert_eq!(shown["relations"].as_array().unwrap().len(), 1);
+    let human = cairn(&db, &["show", "ACME CORP"]);
+    assert!(human.status.success());
+    assert!(text(&human).contains("Acme Corp –acquired→ Widget Inc"));
+
+    // Export both ways, to stdout and to a file, and import into a new memory.
+    let stdout = cairn(&db, &["export", "--format", "memory-jsonl"]);
+    assert!(stdout.status.success());
+    assert_eq!(text(&stdout).lines().count(), 3, "{}", text(&stdout));
+    let file = dir.path().join("export.jsonl");
+    let exported = json(&db, &["export", file.to_str().unwrap()]);
+    assert!(exported["lines"].as_u64().unwrap() > 3);
+    let copy = dir.path().join("copy.db");
+    let imported = json(&copy, &["import", file.to_str().unwrap()]);
+    assert_eq!(imported["format"], "cairn");
+    assert_eq!(json(&copy, &["stats"]), stats);
+    let search_copy = json(&copy, &["search", "blue widgets"]);
+    assert_eq!(search_copy.as_array().unwrap()[0]["kind"], "observation");
+}
+
+#[test]
+fn exit_codes_tell_bad_input_from_missing_things() {
+    let (dir, db) = temp();
+    json(&db, &["init"]);
+    let empty_name = cairn(&db, &["add", "  ", "knows", "Bob"]);
+    assert_eq!(empty_name.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty_name.stderr).contains("invalid name"));
+    assert_eq!(json(&db, &["stats"])["entities"], 0, "nothing written");
+
+    let unknown = cairn(&db, &["show", "Nobody"]);
+    assert_eq!(unknown.status.code(), Some(3));
+    let missing = cairn(&dir.path().join("typo.db"), &["stats"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        !dir.path().join("typo.db").exists(),
+        "reading did not create it"
+    );
+
+    let usage = cairn(&db, &["add", "only one"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let no_db = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("stats")
+        .env_remove("CAIRN_DB")
+        .output()
+        .unwrap();
+    assert_eq!(no_db.status.code(), Some(2));
+
+    // CAIRN_DB stands in for --db.
+    let via_env = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["stats", "--json"])
+        .env("CAIRN_DB", &db)
+        .output()
+        .unwrap();
+    assert!(via_env.status.success());
+}
+
+#[test]
+fn a_bad_import_line_is_named_and_changes_nothing() {
+    let (dir, db) = temp();
+    json(&db, &["add", "A", "r", "B"]);
+    let file = dir.path().join("memory.jsonl");
+    std::fs::write(
+        &file,
+        "{\"type\":\"entity\",\"name\":\"C\",\"entityType\":\"x\",\"observations\":[]}\n\
+         {\"type\":\"entity\",\"name\":\"D\",\n",
+    )
+    .unwrap();
+    let out = cairn(&db, &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&db, &["stats"])["entities"], 2, "database unchanged");
+
+    let skipped = json(&db, &["import", file.to_str().unwrap(), "--skip-invalid"]);
+    assert_eq!(skipped["skipped"], 1);
+    assert_eq!(json(&db, &["stats"])["entities"], 3);
+}
+
+#[test]
+fn memory_jsonl_migrates_in_one_command() {
+    let (dir, db) = temp();
+    let file = dir.path().join("memory.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            "{\"type\":\"entity\",\"name\":\"Acme Corp\",\"entityType\":\"organization\",\"observations\":[\"Founded in 1999\"]}\n",
+            "{\"type\":\"entity\",\"name\":\"ａｃｍｅ corp\",\"entityType\":\"organization\",\"observations\":[\"Founded in 1999\",\"Based in Springfield\"]}\n",
+            "{\"type\":\"entity\",\"name\":\"Acme Corp\",\"entityType\":\"organization\",\"observations\":[\"Founded in 1999\"]}\n",
+            "{\"type\":\"relation\",\"from\":\"Acme Corp\",\"to\":\"Widget Inc\",\"relationType\":\"acquired\"}\n",
+        ),
+    )
+    .unwrap();
+    let imported = json(
+        &db,
+        &["import", file.to_str().unwrap(), "--format", "memory-jsonl"],
+    );
+    assert_eq!(imported["records"], 4);
+    let out = cairn(&db, &["export", "--format", "memory-jsonl"]);
+    let lines: Vec<Value> = text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"type":"entity","name":"Acme Corp","entityType":"organization",
+                "observations":["Founded in 1999","Based in Springfield"]}),
+            serde_json::json!({"type":"entity","name":"Widget Inc","entityType":"","observations":[]}),
+            serde_json::json!({"type":"relation","from":"Acme Corp","to":"Widget Inc","relationType":"acquired"}),
+        ]
+    );
+}

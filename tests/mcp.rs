@@ -1,0 +1,320 @@
+//! `cairn mcp` through a real MCP client (rmcp's, spawning the binary over stdio): the
+//! tool schemas against the reference server's, every tool called, the reference
+//! server's failures as regressions, and two server processes on one file.
+#![cfg(feature = "cli")]
+
+use std::path::Path;
+
+use rmcp::model::{CallToolRequestParams, Tool};
+use rmcp::service::RunningService;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+/// The reference server's tool list (`@modelcontextprotocol/server-memory`, MIT), as
+/// `tools/list` returned it; kept beside the tests so CI needs nothing outside the repo.
+const REFERENCE: &str = include_str!("fixtures/reference-tools.json");
+
+type Client = RunningService<RoleClient, ()>;
+
+async fn connect(db: &Path) -> Client {
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(db).arg("mcp");
+    });
+    let transport = TokioChildProcess::new(command).expect("spawn cairn mcp");
+    ().serve(transport).await.expect("MCP handshake")
+}
+
+/// Calls `tool` and returns its structured result; panics on an error result.
+async fn call(client: &Client, tool: &str, args: Value) -> Value {
+    let result = try_call(client, tool, args).await;
+    result.unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+}
+
+async fn try_call(client: &Client, tool: &str, args: Value) -> Result<Value, String> {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    let result = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
+        .await
+        .map_err(|e| e.to_string())?;
+    if result.is_error == Some(true) {
+        return Err(format!("{:?}", result.content));
+    }
+    result
+        .structured_content
+        .ok_or_else(|| "no structured content".to_owned())
+}
+
+/// `ours` accepts what `reference` describes: the same type, the same required fields,
+/// and every property of the reference with a matching schema (extra optional
+/// properties allowed).
+fn assert_compatible(path: &str, reference: &Value, ours: &Value) {
+    assert_eq!(reference["type"], ours["type"], "{path}: type");
+    let required = |v: &Value| {
+        let mut r: Vec<String> = v["required"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s.as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        r.sort();
+        r
+    };
+    assert_eq!(required(reference), required(ours), "{path}: required");
+    if let Some(props) = reference["properties"].as_object() {
+        for (name, schema) in props {
+            let mine = &ours["properties"][name];
+            assert!(!mine.is_null(), "{path}: property {name} missing");
+            assert_compatible(&format!("{path}.{name}"), schema, mine);
+        }
+    }
+    if !reference["items"].is_null() {
+        assert_compatible(&format!("{path}[]"), &reference["items"], &ours["items"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_match_the_reference_and_every_tool_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let client = connect(&db).await;
+
+    // Schemas.
+    let tools: Vec<Tool> = client.list_all_tools().await.unwrap();
+    let reference: Vec<Value> = serde_json::from_str(REFERENCE).unwrap();
+    assert_eq!(reference.len(), 9);
+    for r in &reference {
+        let name = r["name"].as_str().unwrap();
+        let ours = tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("tool {name} missing"));
+        let ours = serde_json::to_value(ours).unwrap();
+        assert_compatible(
+            &format!("{name} input"),
+            &r["inputSchema"],
+            &ours["inputSchema"],
+        );
+        assert_compatible(
+            &format!("{name} output"),
+            &r["outputSchema"],
+            &ours["outputSchema"],
+        );
+    }
+    assert!(tools.iter().any(|t| t.name == "search_memory"));
+
+    // create_entities: variant names are one entity; a repeat adds observations.
+    let created = call(
+        &client,
+        "create_entities",
+        json!({"entities": [
+            {"name": "Acme Corp", "entityType": "organization", "observations": ["Founded in 1999"]},
+            {"name": "acme corp", "entityType": "company", "observations": []},
+            {"name": "ＡＣＭＥ Corp", "entityType": "organization", "observations": ["Based in Springfield"]}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        created,
+        json!({"entities": [{"name": "Acme Corp", "entityType": "organization",
+                             "observations": ["Founded in 1999", "Based in Springfield"]}]})
+    );
+    let repeated = call(
+        &client,
+        "create_entities",
+        json!({"entities": [{"name": "ACME CORP", "entityType": "organization", "observations": ["Makes widgets"]}]}),
+    )
+    .await;
+    assert_eq!(repeated["entities"][0]["name"], "Acme Corp");
+
+    // add_observations finds "Acme Corp" by "ACME CORP"; an unknown entity is an error.
+    let added = call(
+        &client,
+        "add_observations",
+        json!({"observations": [{"entityName": "ACME CORP", "contents": ["Makes widgets", "Has 50 staff"]}]}),
+    )
+    .await;
+    assert_eq!(
+        added,
+        json!({"results": [{"entityName": "Acme Corp", "addedObservations": ["Has 50 staff"]}]})
+    );
+    let unknown = try_call(
+        &client,
+        "add_observations",
+        json!({"observations": [{"entityName": "Nobody", "contents": ["x"]}]}),
+    )
+    .await;
+    assert!(unknown.unwrap_err().contains("not found"));
+
+    // create_relations creates missing endpoints.
+    let relations = call(
+        &client,
+        "create_relations",
+        json!({"relations": [{"from": "acme corp", "to": "Widget Inc", "relationType": "acquired"},
+                             {"from": "Widget Inc", "to": "Zürich", "relationType": "based in"}]}),
+    )
+    .await;
+    assert_eq!(relations["relations"][0]["from"], "Acme Corp");
+
+    let opened = call(
+        &client,
+        "open_nodes",
+        json!({"names": ["ａｃｍｅ corp", "widget inc", "Nobody"]}),
+    )
+    .await;
+    assert_eq!(opened["entities"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        opened["relations"],
+        json!([{"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"}])
+    );
+    assert_eq!(
+        opened["entities"][0]["observations"],
+        json!([
+            "Founded in 1999",
+            "Based in Springfield",
+            "Makes widgets",
+            "Has 50 staff"
+        ])
+    );
+
+    let found = call(
+        &client,
+        "search_nodes",
+        json!({"query": "staff", "limit": 3}),
+    )
+    .await;
+    assert_eq!(found["entities"][0]["name"], "Acme Corp");
+
+    let graph = call(&client, "read_graph", json!({})).await;
+    assert_eq!(graph["entities"].as_array().unwrap().len(), 3);
+    assert_eq!(graph["relations"].as_array().unwrap().len(), 2);
+    let page = call(&client, "read_graph", json!({"limit": 2})).await;
+    assert_eq!(page["entities"].as_array().unwrap().len(), 2);
+    let rest = call(
+        &client,
+        "read_graph",
+        json!({"limit": 2, "cursor": page["nextCursor"]}),
+    )
+    .await;
+    assert_eq!(rest["entities"].as_array().unwrap().len(), 1);
+    assert!(rest.get("nextCursor").is_none());
+
+    let memory = call(
+        &client,
+        "search_memory",
+        json!({"query": "who acquired widget", "token_budget": 60}),
+    )
+    .await;
+    assert!(memory["tokens"].as_u64().unwrap() <= 60);
+    assert!(
+        memory["context"]
+            .as_str()
+            .unwrap()
+            .contains("Acme Corp acquired Widget Inc")
+    );
+    assert!(memory["hits"][0]["why"].is_array());
+
+    // Deletions.
+    let deleted = call(
+        &client,
+        "delete_observations",
+        json!({"deletions": [{"entityName": "acme corp", "observations": ["Has 50 staff"]}]}),
+    )
+    .await;
+    assert_eq!(deleted["success"], true);
+    let deleted = call(
+        &client,
+        "delete_relations",
+        json!({"relations": [{"from": "WIDGET INC", "to": "zürich", "relationType": "based_in"}]}),
+    )
+    .await;
+    assert_eq!(deleted["success"], true);
+    let deleted = call(
+        &client,
+        "delete_entities",
+        json!({"entityNames": ["zürich"]}),
+    )
+    .await;
+    assert_eq!(deleted["success"], true);
+    let graph = call(&client, "read_graph", json!({})).await;
+    assert_eq!(graph["entities"].as_array().unwrap().len(), 2);
+    assert_eq!(graph["relations"].as_array().unwrap().len(), 1);
+
+    // Bad input is an error result naming the problem, and writes nothing.
+    let bad = try_call(
+        &client,
+        "create_entities",
+        json!({"entities": [{"name": "Fine", "entityType": "", "observations": []},
+                            {"name": "   ", "entityType": "", "observations": []}]}),
+    )
+    .await;
+    assert!(bad.unwrap_err().contains("item 1"));
+    client.cancel().await.unwrap();
+
+    let memory = cairn::Memory::open(&db).unwrap();
+    assert_eq!(memory.resolve("Fine").unwrap(), None);
+    // Writes are recorded under the server's agent.
+    assert!(!memory.written_by("mcp", 10).unwrap().is_empty());
+}
+
+/// The reference server loses a third of the writes here; cairn loses none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_500_concurrent_creates_each() {
+    const CALLS: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    cairn::Memory::open(&db).unwrap(); // created once, so the servers race on writes only
+    let (a, b) = tokio::join!(connect(&db), connect(&db));
+    let mut calls = tokio::task::JoinSet::new();
+    for (server, client) in [("a", &a), ("b", &b)] {
+        for i in 0..CALLS {
+            let peer = client.peer().clone();
+            let name = format!("Entity {server}{i}");
+            calls.spawn(async move {
+                let args = json!({"entities": [{"name": name, "entityType": "test",
+                                                "observations": [format!("made by server {server}")]}]});
+                let Value::Object(args) = args else {
+                    unreachable!()
+                };
+                let result = peer
+                    .call_tool(CallToolRequestParams::new("create_entities").with_arguments(args))
+                    .await
+                    .expect("call");
+                assert_ne!(result.is_error, Some(true), "{:?}", result.content);
+                (name, result.structured_content.expect("structured"))
+            });
+        }
+    }
+    let mut replies = Vec::new();
+    while let Some(reply) = calls.join_next().await {
+        replies.push(reply.unwrap());
+    }
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+
+    let memory = cairn::Memory::open(&db).unwrap();
+    assert_eq!(memory.stats().unwrap().entities, 2 * CALLS as u64);
+    assert_eq!(replies.len(), 2 * CALLS);
+    for (name, reply) in replies {
+        let entity = &reply["entities"][0];
+        assert_eq!(entity["name"], name.as_str());
+        let id = memory.resolve(&name).unwrap().expect("stored");
+        let stored = memory.observations(id).unwrap();
+        let said: Vec<&str> = entity["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let kept: Vec<&str> = stored.iter().map(|o| o.text.as_str()).collect();
+        assert_eq!(said, kept, "the reply says what was stored for {name}");
+        assert_eq!(
+            memory.entity(id).unwrap().unwrap().kind.as_deref(),
+            Some("test")
+        );
+    }
+}
