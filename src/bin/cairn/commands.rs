@@ -200,9 +200,11 @@ fn import(
         bar.finish_and_clear();
     }
     let report = report?;
-    // The index follows the import in the background; make the import searchable
-    // before returning, as every other write command's result is.
-    memory.sync()?;
+    // The import is committed. Indexing it now saves the next search the wait; if the
+    // index cannot keep up within the sync timeout, the next open catches up instead.
+    if let Err(e) = memory.sync() {
+        eprintln!("cairn: imported; the search index is still catching up ({e})");
+    }
     emit(json, &report, |r| {
         let mut text = format!(
             "imported {} records ({} lines, format {}) into {}",
