@@ -207,6 +207,19 @@ pub(crate) fn of_entity(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The relations with both ends among `entities`, by id.
+pub(crate) fn among(conn: &Connection, entities: &[EntityId]) -> Result<Vec<Relation>> {
+    let ids: Vec<i64> = entities.iter().map(|e| e.get()).collect();
+    let ids = serde_json::to_string(&ids)
+        .map_err(|e| Error::invalid_input("entity ids", e.to_string()))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE r.subject_id IN (SELECT value FROM json_each(?1))
+                    AND r.object_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id"
+    ))?;
+    let rows = stmt.query_map([ids], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Distinct entities one relation away, in either direction, by id.
 pub(crate) fn neighbours(conn: &Connection, id: EntityId) -> Result<Vec<EntityId>> {
     let mut stmt = conn.prepare_cached(

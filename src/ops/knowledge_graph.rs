@@ -495,18 +495,15 @@ fn kg_relation(r: crate::Relation) -> KgRelation {
 
 /// `ids` as entities, in order, with the relations that have both ends among them.
 fn subgraph(c: &Connection, ids: &[EntityId]) -> Result<KgGraph> {
-    let members: HashSet<EntityId> = ids.iter().copied().collect();
     let mut graph = KgGraph::default();
     for &id in ids {
-        let Some(e) = entity::get(c, id)? else {
-            continue;
-        };
-        for r in relation::of_entity(c, id, Direction::Outgoing)? {
-            if members.contains(&r.object) {
-                graph.relations.push(kg_relation(r));
-            }
+        if let Some(e) = entity::get(c, id)? {
+            graph.entities.push(kg_entity(c, e)?);
         }
-        graph.entities.push(kg_entity(c, e)?);
     }
+    graph.relations = relation::among(c, ids)?
+        .into_iter()
+        .map(kg_relation)
+        .collect();
     Ok(graph)
 }
