@@ -136,9 +136,10 @@ fn observe(
 ) -> Result<(), Failure> {
     let memory = open_for_writing(path, provenance)?;
     let id = memory.observe(entity, text)?;
-    let owner = memory
-        .resolve(entity)?
-        .and_then(|e| memory.entity(e).ok().flatten());
+    let owner = match memory.resolve(entity)? {
+        Some(e) => memory.entity(e)?,
+        None => None,
+    };
     #[derive(Serialize)]
     struct Out {
         observation: i64,
