@@ -61,12 +61,14 @@ pub use graph::stats::Stats;
 pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
+pub use ops::backup::BackupReport;
 pub use ops::jsonl::{
     ExportReport, ImportOptions, ImportProgress, ImportReport, JsonlFormat, MAX_LINE_BYTES,
 };
 pub use ops::knowledge_graph::{
     KgAdded, KgEntity, KgGraph, KgObservations, KgRelation, KnowledgeGraph, Page,
 };
+pub use ops::verify::{Problem, VerifyMode, VerifyReport};
 pub use retrieve::context::{Context, estimate_tokens};
 pub use retrieve::{Fusion, Hit, HitKind, Reason, SearchOptions, Target};
 

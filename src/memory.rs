@@ -125,7 +125,6 @@ impl Memory {
         &self.db
     }
 
-    #[cfg(test)]
     pub(crate) fn search_index(&self) -> &SearchIndex {
         &self.index
     }

@@ -222,3 +222,41 @@ fn memory_jsonl_migrates_in_one_command() {
         ]
     );
 }
+
+#[test]
+fn check_backup_and_restore() {
+    let (dir, db) = temp();
+    json(&db, &["add", "Acme Corp", "acquired", "Widget Inc"]);
+    let quick = json(&db, &["check"]);
+    assert_eq!(quick["problems"], serde_json::json!([]));
+    let full = json(&db, &["check", "--full"]);
+    assert_eq!(full["problems"], serde_json::json!([]));
+    assert_eq!(full["index_compared"], true);
+
+    let backup = dir.path().join("backup.db");
+    let report = json(&db, &["backup", backup.to_str().unwrap()]);
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+    let restored = dir.path().join("restored.db");
+    let stats = json(&restored, &["restore", backup.to_str().unwrap()]);
+    assert_eq!(stats["entities"], 2);
+    let hits = json(&restored, &["search", "widget"]);
+    assert!(
+        !hits.as_array().unwrap().is_empty(),
+        "the index was rebuilt"
+    );
+    let over = cairn(&restored, &["restore", backup.to_str().unwrap()]);
+    assert_eq!(over.status.code(), Some(2), "never restores over a file");
+
+    // Damage the live file behind cairn's back: check --full exits 4 and says why.
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    raw.execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM entity WHERE name = 'Widget Inc';")
+        .unwrap();
+    drop(raw);
+    let damaged = cairn(&db, &["check", "--full"]);
+    assert_eq!(damaged.status.code(), Some(4));
+    assert!(
+        text(&damaged).contains("relation_ends"),
+        "{}",
+        text(&damaged)
+    );
+}

@@ -69,6 +69,16 @@ pub(crate) struct Bm25Hit {
     pub(crate) score: f32,
 }
 
+/// What [`SearchIndex::census`] counted.
+pub(crate) struct Census {
+    /// Live documents per kind.
+    pub(crate) counts: Vec<(DocKind, u64)>,
+    /// The last `seq` searchable before and after counting: equal unless a commit landed
+    /// in between, and then the counts may mix two positions.
+    pub(crate) before: i64,
+    pub(crate) after: i64,
+}
+
 /// The index of one memory, with its background indexing thread.
 pub(crate) struct SearchIndex {
     shared: Arc<Shared>,
@@ -435,6 +445,28 @@ impl Shared {
 }
 
 impl SearchIndex {
+    /// Live index documents per kind, and the change-log position they reflect.
+    pub(crate) fn census(&self) -> Result<Census> {
+        let before = self.shared.progress.lock().visible;
+        let searcher = self.shared.reader.searcher();
+        let f = &self.shared.fields;
+        let mut counts = Vec::new();
+        for kind in DocKind::all() {
+            let query = TermQuery::new(
+                Term::from_field_text(f.kind, kind.as_str()),
+                IndexRecordOption::Basic,
+            );
+            let n = searcher.search(&query, &tantivy::collector::Count)?;
+            counts.push((kind, n as u64));
+        }
+        let after = self.shared.progress.lock().visible;
+        Ok(Census {
+            counts,
+            before,
+            after,
+        })
+    }
+
     /// How many segments searches read now.
     #[cfg(test)]
     pub(crate) fn segments(&self) -> usize {

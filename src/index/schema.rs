@@ -62,7 +62,7 @@ impl DocKind {
         Self::all().find(|k| k.code() == code)
     }
 
-    fn all() -> impl Iterator<Item = DocKind> {
+    pub(crate) fn all() -> impl Iterator<Item = DocKind> {
         DocKind::HITS.into_iter().chain([DocKind::Document])
     }
 }

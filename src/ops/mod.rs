@@ -1,5 +1,7 @@
-//! Operations on a whole memory: import and export as JSON Lines, and the reference
-//! memory server's knowledge-graph calls that `cairn mcp` serves.
+//! Operations on a whole memory: import and export as JSON Lines, the reference memory
+//! server's knowledge-graph calls that `cairn mcp` serves, verification, backup and restore.
 
+pub(crate) mod backup;
 pub(crate) mod jsonl;
 pub(crate) mod knowledge_graph;
+pub(crate) mod verify;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cairn::{
     Direction, Episode, ImportOptions, ImportProgress, JsonlFormat, Memory, SearchOptions,
+    VerifyMode,
 };
 use serde::Serialize;
 
@@ -47,6 +48,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         } => context(&path, json, &query, budget, &args),
         Command::Show { name } => show(&path, json, &name),
         Command::Stats => stats(&path, json),
+        Command::Check { full } => check(&path, json, full),
+        Command::Backup { dest } => backup(&path, json, &dest),
+        Command::Restore { backup } => restore(&path, json, &backup),
         Command::Mcp { agent } => crate::mcp::serve(open(&path)?, &agent),
     }
 }
@@ -421,6 +425,80 @@ fn stats(path: &Path, json: bool) -> Result<(), Failure> {
             s.chunks,
             s.episodes,
             s.changes
+        )
+    })
+}
+
+fn check(path: &Path, json: bool, full: bool) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let mode = if full {
+        VerifyMode::Full
+    } else {
+        VerifyMode::Quick
+    };
+    let report = memory.verify(mode)?;
+    emit(json, &report, |r| {
+        let mut text = format!(
+            "{}: {} ({:?} check; schema {}, change log at {}, index at {})",
+            path.display(),
+            if r.is_ok() { "ok" } else { "DAMAGED" },
+            r.mode,
+            r.schema_version,
+            r.last_seq,
+            r.index_seq
+        );
+        if !r.foreign_tables.is_empty() {
+            text.push_str(&format!(
+                "\nother tables (tolerated): {}",
+                r.foreign_tables.join(", ")
+            ));
+        }
+        for p in &r.problems {
+            text.push_str(&format!("\n  {}: {}", p.check, p.detail));
+        }
+        text
+    })?;
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(Failure::damaged(format!(
+            "{} problems found",
+            report.problems.len()
+        )))
+    }
+}
+
+fn backup(path: &Path, json: bool, dest: &Path) -> Result<(), Failure> {
+    let memory = open_existing(path)?;
+    let report = memory.backup(dest)?;
+    emit(json, &report, |r| {
+        format!(
+            "backed up {} ({} bytes, change log at {}) in {:.1} s; integrity_check ok",
+            r.path.display(),
+            r.bytes,
+            r.last_seq,
+            r.copy_time.as_secs_f64()
+        )
+    })
+}
+
+fn restore(path: &Path, json: bool, backup: &Path) -> Result<(), Failure> {
+    if !backup.exists() {
+        return Err(Failure::not_found(format!(
+            "{} does not exist",
+            backup.display()
+        )));
+    }
+    let memory = cairn::Memory::restore(backup, path)?;
+    memory.sync()?;
+    let stats = memory.stats()?;
+    emit(json, &stats, |s| {
+        format!(
+            "restored {} into {} ({} entities, {} relations)",
+            backup.display(),
+            path.display(),
+            s.entities,
+            s.relations
         )
     })
 }

@@ -1,7 +1,8 @@
 //! `cairn`: the command line over one memory file, and `cairn mcp`, an MCP server.
 //!
 //! Exit codes: 0 success, 1 failure (I/O, database), 2 bad input (usage, invalid names,
-//! malformed import lines), 3 not found, 75 busy (retry later). See `docs/cli.md`.
+//! malformed import lines), 3 not found, 4 `check` found problems, 75 busy (retry later).
+//! See `docs/cli.md`.
 
 mod commands;
 mod mcp;
@@ -93,6 +94,23 @@ enum Command {
     },
     /// Row counts of the memory.
     Stats,
+    /// Verify the file and its index: SQLite's checks, cairn's invariants, index counts.
+    Check {
+        /// Run every check (`integrity_check`, foreign keys, invariants, index contents)
+        /// instead of the quick ones.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Write a consistent backup of the memory while writers continue, and check it.
+    Backup {
+        /// The backup file (replaced atomically if it exists).
+        dest: PathBuf,
+    },
+    /// Restore a backup into the --db path, which must not exist yet.
+    Restore {
+        /// The backup file.
+        backup: PathBuf,
+    },
     /// Serve the memory over MCP (stdio): the reference memory server's tools, plus
     /// `search_memory`.
     Mcp {
@@ -147,6 +165,8 @@ pub(crate) struct Failure {
 pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 /// A named entity does not exist.
 pub(crate) const EXIT_NOT_FOUND: u8 = 3;
+/// `check` found the memory damaged.
+pub(crate) const EXIT_DAMAGED: u8 = 4;
 /// Other writers held the database too long; retrying may succeed (sysexits EX_TEMPFAIL).
 pub(crate) const EXIT_BUSY: u8 = 75;
 
@@ -161,6 +181,13 @@ impl Failure {
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Failure {
             code: EXIT_NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn damaged(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_DAMAGED,
             message: message.into(),
         }
     }
