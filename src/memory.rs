@@ -125,6 +125,12 @@ impl Memory {
         &self.db
     }
 
+    /// How many handles share this memory (clones, episode handles).
+    pub(crate) fn handles(&self) -> usize {
+        // The indexer thread holds the Db too; only handles hold the index.
+        Arc::strong_count(&self.index)
+    }
+
     pub(crate) fn search_index(&self) -> &SearchIndex {
         &self.index
     }

@@ -260,3 +260,42 @@ fn check_backup_and_restore() {
         text(&damaged)
     );
 }
+
+#[test]
+fn tenants_create_list_export_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("tenants")
+            .arg("--dir")
+            .arg(&tenants)
+            .args(args)
+            .arg("--json")
+            .env_remove("CAIRN_DB")
+            .output()
+            .unwrap()
+    };
+    for id in ["acme", "globex"] {
+        assert!(run(&["create", id]).status.success());
+    }
+    assert_eq!(run(&["create", "acme"]).status.code(), Some(2), "exists");
+    assert_eq!(
+        run(&["create", "../escape"]).status.code(),
+        Some(2),
+        "bad id"
+    );
+    let list: Value = serde_json::from_slice(&run(&["list"]).stdout).unwrap();
+    assert_eq!(list, serde_json::json!(["acme", "globex"]));
+    let backup = dir.path().join("acme-backup.db");
+    assert!(
+        run(&["export", "acme", backup.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(backup.exists());
+    assert!(run(&["drop", "globex"]).status.success());
+    assert_eq!(run(&["drop", "globex"]).status.code(), Some(3));
+    let list: Value = serde_json::from_slice(&run(&["list"]).stdout).unwrap();
+    assert_eq!(list, serde_json::json!(["acme"]));
+}

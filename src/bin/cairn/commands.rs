@@ -11,10 +11,14 @@ use cairn::{
 use serde::Serialize;
 
 use crate::output::{HitView, emit, iso, reasons_text};
-use crate::{Cli, Command, ExportFormat, Failure, Format, Provenance, SearchArgs};
+use crate::{Cli, Command, ExportFormat, Failure, Format, Provenance, SearchArgs, TenantAction};
 
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
+    // The one command that works on a directory of memories rather than one file.
+    if let Command::Tenants { dir, action } = &cli.command {
+        return tenants(dir, json, action);
+    }
     let path = cli
         .db
         .ok_or_else(|| Failure::bad_input("no memory file: pass --db PATH or set CAIRN_DB"))?;
@@ -51,6 +55,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check { full } => check(&path, json, full),
         Command::Backup { dest } => backup(&path, json, &dest),
         Command::Restore { backup } => restore(&path, json, &backup),
+        Command::Tenants { .. } => Ok(()), // handled above
         Command::Mcp { agent } => crate::mcp::serve(open(&path)?, &agent),
     }
 }
@@ -501,4 +506,27 @@ fn restore(path: &Path, json: bool, backup: &Path) -> Result<(), Failure> {
             s.relations
         )
     })
+}
+
+fn tenants(dir: &Path, json: bool, action: &TenantAction) -> Result<(), Failure> {
+    let tenants = cairn::Tenants::open(dir)?;
+    match action {
+        TenantAction::List => emit(json, &tenants.list()?, |ids| ids.join("\n")),
+        TenantAction::Create { id } => {
+            let memory = tenants.create(id)?;
+            emit(json, &memory.path(), |p| format!("created {}", p.display()))
+        }
+        TenantAction::Export { id, dest } => {
+            let report = tenants.export(id, dest)?;
+            emit(json, &report, |r| {
+                format!("exported {id} to {} ({} bytes)", r.path.display(), r.bytes)
+            })
+        }
+        TenantAction::Drop { id } => {
+            if !tenants.drop_tenant(id)? {
+                return Err(Failure::not_found(format!("no tenant {id:?}")));
+            }
+            emit(json, &true, |_| format!("dropped {id}"))
+        }
+    }
 }

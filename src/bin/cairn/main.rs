@@ -111,12 +111,43 @@ enum Command {
         /// The backup file.
         backup: PathBuf,
     },
+    /// Per-tenant stores: a directory with one memory file per tenant id.
+    Tenants {
+        /// The tenants' directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: TenantAction,
+    },
     /// Serve the memory over MCP (stdio): the reference memory server's tools, plus
     /// `search_memory`.
     Mcp {
         /// The agent name the server's writes are recorded under.
         #[arg(long, default_value = "mcp")]
         agent: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantAction {
+    /// The tenant ids in the directory.
+    List,
+    /// Create a tenant's memory.
+    Create {
+        /// Tenant id: letters, digits, `-`, `_`, `.`; at most 64 bytes.
+        id: String,
+    },
+    /// Write a checked backup of a tenant's memory.
+    Export {
+        /// Tenant id.
+        id: String,
+        /// The backup file.
+        dest: PathBuf,
+    },
+    /// Remove a tenant: its file, `-wal`, `-shm` and index.
+    Drop {
+        /// Tenant id.
+        id: String,
     },
 }
 
