@@ -86,20 +86,8 @@ fn is_stored(memory: &Memory, round: u64, i: u64) -> bool {
 /// Runs one child round on `path`, kills it after `delay` of writing, and returns the
 /// acknowledged write numbers.
 fn run_and_kill(path: &Path, round: u64, task: &str, early: bool, delay: Duration) -> Vec<u64> {
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "child_process",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CAIRN_CHILD_TASK", task)
-        .env("CAIRN_CHILD_DB", path)
-        .env("CAIRN_CHILD_SEED", round.to_string())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+    let mut command = common::child_command(task, path, round);
+    command.stderr(std::process::Stdio::null());
     if early {
         command.env("CAIRN_CRASH_EARLY_ACK", "1");
     }

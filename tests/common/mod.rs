@@ -126,10 +126,12 @@ pub fn assert_file_is_sound(path: &std::path::Path) {
     assert_eq!(fk_violations, 0);
 }
 
-/// Re-runs this test binary as a child process executing its `child_process` entry
-/// point (an ignored test) with `task`, the database `path` and a `seed`.
-pub fn spawn_child(task: &str, path: &std::path::Path, seed: u64) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
+/// A command that re-runs this test binary as a child process executing its
+/// `child_process` entry point (an ignored test) with `task`, the database `path` and a
+/// `seed`; stdout and stderr piped.
+pub fn child_command(task: &str, path: &std::path::Path, seed: u64) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "--exact",
             "child_process",
@@ -141,7 +143,13 @@ pub fn spawn_child(task: &str, path: &std::path::Path, seed: u64) -> std::proces
         .env("CAIRN_CHILD_DB", path)
         .env("CAIRN_CHILD_SEED", seed.to_string())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// [`child_command`], spawned.
+pub fn spawn_child(task: &str, path: &std::path::Path, seed: u64) -> std::process::Child {
+    child_command(task, path, seed)
         .spawn()
         .expect("spawn child test process")
 }
