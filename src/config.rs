@@ -35,6 +35,57 @@ impl Durability {
     }
 }
 
+/// Who checkpoints the write-ahead log: cairn itself, or a replication tool.
+///
+/// The policy is stored in the file when it is set with [`Options::checkpoint_policy`],
+/// and every later open that does not set one follows the file (the `cairn` command
+/// line included), so one process cannot break the replication another set up.
+///
+/// ```
+/// use cairn::{CheckpointPolicy, Options};
+/// // Litestream replicates this file: it alone may restart or truncate the WAL.
+/// let options = Options::new().checkpoint_policy(CheckpointPolicy::Replicated);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum CheckpointPolicy {
+    /// cairn keeps the WAL bounded by itself: SQLite's automatic (PASSIVE) checkpoint
+    /// after a commit once the WAL holds [`Options::autocheckpoint_pages`], and a
+    /// TRUNCATE checkpoint once the file has been idle for a second, which empties the
+    /// `-wal` file.
+    #[default]
+    Standalone,
+    /// A replication tool such as Litestream owns the WAL: automatic checkpoints are off
+    /// (`wal_autocheckpoint=0`), cairn never runs a FULL, RESTART or TRUNCATE checkpoint
+    /// or an in-place `VACUUM`, and closing the last connection leaves the WAL alone.
+    /// Only a guard remains: when a commit finds the `-wal` file larger than
+    /// [`Options::wal_guard_bytes`], cairn runs a PASSIVE checkpoint (which waits for
+    /// nobody and never moves the WAL under a reader) and counts it in
+    /// [`crate::WalStatus::guard_trips`].
+    Replicated,
+}
+
+impl CheckpointPolicy {
+    /// The name stored in the file and printed by `cairn stats`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointPolicy::Standalone => "standalone",
+            CheckpointPolicy::Replicated => "replicated",
+        }
+    }
+
+    /// Parses [`CheckpointPolicy::as_str`]'s names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "standalone" => Some(CheckpointPolicy::Standalone),
+            "replicated" => Some(CheckpointPolicy::Replicated),
+            _ => None,
+        }
+    }
+}
+
 /// Where a thread's connection comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -73,12 +124,17 @@ pub struct Options {
     pub(crate) autocheckpoint_pages: u32,
     pub(crate) page_cache_kib: u32,
     pub(crate) mmap_bytes: u64,
+    /// `None`: follow the policy stored in the file.
+    pub(crate) checkpoint_policy: Option<CheckpointPolicy>,
+    pub(crate) wal_guard_bytes: u64,
     pub(crate) embedder: Option<Embedding>,
     pub(crate) embed_kinds: Vec<DocKind>,
 }
 
 /// Default [`Options::mmap_bytes`]: 1 GiB.
 const DEFAULT_MMAP_BYTES: u64 = 1 << 30;
+/// Default [`Options::wal_guard_bytes`]: 256 MiB.
+const DEFAULT_WAL_GUARD_BYTES: u64 = 256 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -91,6 +147,8 @@ impl Default for Options {
             autocheckpoint_pages: DEFAULT_AUTOCHECKPOINT_PAGES,
             page_cache_kib: 16 * 1024,
             mmap_bytes: DEFAULT_MMAP_BYTES,
+            checkpoint_policy: None,
+            wal_guard_bytes: DEFAULT_WAL_GUARD_BYTES,
             embedder: None,
             embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
         }
@@ -163,6 +221,28 @@ impl Options {
     pub fn mmap_bytes(mut self, bytes: u64) -> Self {
         self.mmap_bytes = bytes;
         self
+    }
+
+    /// Sets the file's [`CheckpointPolicy`] and records it in the file. Without this
+    /// call, a memory follows the policy recorded in its file (standalone for a file that
+    /// never had one).
+    pub fn checkpoint_policy(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoint_policy = Some(policy);
+        self
+    }
+
+    /// Under [`CheckpointPolicy::Replicated`], the `-wal` size above which a commit runs
+    /// a PASSIVE checkpoint (default 256 MiB). Litestream checkpoints far below this while
+    /// it runs; a WAL this large means it has stopped or fallen behind, and the guard
+    /// keeps the copy a restart has to replay bounded.
+    pub fn wal_guard_bytes(mut self, bytes: u64) -> Self {
+        self.wal_guard_bytes = bytes;
+        self
+    }
+
+    /// The checkpoint policy this memory runs with (after open: the file's).
+    pub(crate) fn policy(&self) -> CheckpointPolicy {
+        self.checkpoint_policy.unwrap_or_default()
     }
 
     /// Embeds chunks and observations with `embedder` and adds a vector channel to

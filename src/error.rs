@@ -122,6 +122,17 @@ pub enum Error {
         /// The original error, rendered.
         message: String,
     },
+    /// `COMMIT` itself failed (an I/O error, a full disk): SQLite may have made the
+    /// transaction durable before the error, or not. Reading the memory tells which; a
+    /// write that carries an idempotency key (see [`crate::Memory::record`]) can simply be
+    /// repeated. Everything before `COMMIT` failing is an ordinary error and means nothing
+    /// was written.
+    #[error("commit failed, the write may or may not be stored: {source}")]
+    OutcomeUnknown {
+        /// What SQLite reported.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The derived search index failed (it can always be rebuilt from the file).
     #[error("search index: {0}")]
     Index(String),
@@ -174,6 +185,12 @@ impl Error {
         }
     }
 
+    /// True when a commit failed in a way that leaves open whether it was stored
+    /// ([`Error::OutcomeUnknown`], or a shared transaction that failed so).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
+    }
+
     /// True when the caller's input was refused (nothing was written).
     pub fn is_invalid_input(&self) -> bool {
         matches!(
@@ -199,6 +216,11 @@ impl Error {
             Error::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
                 Error::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
             }
+            Error::OutcomeUnknown {
+                source: rusqlite::Error::SqliteFailure(code, message),
+            } => Error::OutcomeUnknown {
+                source: rusqlite::Error::SqliteFailure(*code, message.clone()),
+            },
             other => Error::SharedCommit {
                 message: other.to_string(),
             },

@@ -45,7 +45,8 @@ mod ops;
 mod retrieve;
 mod time;
 
-pub use config::{ConnectionMode, Durability, Options};
+pub use config::{CheckpointPolicy, ConnectionMode, Durability, Options};
+pub use db::checkpoint::{CheckpointMode, CheckpointRun, CheckpointTrigger, WalStatus};
 pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, InvalidName, Result};
 pub use graph::batch::{Batch, BatchReport};
@@ -53,7 +54,7 @@ pub use graph::change::{Change, ChangeOp};
 pub use graph::chunker::ChunkOptions;
 pub use graph::document::{Chunk, Document, MAX_DOCUMENT_BYTES, Unit};
 pub use graph::entity::{Alias, Entity};
-pub use graph::episode::{Episode, EpisodeInfo};
+pub use graph::episode::{Episode, EpisodeInfo, Recorded};
 pub use graph::input::{EntityRef, MAX_OBSERVATION_BYTES, Triple};
 pub use graph::observation::Observation;
 pub use graph::relation::{Direction, Relation};

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use crate::config::Options;
 use crate::db::Db;
+use crate::db::checkpoint::{CheckpointRun, WalStatus};
 use crate::error::{Error, Result};
 use crate::graph::WriteCtx;
 use crate::graph::batch::{self, Batch, BatchReport};
 use crate::graph::change::{self, Change};
 use crate::graph::document::{self, Chunk, Document, Unit};
 use crate::graph::entity::{self, Alias, Entity};
-use crate::graph::episode::{self, Episode, EpisodeInfo};
+use crate::graph::episode::{self, Episode, EpisodeInfo, Recorded};
 use crate::graph::input::{EntityRef, Triple, ValidName, ValidRef, check_text, observation_text};
 use crate::graph::mention;
 use crate::graph::observation::{self, Observation};
@@ -146,10 +147,68 @@ impl Memory {
     /// assert_eq!(memory.written_by("mail-agent", 100)?.len(), 3); // 2 entities + 1 relation
     /// # Ok::<(), cairn::Error>(())
     /// ```
+    ///
+    /// An episode with an [idempotency key](Episode::idempotency_key) that was recorded
+    /// before is not recorded again: the handle writes under the first one. (Writes made
+    /// through the handle are separate transactions; to make the writes themselves
+    /// idempotent, use [`Memory::record`].)
     pub fn episode(&self, episode: &Episode) -> Result<Memory> {
         let valid = episode.validate()?;
-        let id = self.db.write(|c| episode::insert(c, &valid))?;
+        let id = self.db.write(|c| episode::find_or_insert(c, &valid))?;
         Ok(self.stamped(id))
+    }
+
+    /// Records `episode` and writes `batch` under it, in one transaction.
+    ///
+    /// With an [idempotency key](Episode::idempotency_key) on the episode, the call can
+    /// be repeated safely: when the key is found, nothing is written and the first call's
+    /// report comes back with `replayed: true`. That is the answer to a commit that failed
+    /// with [`Error::OutcomeUnknown`] (or a process killed mid-write): call again with the
+    /// same key.
+    ///
+    /// ```
+    /// use cairn::{Batch, Episode};
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let episode = Episode::new("mail-agent").source("msg-4711").idempotency_key("msg-4711");
+    /// let mut batch = Batch::new();
+    /// batch.triple(("Acme Corp", "acquired", "Widget Inc"));
+    /// batch.observe("Acme Corp", "Announced on Monday");
+    ///
+    /// let first = memory.record(&episode, &batch)?;
+    /// let again = memory.record(&episode, &batch)?; // e.g. after Error::OutcomeUnknown
+    /// assert!(!first.replayed && again.replayed);
+    /// assert_eq!(first.report, again.report);
+    /// assert_eq!(memory.stats()?.observations, 1);
+    /// assert_eq!(memory.stats()?.episodes, 1);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn record(&self, episode: &Episode, batch: &Batch<'_>) -> Result<Recorded> {
+        let valid = episode.validate()?;
+        let items = batch.validate()?;
+        self.db.write(|c| {
+            let found = episode::find_keyed(c, &valid)?;
+            if let Some((id, Some(report))) = found {
+                return Ok(Recorded {
+                    episode: id,
+                    report,
+                    replayed: true,
+                });
+            }
+            // A keyed episode recorded by `episode()` has no batch yet: this is its first.
+            let id = match found {
+                Some((id, None)) => id,
+                _ => episode::insert(c, &valid)?,
+            };
+            let report = batch::apply(c, &items, &WriteCtx::new(Some(id)))?;
+            if episode::is_keyed(&valid) {
+                episode::set_outcome(c, id, &report)?;
+            }
+            Ok(Recorded {
+                episode: id,
+                report,
+                replayed: false,
+            })
+        })
     }
 
     /// A handle whose writes point to an episode recorded earlier.
@@ -498,6 +557,40 @@ impl Memory {
     /// Row counts, read from one snapshot.
     pub fn stats(&self) -> Result<Stats> {
         self.db.snapshot(stats::read)
+    }
+
+    // ----- write-ahead log -----------------------------------------------------------
+
+    /// The WAL's size, the [`CheckpointPolicy`](crate::CheckpointPolicy) and the last
+    /// checkpoint.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// memory.add_triple(("Ann", "knows", "Bob"))?;
+    /// let status = memory.wal_status();
+    /// assert_eq!(status.policy, cairn::CheckpointPolicy::Standalone);
+    /// assert!(status.wal_bytes > 0);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn wal_status(&self) -> WalStatus {
+        self.db.wal_status()
+    }
+
+    /// Checkpoints now, as far as the policy allows: a standalone memory runs a TRUNCATE
+    /// checkpoint (the `-wal` file is emptied once every reader has moved on, waiting up
+    /// to the busy timeout); a replicated one only a PASSIVE checkpoint, which never
+    /// waits and never restarts the WAL under the replication tool.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// memory.add_triple(("Ann", "knows", "Bob"))?;
+    /// let run = memory.checkpoint()?;
+    /// assert!(run.complete);
+    /// assert_eq!(memory.wal_status().wal_bytes, 0);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn checkpoint(&self) -> Result<CheckpointRun> {
+        self.db.checkpoint()
     }
 }
 

@@ -122,7 +122,11 @@ fn every_subcommand_runs() {
     let copy = dir.path().join("copy.db");
     let imported = json(&copy, &["import", file.to_str().unwrap()]);
     assert_eq!(imported["format"], "cairn");
-    assert_eq!(json(&copy, &["stats"]), stats);
+    let rows = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("wal"); // the WAL is each file's own
+        v
+    };
+    assert_eq!(rows(json(&copy, &["stats"])), rows(stats));
     let search_copy = json(&copy, &["search", "blue widgets"]);
     assert_eq!(search_copy.as_array().unwrap()[0]["kind"], "observation");
 }
@@ -298,4 +302,25 @@ fn tenants_create_list_export_drop() {
     assert_eq!(run(&["drop", "globex"]).status.code(), Some(3));
     let list: Value = serde_json::from_slice(&run(&["list"]).stdout).unwrap();
     assert_eq!(list, serde_json::json!(["acme"]));
+}
+
+#[test]
+fn the_checkpoint_policy_is_set_once_and_shown_by_stats() {
+    let (_dir, db) = temp();
+    assert!(
+        cairn(&db, &["--checkpoint", "replicated", "init"])
+            .status
+            .success()
+    );
+    assert!(cairn(&db, &["add", "Ann", "knows", "Bob"]).status.success());
+    let stats = json(&db, &["stats"]);
+    assert_eq!(stats["relations"], 1);
+    assert_eq!(stats["wal"]["policy"], "replicated", "the file remembers");
+    assert!(
+        stats["wal"]["wal_bytes"].as_u64().unwrap() > 0,
+        "the WAL is kept"
+    );
+    assert!(stats["wal"]["last_checkpoint_at"].is_number());
+    let out = cairn(&db, &["--checkpoint", "sometimes", "stats"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

@@ -3,7 +3,9 @@
 //! the file: integrity and `verify` pass, every acknowledged write is there, at most the
 //! one in-flight write beyond them, no name stored twice, and the index catches up.
 //! The checker is shown to catch a planted bug: a child that acknowledges before it
-//! commits.
+//! commits. A third variant writes every step with an idempotency key and, after each
+//! kill, repeats the in-flight write: it lands exactly once, whether the killed child's
+//! commit made it or not.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cairn::{Durability, Memory, Options, VerifyMode};
+use cairn::{Batch, Durability, Episode, Memory, Options, Recorded, VerifyMode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -23,10 +25,12 @@ use rand::{Rng, SeedableRng};
 fn child_process() {
     let path = std::env::var("CAIRN_CHILD_DB").expect("CAIRN_CHILD_DB");
     let round: u64 = std::env::var("CAIRN_CHILD_SEED").unwrap().parse().unwrap();
-    let durability = match std::env::var("CAIRN_CHILD_TASK").as_deref() {
-        Ok("normal") => Durability::Normal,
+    let task = std::env::var("CAIRN_CHILD_TASK").unwrap_or_default();
+    let durability = match task.as_str() {
+        "normal" => Durability::Normal,
         _ => Durability::Full,
     };
+    let keyed = task == "keyed";
     let early = std::env::var_os("CAIRN_CRASH_EARLY_ACK").is_some();
     let memory = common::options()
         .durability(durability)
@@ -37,7 +41,11 @@ fn child_process() {
         if early {
             println!("ACK {i}");
         }
-        write(&memory, round, i);
+        if keyed {
+            record(&memory, round, i);
+        } else {
+            write(&memory, round, i);
+        }
         if !early {
             println!("ACK {i}");
         }
@@ -59,6 +67,52 @@ fn write(memory: &Memory, round: u64, i: u64) {
             .observe(name(round, i - 1).as_str(), &format!("fact {i}"))
             .unwrap();
     }
+}
+
+/// Write `i` of `round` as an idempotent batch: its key names the step.
+fn record(memory: &Memory, round: u64, i: u64) -> Recorded {
+    let episode = Episode::new("crash-test").idempotency_key(format!("{round}-{i}"));
+    let (s, o) = (name(round, i), name(round, i + 1));
+    let fact = format!("fact {i}");
+    let subject = name(round, i - i % 2);
+    let mut batch = Batch::new();
+    if i.is_multiple_of(2) {
+        batch.triple((s.as_str(), "knows", o.as_str()));
+    } else {
+        batch.observe(subject.as_str(), fact.as_str());
+    }
+    memory.record(&episode, &batch).unwrap()
+}
+
+/// Repeats the write that was in flight when the child died, with its key, and checks
+/// it is stored exactly once: replayed if the child's commit landed, written if not.
+fn repeat_in_flight(memory: &Memory, round: u64, i: u64) -> Result<(), String> {
+    let landed = is_stored(memory, round, i);
+    let again = record(memory, round, i);
+    if again.replayed != landed {
+        return Err(format!(
+            "write {i}: stored before the repeat: {landed}, replayed: {}",
+            again.replayed
+        ));
+    }
+    let episodes = memory.episodes_by_agent("crash-test").unwrap();
+    let key = format!("{round}-{i}");
+    let copies = episodes
+        .iter()
+        .filter(|e| e.idempotency_key.as_deref() == Some(key.as_str()))
+        .count();
+    if copies != 1 {
+        return Err(format!("write {i}: {copies} episodes carry its key"));
+    }
+    if let Some(relation) = again.report.relations.first() {
+        let mentions = memory.relation(*relation).unwrap().map(|r| r.mentions);
+        if mentions != Some(1) {
+            return Err(format!(
+                "write {i}: the triple counts {mentions:?} mentions"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether write `i` of `round` is in the memory.
@@ -112,7 +166,9 @@ fn run_and_kill(path: &Path, round: u64, task: &str, early: bool, delay: Duratio
 }
 
 /// Checks the file after a kill; `Err` describes the first broken promise.
-fn check_after_kill(path: &Path, round: u64, acked: &[u64], strict: bool) -> Result<(), String> {
+fn check_after_kill(path: &Path, round: u64, acked: &[u64], task: &str) -> Result<(), String> {
+    let strict = task != "normal";
+    let keyed = task == "keyed";
     common::assert_file_is_sound(path);
     let memory = Options::new().open(path).map_err(|e| e.to_string())?;
     let report = memory.verify(VerifyMode::Full).map_err(|e| e.to_string())?;
@@ -145,6 +201,14 @@ fn check_after_kill(path: &Path, round: u64, acked: &[u64], strict: bool) -> Res
             next + 1
         ));
     }
+    if keyed {
+        if let Some(&last) = acked.last()
+            && !record(&memory, round, last).replayed
+        {
+            return Err(format!("acknowledged write {last} was written again"));
+        }
+        repeat_in_flight(&memory, round, next)?;
+    }
     Ok(())
 }
 
@@ -158,7 +222,7 @@ fn kill_loop(task: &str, rounds: u64, seed: u64) -> (u64, u64) {
         let acks = run_and_kill(&path, round, task, false, delay);
         kills += 1;
         acked += acks.len() as u64;
-        if let Err(e) = check_after_kill(&path, round, &acks, task == "full") {
+        if let Err(e) = check_after_kill(&path, round, &acks, task) {
             panic!("after kill {kills} ({} acknowledged): {e}", acks.len());
         }
     }
@@ -186,6 +250,16 @@ fn sigkill_with_normal_durability_keeps_the_file_sound() {
     assert_eq!(kills, 15);
 }
 
+#[test]
+fn a_keyed_write_repeated_after_a_kill_lands_exactly_once() {
+    let (kills, acked) = kill_loop("keyed", 20, 13);
+    assert_eq!(kills, 20);
+    assert!(
+        acked > 20,
+        "the children got to write ({acked} acknowledged)"
+    );
+}
+
 /// The checker must fail a writer that acknowledges before it commits.
 #[test]
 fn the_checker_catches_an_early_acknowledgement() {
@@ -195,7 +269,7 @@ fn the_checker_catches_an_early_acknowledgement() {
     for round in 0..40 {
         let delay = Duration::from_millis(rng.random_range(5..120));
         let acks = run_and_kill(&path, round, "full", true, delay);
-        if check_after_kill(&path, round, &acks, true).is_err() {
+        if check_after_kill(&path, round, &acks, "full").is_err() {
             return; // caught
         }
     }

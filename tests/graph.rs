@@ -364,3 +364,57 @@ fn entities_page_by_id() {
     assert_eq!((first.len(), second.len(), third.len()), (10, 10, 5));
     assert!(first[9].id < second[0].id);
 }
+
+#[test]
+fn idempotency_keys_are_scoped_by_agent_and_checked() {
+    let memory = memory();
+    let mut batch = Batch::new();
+    batch.triple(("Ann", "knows", "Bob"));
+    let mail = Episode::new("mail").idempotency_key("k1");
+    let calendar = Episode::new("calendar").idempotency_key("k1");
+    assert!(!memory.record(&mail, &batch).unwrap().replayed);
+    assert!(memory.record(&mail, &batch).unwrap().replayed);
+    // Another agent's key is another write: the triple is mentioned again.
+    let other = memory.record(&calendar, &batch).unwrap();
+    assert!(!other.replayed);
+    let relation = memory.relation(other.report.relations[0]).unwrap().unwrap();
+    assert_eq!(relation.mentions, 2);
+    assert_eq!(memory.stats().unwrap().episodes, 2);
+
+    // An episode recorded with a key first, then its batch: the batch is written once.
+    let later = Episode::new("mail").idempotency_key("k2");
+    let handle = memory.episode(&later).unwrap();
+    let first = memory.record(&later, &batch).unwrap();
+    assert!(!first.replayed);
+    assert_eq!(Some(first.episode), handle.current_episode());
+    assert!(memory.record(&later, &batch).unwrap().replayed);
+    assert_eq!(memory.stats().unwrap().episodes, 3);
+
+    let blank = Episode::new("mail").idempotency_key("  ");
+    let err = memory.record(&blank, &batch).unwrap_err();
+    assert!(err.is_invalid_input(), "{err}");
+    let long = Episode::new("mail").idempotency_key("k".repeat(5000));
+    assert!(memory.record(&long, &batch).unwrap_err().is_invalid_input());
+    assert_eq!(
+        memory.stats().unwrap().episodes,
+        3,
+        "refused keys wrote nothing"
+    );
+}
+
+#[test]
+fn a_keyed_batch_that_fails_leaves_no_key_behind() {
+    let memory = memory();
+    let keyed = Episode::new("mail").idempotency_key("k");
+    let mut bad = Batch::new();
+    bad.triple(("Ann", "knows", "Bob"));
+    bad.observe("", "no name");
+    assert!(memory.record(&keyed, &bad).is_err());
+    assert_eq!(memory.stats().unwrap().episodes, 0);
+    let mut good = Batch::new();
+    good.triple(("Ann", "knows", "Bob"));
+    assert!(
+        !memory.record(&keyed, &good).unwrap().replayed,
+        "the key is still free"
+    );
+}

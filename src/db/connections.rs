@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use thread_local::ThreadLocal;
 
-use crate::config::{ConnectionMode, Options};
+use crate::config::{CheckpointPolicy, ConnectionMode, Options};
 use crate::error::Result;
 
 /// A connection borrowed from the pool.
@@ -97,7 +98,16 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", options.durability.pragma_value())?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "wal_autocheckpoint", options.autocheckpoint_pages)?;
+    let replicated = options.policy() == CheckpointPolicy::Replicated;
+    let autocheckpoint = if replicated {
+        0
+    } else {
+        options.autocheckpoint_pages
+    };
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)?;
+    // Closing the last connection would otherwise checkpoint and delete the WAL, which a
+    // replication tool still reads from.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, replicated)?;
     // Negative: a size in KiB, not pages.
     conn.pragma_update(None, "cache_size", -i64::from(options.page_cache_kib))?;
     conn.pragma_update(

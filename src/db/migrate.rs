@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_core.sql"),
     include_str!("schema/0002_documents.sql"),
     include_str!("schema/0003_vectors.sql"),
+    include_str!("schema/0004_idempotency.sql"),
 ];
 
 /// The schema version this build writes and understands.

@@ -3,6 +3,7 @@
 //! Everything above this module sees SQLite only through [`Db::read`], [`Db::snapshot`]
 //! and [`Db::write`]; it never opens connections or transactions itself.
 
+pub(crate) mod checkpoint;
 pub(crate) mod connections;
 pub(crate) mod group;
 pub(crate) mod migrate;
@@ -16,8 +17,9 @@ use std::time::Duration;
 use parking_lot::ReentrantMutexGuard;
 use rusqlite::Connection;
 
-use crate::config::Options;
+use crate::config::{CheckpointPolicy, Options};
 use crate::error::{Error, Result};
+use checkpoint::{CheckpointRun, CheckpointTrigger, Checkpointer, WalStatus};
 use connections::Connections;
 use write::{WriteLock, WriteState};
 
@@ -28,6 +30,7 @@ pub(crate) struct Db {
     lock: WriteLock,
     queue: group::Queue,
     options: Options,
+    checkpoints: Checkpointer,
     path: PathBuf,
     /// Called after every outermost write commits (the indexer's wake-up).
     on_commit: OnceLock<Box<dyn Fn() + Send + Sync>>,
@@ -35,18 +38,20 @@ pub(crate) struct Db {
 }
 
 impl Db {
-    pub(crate) fn open(path: &Path, options: Options) -> Result<Db> {
+    pub(crate) fn open(path: &Path, mut options: Options) -> Result<Db> {
         if path.as_os_str().is_empty() || path == Path::new(":memory:") {
             return Err(Error::invalid_input(
                 "path",
                 "an in-memory path gives every thread its own database; use Memory::ephemeral()",
             ));
         }
-        prepare_file(path, &options).map_err(|e| not_a_database(e, path))?;
+        let policy = prepare_file(path, &options).map_err(|e| not_a_database(e, path))?;
+        options.checkpoint_policy = Some(policy);
         Ok(Db {
             connections: Connections::new(path, &options)?,
             lock: WriteLock::default(),
             queue: group::Queue::default(),
+            checkpoints: Checkpointer::new(path, policy, options.wal_guard_bytes),
             options,
             path: path.to_owned(),
             on_commit: OnceLock::new(),
@@ -184,13 +189,66 @@ impl Db {
     ) -> Result<T> {
         let outermost = state.depth() == 0;
         let result = self.write_locked_inner(state, f);
-        if outermost
-            && result.is_ok()
-            && let Some(listener) = self.on_commit.get()
-        {
-            listener();
+        if outermost && result.is_ok() {
+            self.guard_the_wal();
+            if let Some(listener) = self.on_commit.get() {
+                listener();
+            }
         }
         result
+    }
+
+    /// The replicated-mode WAL guard (see [`checkpoint`]). Its failure is not the
+    /// committed write's: it is recorded as an incomplete run, and the next commit past
+    /// the pause tries again.
+    fn guard_the_wal(&self) {
+        if let Some(mode) = self.checkpoints.after_commit() {
+            let _ = self.run_checkpoint(mode, CheckpointTrigger::WalGuard);
+        }
+    }
+
+    /// What the memory's background thread calls between rounds: a standalone memory
+    /// whose WAL has been quiet for a while is truncated. Skipped while a writer of this
+    /// process holds the lock (it is not idle) and for read-only memories.
+    pub(crate) fn checkpoint_when_idle(&self) {
+        if self.options.read_only {
+            return;
+        }
+        let Some(_writing) = self.lock.try_lock_for(Duration::ZERO) else {
+            return;
+        };
+        if let Some(mode) = self.checkpoints.idle_tick() {
+            let _ = self.run_checkpoint(mode, CheckpointTrigger::Idle);
+        }
+    }
+
+    /// Runs the strongest checkpoint the policy allows now: TRUNCATE (standalone) or
+    /// PASSIVE (replicated), waiting up to the busy timeout for other connections.
+    pub(crate) fn checkpoint(&self) -> Result<CheckpointRun> {
+        if self.options.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let _writing = self.lock.lock();
+        self.run_checkpoint(self.checkpoints.manual_mode(), CheckpointTrigger::Manual)
+    }
+
+    /// The WAL's size, the policy and this process's last checkpoint.
+    pub(crate) fn wal_status(&self) -> WalStatus {
+        self.checkpoints.status()
+    }
+
+    /// Runs one checkpoint on a connection of this thread. The caller holds the write
+    /// lock, so no writer of this process is inside a transaction meanwhile.
+    fn run_checkpoint(
+        &self,
+        mode: checkpoint::CheckpointMode,
+        trigger: CheckpointTrigger,
+    ) -> Result<CheckpointRun> {
+        let budget = self.options.busy_timeout;
+        let wait = Checkpointer::busy_wait(trigger, budget);
+        let run = self.read(|conn| checkpoint::run(conn, mode, trigger, wait, budget))?;
+        self.checkpoints.record(run);
+        Ok(run)
     }
 
     fn write_locked_inner<T>(
@@ -216,14 +274,22 @@ impl Db {
     }
 }
 
-/// Checks and migrates the file on one short-lived connection, and turns on WAL.
-fn prepare_file(path: &Path, options: &Options) -> Result<()> {
+/// Checks and migrates the file on one short-lived connection, turns on WAL, and
+/// settles the checkpoint policy.
+fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
     let setup = connections::open_connection(path, options)?;
     migrate::prepare(&setup, path, options.read_only)?;
     if !options.read_only {
         connections::enable_wal(&setup)?;
     }
-    Ok(())
+    let policy = checkpoint::resolve_policy(&setup, options.checkpoint_policy, options.read_only)?;
+    // The setup connection may be the file's last one: in a replicated file its close
+    // must not checkpoint and delete the WAL either.
+    setup.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        policy == CheckpointPolicy::Replicated,
+    )?;
+    Ok(policy)
 }
 
 /// SQLite reports a file that is not a database from whichever statement first reads the

@@ -130,19 +130,31 @@ pub(crate) fn begin_immediate(conn: &Connection, budget: Duration) -> Result<()>
 
 /// Commits on success, rolls back on error; a failed commit is rolled back too, so the
 /// connection is never left inside a transaction.
+///
+/// A `COMMIT` that fails may already be durable (the WAL frames were written, the fsync
+/// that followed failed), so its error is [`Error::OutcomeUnknown`], never an error that
+/// claims nothing was written. Only a busy `COMMIT` is known not to have happened.
 pub(crate) fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
     match result {
         Ok(value) => match conn.execute_batch("COMMIT") {
             Ok(()) => Ok(value),
             Err(e) => {
                 rollback_quietly(conn);
-                Err(e.into())
+                Err(commit_error(e))
             }
         },
         Err(e) => {
             rollback_quietly(conn);
             Err(e)
         }
+    }
+}
+
+fn commit_error(e: rusqlite::Error) -> Error {
+    if is_busy(&e) {
+        e.into()
+    } else {
+        Error::OutcomeUnknown { source: e }
     }
 }
 

@@ -36,7 +36,7 @@ enum Item<'a> {
 }
 
 /// What a batch wrote, in the order the items were added.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchReport {
     /// One id per triple item (repeats of an existing triple return its id).
     pub relations: Vec<RelationId>,

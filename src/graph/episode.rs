@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+use crate::graph::batch::BatchReport;
 use crate::graph::input::check_text;
 use crate::id::EpisodeId;
 use crate::time::Timestamp;
@@ -28,6 +29,7 @@ pub struct Episode {
     source: Option<String>,
     at: Option<Timestamp>,
     metadata: Option<serde_json::Value>,
+    idempotency_key: Option<String>,
 }
 
 impl Episode {
@@ -38,6 +40,7 @@ impl Episode {
             source: None,
             at: None,
             metadata: None,
+            idempotency_key: None,
         }
     }
 
@@ -59,6 +62,25 @@ impl Episode {
         self
     }
 
+    /// A key, chosen by the agent, that names this episode's write for good: an
+    /// episode of the same agent with the same key is recorded once, and
+    /// [`crate::Memory::record`] applies its batch once, however often it is repeated (for
+    /// instance after [`Error::OutcomeUnknown`]). A message id or a hash of the source
+    /// makes a good key.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let episode = cairn::Episode::new("mail-agent").idempotency_key("msg-4711");
+    /// let first = memory.episode(&episode)?;
+    /// let again = memory.episode(&episode)?;
+    /// assert_eq!(first.current_episode(), again.current_episode());
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
     /// Checks the episode and renders its metadata, before any lock is taken.
     pub(crate) fn validate(&self) -> Result<ValidEpisode<'_>> {
         check_text("agent id", &self.agent, MAX_LABEL_BYTES)?;
@@ -67,6 +89,12 @@ impl Episode {
         }
         if let Some(source) = &self.source {
             check_text("episode source", source, MAX_LABEL_BYTES)?;
+        }
+        if let Some(key) = &self.idempotency_key {
+            check_text("idempotency key", key, MAX_LABEL_BYTES)?;
+            if key.trim().is_empty() {
+                return Err(Error::invalid_input("idempotency key", "it is empty"));
+            }
         }
         let metadata = match &self.metadata {
             None => None,
@@ -112,6 +140,19 @@ pub struct EpisodeInfo {
     pub metadata: Option<String>,
     /// When cairn recorded it.
     pub created_at: Timestamp,
+    /// The agent's idempotency key, if it gave one.
+    pub idempotency_key: Option<String>,
+}
+
+/// What [`crate::Memory::record`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Recorded {
+    /// The episode the batch was written under.
+    pub episode: EpisodeId,
+    /// What the batch wrote (for a replay: what the first call wrote).
+    pub report: BatchReport,
+    /// True when the key was found and nothing was written by this call.
+    pub replayed: bool,
 }
 
 pub(crate) fn insert(conn: &Connection, episode: &ValidEpisode<'_>) -> Result<EpisodeId> {
@@ -119,8 +160,8 @@ pub(crate) fn insert(conn: &Connection, episode: &ValidEpisode<'_>) -> Result<Ep
     let e = episode.episode;
     let id = conn
         .prepare_cached(
-            "INSERT INTO episode(agent, source, at, metadata, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO episode(agent, source, at, metadata, created_at, idempotency_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         )?
         .query_row(
             params![
@@ -128,14 +169,64 @@ pub(crate) fn insert(conn: &Connection, episode: &ValidEpisode<'_>) -> Result<Ep
                 e.source,
                 e.at.unwrap_or(now),
                 episode.metadata,
-                now
+                now,
+                e.idempotency_key
             ],
             |r| r.get(0),
         )?;
     Ok(id)
 }
 
-const COLUMNS: &str = "id, agent, source, at, metadata, created_at";
+/// An episode recorded earlier under the same agent and idempotency key, with the outcome
+/// of its batch if [`crate::Memory::record`] wrote one. `None` for an episode without a
+/// key.
+pub(crate) fn find_keyed(
+    conn: &Connection,
+    episode: &ValidEpisode<'_>,
+) -> Result<Option<(EpisodeId, Option<BatchReport>)>> {
+    let e = episode.episode;
+    let Some(key) = &e.idempotency_key else {
+        return Ok(None);
+    };
+    let found: Option<(EpisodeId, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, outcome FROM episode WHERE agent = ?1 AND idempotency_key = ?2",
+        )?
+        .query_row(params![e.agent, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((id, outcome)) = found else {
+        return Ok(None);
+    };
+    let report = outcome
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|err| Error::invalid_input("episode outcome", format!("episode {id}: {err}")))?;
+    Ok(Some((id, report)))
+}
+
+/// The episode with this key if there is one, else a new one.
+pub(crate) fn find_or_insert(conn: &Connection, episode: &ValidEpisode<'_>) -> Result<EpisodeId> {
+    match find_keyed(conn, episode)? {
+        Some((id, _)) => Ok(id),
+        None => insert(conn, episode),
+    }
+}
+
+/// Stores what an idempotent batch wrote, in the batch's own transaction.
+pub(crate) fn set_outcome(conn: &Connection, id: EpisodeId, report: &BatchReport) -> Result<()> {
+    let text = serde_json::to_string(report)
+        .map_err(|e| Error::invalid_input("episode outcome", e.to_string()))?;
+    conn.prepare_cached("UPDATE episode SET outcome = ?2 WHERE id = ?1")?
+        .execute(params![id, text])?;
+    Ok(())
+}
+
+/// True when the episode has an idempotency key (its batch outcome is worth storing).
+pub(crate) fn is_keyed(episode: &ValidEpisode<'_>) -> bool {
+    episode.episode.idempotency_key.is_some()
+}
+
+const COLUMNS: &str = "id, agent, source, at, metadata, created_at, idempotency_key";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EpisodeInfo> {
     Ok(EpisodeInfo {
@@ -145,6 +236,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EpisodeInfo> {
         at: row.get(3)?,
         metadata: row.get(4)?,
         created_at: row.get(5)?,
+        idempotency_key: row.get(6)?,
     })
 }
 

@@ -592,6 +592,7 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
             }
             None => follow_other_writer(shared),
         };
+        db.checkpoint_when_idle();
         let mut progress = shared.progress.lock();
         match step {
             Ok(visible) => {

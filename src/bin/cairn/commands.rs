@@ -4,17 +4,25 @@ use std::fs::File;
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::OnceLock;
+
 use cairn::{
-    Direction, Episode, ImportOptions, ImportProgress, JsonlFormat, Memory, SearchOptions,
-    VerifyMode,
+    CheckpointPolicy, Direction, Episode, ImportOptions, ImportProgress, JsonlFormat, Memory,
+    Options, SearchOptions, Stats, VerifyMode, WalStatus,
 };
 use serde::Serialize;
 
 use crate::output::{HitView, emit, iso, reasons_text};
-use crate::{Cli, Command, ExportFormat, Failure, Format, Provenance, SearchArgs, TenantAction};
+use crate::{
+    Cli, Command, ExportFormat, Failure, Format, Policy, Provenance, SearchArgs, TenantAction,
+};
+
+/// The options every command opens its memory with (set once from the global flags).
+static OPTIONS: OnceLock<Options> = OnceLock::new();
 
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
+    let _ = OPTIONS.set(options_from(&cli));
     // The one command that works on a directory of memories rather than one file.
     if let Command::Tenants { dir, action } = &cli.command {
         return tenants(dir, json, action);
@@ -60,9 +68,19 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+fn options_from(cli: &Cli) -> Options {
+    let options = Options::new();
+    match cli.checkpoint {
+        None => options,
+        Some(Policy::Standalone) => options.checkpoint_policy(CheckpointPolicy::Standalone),
+        Some(Policy::Replicated) => options.checkpoint_policy(CheckpointPolicy::Replicated),
+    }
+}
+
 /// Opens (creating if needed) the memory.
 fn open(path: &Path) -> Result<Memory, Failure> {
-    Ok(Memory::open(path)?)
+    let options = OPTIONS.get().cloned().unwrap_or_default();
+    Ok(Memory::open_with(path, options)?)
 }
 
 /// Opens a memory that must already exist: reading a mistyped path should not create it.
@@ -417,11 +435,21 @@ fn show_text(s: &Shown) -> String {
 
 fn stats(path: &Path, json: bool) -> Result<(), Failure> {
     let memory = open_existing(path)?;
-    let stats = memory.stats()?;
-    emit(json, &stats, |s| {
+    #[derive(Serialize)]
+    struct Out {
+        #[serde(flatten)]
+        rows: Stats,
+        wal: WalStatus,
+    }
+    let out = Out {
+        rows: memory.stats()?,
+        wal: memory.wal_status(),
+    };
+    emit(json, &out, |o| {
+        let s = &o.rows;
         format!(
             "entities      {}\naliases       {}\nrelations     {}\nobservations  {}\n\
-             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}",
+             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}\n{}",
             s.entities,
             s.aliases,
             s.relations,
@@ -429,9 +457,21 @@ fn stats(path: &Path, json: bool) -> Result<(), Failure> {
             s.documents,
             s.chunks,
             s.episodes,
-            s.changes
+            s.changes,
+            wal_text(&o.wal)
         )
     })
+}
+
+fn wal_text(wal: &WalStatus) -> String {
+    let last = wal
+        .last_checkpoint_at
+        .map_or_else(|| "never".to_owned(), iso);
+    format!(
+        "wal           {} bytes\ncheckpoints   {} (main file last written {last})",
+        wal.wal_bytes,
+        wal.policy.as_str()
+    )
 }
 
 fn check(path: &Path, json: bool, full: bool) -> Result<(), Failure> {

@@ -23,8 +23,20 @@ struct Cli {
     /// Print JSON instead of text (one object per command).
     #[arg(long, global = true)]
     json: bool,
+    /// Record a checkpoint policy in the file: `replicated` when Litestream (or another
+    /// WAL replication tool) copies it, `standalone` otherwise. Without it, the policy
+    /// recorded in the file applies (standalone for a new file).
+    #[arg(long, env = "CAIRN_CHECKPOINT", global = true, value_enum)]
+    checkpoint: Option<Policy>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--checkpoint` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Policy {
+    Standalone,
+    Replicated,
 }
 
 #[derive(Debug, Subcommand)]
