@@ -324,3 +324,17 @@ fn the_checkpoint_policy_is_set_once_and_shown_by_stats() {
     let out = cairn(&db, &["--checkpoint", "sometimes", "stats"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn a_keyed_write_repeated_is_written_once() {
+    let (_dir, db) = temp();
+    for _ in 0..3 {
+        let added = json(&db, &["add", "Ann", "knows", "Bob", "--key", "msg-1"]);
+        assert_eq!(added["mentions"], 1, "repeats with the key write nothing");
+    }
+    let again = json(&db, &["add", "Ann", "knows", "Bob", "--key", "msg-2"]);
+    assert_eq!(again["mentions"], 2, "a new key is a new write");
+    assert_eq!(json(&db, &["stats"])["episodes"], 2);
+    let out = cairn(&db, &["add", "Ann", "knows", "Bob", "--key", ""]);
+    assert_eq!(out.status.code(), Some(2), "an empty key is bad input");
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cairn::{
-    CheckpointPolicy, Direction, Episode, ImportOptions, ImportProgress, JsonlFormat, Memory,
-    Options, SearchOptions, Stats, VerifyMode, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Episode, ImportOptions, ImportProgress,
+    JsonlFormat, Memory, Options, SearchOptions, Stats, VerifyMode, WalStatus,
 };
 use serde::Serialize;
 
@@ -94,14 +94,29 @@ fn open_existing(path: &Path) -> Result<Memory, Failure> {
     open(path)
 }
 
-/// The memory, writing under an episode of `provenance`.
-fn open_for_writing(path: &Path, provenance: &Provenance) -> Result<Memory, Failure> {
+/// Writes `batch` under an episode of `provenance` (one transaction; once per key).
+fn record(
+    path: &Path,
+    provenance: &Provenance,
+    batch: &Batch<'_>,
+) -> Result<(Memory, BatchReport), Failure> {
     let memory = open(path)?;
     let mut episode = Episode::new(provenance.agent.as_str());
     if let Some(source) = &provenance.source {
         episode = episode.source(source.as_str());
     }
-    Ok(memory.episode(&episode)?)
+    if let Some(key) = &provenance.key {
+        episode = episode.idempotency_key(key.as_str());
+    }
+    let recorded = memory.record(&episode, batch)?;
+    Ok((memory, recorded.report))
+}
+
+/// The one id a one-item batch wrote.
+fn only<T: Copy>(ids: &[T]) -> Result<T, Failure> {
+    ids.first()
+        .copied()
+        .ok_or_else(|| Failure::not_found("the write reported no id".to_owned()))
 }
 
 fn init(path: &Path, json: bool) -> Result<(), Failure> {
@@ -136,8 +151,10 @@ fn add(
     object: &str,
     provenance: &Provenance,
 ) -> Result<(), Failure> {
-    let memory = open_for_writing(path, provenance)?;
-    let id = memory.add_triple((subject, predicate, object))?;
+    let mut batch = Batch::new();
+    batch.triple((subject, predicate, object));
+    let (memory, report) = record(path, provenance, &batch)?;
+    let id = only(&report.relations)?;
     let relation = memory
         .relation(id)?
         .ok_or_else(|| Failure::not_found(format!("relation {id} vanished")))?;
@@ -161,8 +178,10 @@ fn observe(
     text: &str,
     provenance: &Provenance,
 ) -> Result<(), Failure> {
-    let memory = open_for_writing(path, provenance)?;
-    let id = memory.observe(entity, text)?;
+    let mut batch = Batch::new();
+    batch.observe(entity, text);
+    let (memory, report) = record(path, provenance, &batch)?;
+    let id = only(&report.observations)?;
     let owner = match memory.resolve(entity)? {
         Some(e) => memory.entity(e)?,
         None => None,

@@ -172,6 +172,10 @@ struct Provenance {
     /// Where the fact came from (a message id, a file...).
     #[arg(long)]
     source: Option<String>,
+    /// An idempotency key naming this write: repeating the command with the same agent
+    /// and key writes nothing more (safe to retry after a failure).
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
