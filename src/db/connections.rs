@@ -121,7 +121,16 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
 /// Switches the file to WAL mode (persistent: recorded in the file header) and checks
 /// that SQLite agreed.
 pub(crate) fn enable_wal(conn: &Connection) -> Result<()> {
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // Stepped to the end: the header change commits when the statement finishes, and an
+    // I/O error there would otherwise be dropped with the statement (found under fiu-run
+    // fault injection: an open returned Ok on a file still in rollback-journal mode).
+    let mut stmt = conn.prepare("PRAGMA journal_mode = WAL")?;
+    let mut rows = stmt.query([])?;
+    let mode: String = match rows.next()? {
+        Some(row) => row.get(0)?,
+        None => String::new(),
+    };
+    while rows.next()?.is_some() {}
     if mode.eq_ignore_ascii_case("wal") {
         Ok(())
     } else {

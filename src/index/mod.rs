@@ -56,6 +56,8 @@ const COMPACT_PAUSE: Duration = Duration::from_secs(1);
 const WRITER_HEAP: usize = 50_000_000;
 /// How long the indexer waits for this process's writers before it retries a batch later.
 const DERIVED_WAIT: Duration = Duration::from_secs(1);
+/// How long [`SearchIndex::wait_for`] keeps waiting while the indexer reports an error.
+const SYNC_ERROR_GRACE: Duration = Duration::from_secs(1);
 /// How long [`SearchIndex::sync`] waits before reporting the index as busy.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -195,10 +197,14 @@ impl SearchIndex {
         let start = Instant::now();
         let mut progress = self.shared.progress.lock();
         while progress.visible < target.get() {
-            if let Some(e) = &progress.error {
+            let waited = start.elapsed();
+            // The indexer retries a failed round with a fresh writer; only an error that
+            // outlasts a few retries is the caller's.
+            if let Some(e) = &progress.error
+                && waited >= SYNC_ERROR_GRACE
+            {
                 return Err(Error::Index(e.clone()));
             }
-            let waited = start.elapsed();
             if waited >= SYNC_TIMEOUT {
                 return Err(Error::Busy { waited });
             }
@@ -588,6 +594,12 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
                 let step = index_new_changes(shared, db, w, &mut linker, &mut applied);
                 let idle = step.is_ok() && applied == before;
                 compaction.tick(&shared.index, w, idle);
+                if step.is_err() {
+                    // A failed commit (an I/O error in tantivy's worker) leaves the writer
+                    // without its indexing worker: later documents would vanish while
+                    // commits still succeed. A fresh writer starts from the last commit.
+                    writer = None;
+                }
                 step
             }
             None => follow_other_writer(shared),
@@ -599,6 +611,7 @@ fn follow(shared: &Shared, db: &Db, mut applied: i64, read_only: bool) {
                 progress.visible = progress.visible.max(visible);
                 progress.error = None;
             }
+            Err(Error::Index(message)) => progress.error = Some(message),
             Err(e) => progress.error = Some(e.to_string()),
         }
         shared.wake.notify_all();

@@ -153,3 +153,55 @@ pub fn spawn_child(task: &str, path: &std::path::Path, seed: u64) -> std::proces
         .spawn()
         .expect("spawn child test process")
 }
+
+/// [`child_command`], started through `launcher` (a wrapper such as `fiu-run` that ends
+/// its own options with the program to run): the launcher gets `launcher_args`, then the
+/// test binary and its arguments; the child's environment and piped stdio are kept.
+pub fn child_command_via(
+    launcher: &str,
+    launcher_args: &[String],
+    task: &str,
+    path: &std::path::Path,
+    seed: u64,
+) -> std::process::Command {
+    let direct = child_command(task, path, seed);
+    let mut command = std::process::Command::new(launcher);
+    command
+        .args(launcher_args)
+        .arg(direct.get_program())
+        .args(direct.get_args())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in direct.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
+/// Reopens the memory at `path` after a child wrote to it and checks what a file must
+/// satisfy whatever happened to its writer: SQLite's integrity and foreign keys on a
+/// plain connection ([`assert_file_is_sound`], which panics), then a clean
+/// `verify(Full)` and an index that caught up with the log (`Err` describes the first
+/// problem). Returns the open memory for further checks.
+pub fn reopen_verified(path: &std::path::Path) -> Result<Memory, String> {
+    assert_file_is_sound(path);
+    let memory = Options::new()
+        .open(path)
+        .map_err(|e| format!("reopen: {e}"))?;
+    let report = memory
+        .verify(cairn::VerifyMode::Full)
+        .map_err(|e| format!("verify: {e}"))?;
+    if !report.is_ok() {
+        return Err(format!("verify: {:?}", report.problems));
+    }
+    if !report.index_compared || report.index_seq != report.last_seq {
+        return Err(format!(
+            "the index did not catch up: at {} of {}",
+            report.index_seq, report.last_seq
+        ));
+    }
+    Ok(memory)
+}
