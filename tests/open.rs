@@ -131,3 +131,73 @@ fn busy_writers_get_a_typed_retryable_error_after_the_budget() {
     other.execute_batch("COMMIT").unwrap();
     memory.add_triple(("A", "r", "B")).unwrap();
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A file restored or copied over the one its index was built from: the index is ahead of
+/// the file's log, and following the log from there would skip this file's rows.
+#[test]
+fn an_index_ahead_of_its_file_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (long, short) = (dir.path().join("long.db"), dir.path().join("short.db"));
+    let memory = Memory::open(&long).unwrap();
+    for i in 0..20 {
+        memory
+            .add_triple((format!("Old {i}").as_str(), "knows", "Ann"))
+            .unwrap();
+    }
+    memory.sync().unwrap();
+    drop(memory);
+    let memory = Memory::open(&short).unwrap();
+    memory.add_triple(("Zebra", "eats", "Grass")).unwrap();
+    memory.sync().unwrap();
+    drop(memory);
+    let index = |db: &std::path::Path| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(".index");
+        std::path::PathBuf::from(p)
+    };
+    std::fs::remove_dir_all(index(&short)).unwrap();
+    copy_dir(&index(&long), &index(&short));
+
+    let memory = Memory::open(&short).unwrap();
+    memory.sync().unwrap();
+    let report = memory.verify(cairn::VerifyMode::Full).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let options = cairn::SearchOptions::new().read_your_writes(true);
+    let hits = memory.search("zebra", &options).unwrap();
+    assert!(hits.iter().any(|h| h.text.contains("Zebra")), "{hits:?}");
+    assert!(memory.search("old", &options).unwrap().is_empty());
+}
+
+#[test]
+fn restore_refuses_an_orphan_wal_and_drops_an_orphan_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Memory::open(dir.path().join("a.db")).unwrap();
+    source.add_triple(("Ann", "knows", "Bob")).unwrap();
+    let backup = dir.path().join("a.backup");
+    source.backup(&backup).unwrap();
+    let to = dir.path().join("b.db");
+    std::fs::write(dir.path().join("b.db-wal"), b"a log of some other file").unwrap();
+    let err = Memory::restore(&backup, &to).unwrap_err();
+    assert!(
+        err.is_invalid_input() && err.to_string().contains("b.db-wal"),
+        "{err}"
+    );
+    assert!(!to.exists(), "nothing was written");
+    std::fs::remove_file(dir.path().join("b.db-wal")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b.db.index/stale")).unwrap();
+    let restored = Memory::restore(&backup, &to).unwrap();
+    assert!(!dir.path().join("b.db.index/stale").exists());
+    assert!(restored.resolve("ann").unwrap().is_some());
+}

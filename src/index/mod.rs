@@ -159,7 +159,10 @@ impl SearchIndex {
         let read_only = db.options().read_only;
         let embedding = db.options().embedding();
         vectors::check_embedder(&db, embedding.as_ref())?;
-        let (index, resume_from) = open_index(dir)?;
+        let (index, mut resume_from) = open_index(dir)?;
+        if resume_from > db.read(change::last_seq)?.get() && !read_only {
+            resume_from = forget_another_history(&index, resume_from)?;
+        }
         let fields = schema::build().1;
         let reader = index
             .reader_builder()
@@ -555,6 +558,24 @@ fn open_index(dir: Option<&Path>) -> Result<(Index, i64)> {
     Ok((index, resume))
 }
 
+/// Empties an index that is ahead of its file's change log: it was built from another
+/// history (a file restored or copied over the one it indexed), and following the log
+/// from its position would skip this file's rows. Returns the position to resume from
+/// (0: everything is indexed again). When another process holds the index writer the
+/// index is left as it is, and `verify` reports it.
+fn forget_another_history(index: &Index, position: i64) -> Result<i64> {
+    let writer: tantivy::Result<IndexWriter> = index.writer_with_num_threads(1, WRITER_HEAP);
+    let Ok(mut writer) = writer else {
+        return Ok(position);
+    };
+    writer.delete_all_documents()?;
+    let mut commit = writer.prepare_commit()?;
+    commit.set_payload(&payload(0));
+    commit.commit()?;
+    writer.wait_merging_threads()?;
+    Ok(0)
+}
+
 fn payload(seq: i64) -> String {
     serde_json::json!({ "schema": SCHEMA_TAG, "seq": seq }).to_string()
 }
@@ -733,7 +754,12 @@ fn index_new_changes(
         commit.commit()?;
         shared.reader.reload()?;
         *applied = last;
-        shared.progress.lock().visible = last;
+        {
+            // A committed batch is progress: an error of an earlier round is over.
+            let mut progress = shared.progress.lock();
+            progress.visible = last;
+            progress.error = None;
+        }
         shared.wake.notify_all();
     }
 }

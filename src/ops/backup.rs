@@ -98,6 +98,7 @@ impl Memory {
                 ),
             ));
         }
+        clear_orphans_of(to)?;
         check_backup(backup)?;
         let temporary = temporary_beside(to)?;
         let result = (|| {
@@ -113,6 +114,33 @@ impl Memory {
         result?;
         // Opening sets WAL mode again and migrates an older backup.
         Memory::open_with(to, options)
+    }
+}
+
+/// What a memory that is gone may have left at `to`: a `-wal` or `-shm` would be read
+/// as the restored file's own log (SQLite matches a WAL to its file by name only), so
+/// the restore is refused; an index folder is derived data of another history, so it is
+/// removed and rebuilt from the restored file.
+fn clear_orphans_of(to: &Path) -> Result<()> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut orphan = to.as_os_str().to_owned();
+        orphan.push(suffix);
+        let orphan = PathBuf::from(orphan);
+        if orphan.exists() {
+            return Err(Error::invalid_input(
+                "restore target",
+                format!(
+                    "{} exists without its database; move it away before restoring",
+                    orphan.display()
+                ),
+            ));
+        }
+    }
+    let mut index = to.as_os_str().to_owned();
+    index.push(".index");
+    match std::fs::remove_dir_all(PathBuf::from(index)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

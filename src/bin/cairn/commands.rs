@@ -568,7 +568,9 @@ fn restore(path: &Path, json: bool, backup: &Path) -> Result<(), Failure> {
 }
 
 fn tenants(dir: &Path, json: bool, action: &TenantAction) -> Result<(), Failure> {
-    let tenants = cairn::Tenants::open(dir)?;
+    // The global flags (`--checkpoint`) apply to every tenant's memory.
+    let options = OPTIONS.get().cloned().unwrap_or_default();
+    let tenants = cairn::Tenants::open_with(dir, options, 64)?;
     match action {
         TenantAction::List => emit(json, &tenants.list()?, |ids| ids.join("\n")),
         TenantAction::Create { id } => {
