@@ -18,13 +18,15 @@
 //! criterion ran for that benchmark (warm-up included), so both sides of a ratio are
 //! measured in the same run, the same way. Results and analysis: `docs/benchmarks.md`.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Barrier;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn::{Batch, Durability, Memory, Options};
+use common::summarize;
 use criterion::{Criterion, SamplingMode, Throughput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -50,14 +52,6 @@ const LOOKUP_THREADS: usize = 2;
 const HAMMER_THREADS: usize = 16;
 const HAMMER_CALLS_PER_THREAD: usize = 2_000;
 const HAMMER_NAMES: usize = 500;
-
-/// The summary lines, printed again together at the end of the run.
-static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-fn summarize(line: String) {
-    println!("\n>>> {line}\n");
-    SUMMARY.lock().unwrap().push(line);
-}
 
 // ----- helpers ---------------------------------------------------------------------
 
@@ -727,11 +721,5 @@ fn main() {
     ensure_existing(&mut criterion);
     duplicate_hammer(&mut criterion);
     criterion.final_summary();
-    let summary = SUMMARY.lock().unwrap();
-    if !summary.is_empty() {
-        println!("==== summary ====");
-        for line in summary.iter() {
-            println!("{line}");
-        }
-    }
+    common::print_summary();
 }

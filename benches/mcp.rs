@@ -15,6 +15,7 @@
 //! The client waits for each reply before sending the next call (latency, not
 //! throughput). Percentiles are nearest-rank.
 
+mod common;
 // Only the names and words of the synthetic memory are used here.
 #[allow(dead_code)]
 mod synthetic;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn::{KgEntity, KgRelation, Memory};
+use common::percentile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rmcp::model::CallToolRequestParams;
@@ -36,11 +38,6 @@ type Client = RunningService<RoleClient, ()>;
 
 const LARGE: usize = 100_000;
 const QUERIES: usize = 200;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 fn summarize(what: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -140,10 +137,7 @@ async fn searches(client: &Client, syn: &Synthetic, n: usize, label: &str) {
 }
 
 fn bench_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let dir = target.join("cairn-bench");
+    let dir = common::bench_dir();
     std::fs::create_dir_all(&dir).expect("bench dir");
     dir
 }

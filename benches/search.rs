@@ -27,15 +27,20 @@
 //!
 //! Percentiles are nearest-rank over the sorted per-query samples of this run.
 
+mod common;
 mod synthetic;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use cairn::{Batch, HitKind, Memory, Options, SearchOptions, Target, Unit};
+use common::{
+    Samples, bench_dir, copy_dir, dir_size, mib, ms, percentile, remove_memory_files, summarize,
+    sync_fully, with_suffix,
+};
 use criterion::Criterion;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -53,70 +58,6 @@ const VISIBILITY_SAMPLES: usize = 200;
 /// Give up on one write→visible sample after this long.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The summary lines, printed again together at the end of the run.
-static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-fn summarize(line: String) {
-    println!("\n>>> {line}\n");
-    SUMMARY.lock().unwrap().push(line);
-}
-
-// ----- helpers ---------------------------------------------------------------------
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Nearest-rank percentile `p` (0–100] of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let n = sorted.len();
-    let rank = ((p / 100.0) * n as f64).ceil() as usize;
-    sorted[rank.clamp(1, n) - 1]
-}
-
-/// Latency samples of one measurement.
-#[derive(Default)]
-struct Samples(Vec<Duration>);
-
-impl Samples {
-    fn push(&mut self, d: Duration) {
-        self.0.push(d);
-    }
-
-    fn sorted(&self) -> Vec<Duration> {
-        let mut s = self.0.clone();
-        s.sort();
-        s
-    }
-
-    fn p(&self, p: f64) -> Duration {
-        percentile(&self.sorted(), p)
-    }
-
-    fn mean(&self) -> Duration {
-        self.0.iter().sum::<Duration>() / self.0.len().max(1) as u32
-    }
-
-    fn max(&self) -> Duration {
-        self.0.iter().copied().max().unwrap_or_default()
-    }
-
-    /// `p50 x, p99 y (mean z, max w, n samples)`.
-    fn describe(&self) -> String {
-        if self.0.is_empty() {
-            return "no samples".into();
-        }
-        format!(
-            "p50 {}, p99 {} (mean {}, max {}, {} samples)",
-            ms(self.p(50.0)),
-            ms(self.p(99.0)),
-            ms(self.mean()),
-            ms(self.max()),
-            self.0.len()
-        )
-    }
-}
-
 fn env_parts() -> Vec<String> {
     match std::env::var("CAIRN_SEARCH_BENCH") {
         Ok(v) if !v.trim().is_empty() => v.split(',').map(|s| s.trim().to_owned()).collect(),
@@ -132,63 +73,6 @@ fn env_passes() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(5)
-}
-
-/// `<target>/cairn-bench`: `$CARGO_TARGET_DIR`, else the target folder this bench binary
-/// runs from (`<target>/release/deps/search-<hash>`), else `./target`.
-fn bench_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            Some(exe.parent()?.parent()?.parent()?.to_path_buf())
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("cairn-bench")
-}
-
-/// `path` with `suffix` appended to its file name.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// The files of a cairn memory at `db`: the database, its WAL and shared memory, and
-/// its index folder.
-fn remove_memory_files(db: &Path) {
-    for suffix in ["", "-wal", "-shm", ".done"] {
-        let _ = std::fs::remove_file(with_suffix(db, suffix));
-    }
-    let _ = std::fs::remove_dir_all(with_suffix(db, ".index"));
-}
-
-fn dir_size(path: &Path) -> u64 {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::read_dir(path)
-            .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
-            .unwrap_or(0),
-        Ok(m) => m.len(),
-        Err(_) => 0,
-    }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 /// Segments of the tantivy index (from every `meta.json` under the index folder).
@@ -216,23 +100,6 @@ fn index_segments(db: &Path) -> usize {
 
 fn open(db: &Path) -> Memory {
     Memory::open_with(db, Options::new()).expect("open memory")
-}
-
-/// `sync`, repeated while it reports the index as busy (its wait is bounded at 60 s).
-fn sync_fully(memory: &Memory) -> Duration {
-    let start = Instant::now();
-    loop {
-        match memory.sync() {
-            Ok(()) => return start.elapsed(),
-            Err(e) if e.is_busy() => {
-                println!(
-                    "  (sync still waiting for the indexer after {:.0} s)",
-                    start.elapsed().as_secs_f64()
-                );
-            }
-            Err(e) => panic!("sync: {e}"),
-        }
-    }
 }
 
 // ----- 1. the dataset ---------------------------------------------------------------
@@ -959,11 +826,5 @@ fn main() {
     }
 
     criterion.final_summary();
-    let summary = SUMMARY.lock().unwrap();
-    if !summary.is_empty() {
-        println!("==== summary ====");
-        for line in summary.iter() {
-            println!("{line}");
-        }
-    }
+    common::print_summary();
 }
