@@ -101,8 +101,8 @@ const UNITS_PER_DOCUMENT: usize = 500;
 const PARAGRAPHS_PER_UNIT: usize = 4;
 /// Probability that a triple's end is one of the synthetic hub entities.
 const HUB_P: f64 = 0.01;
-/// The build waits for the index every this many rounds, so the indexer's backlog (and
-/// the time `sync` reports a stale indexer error, see `common::sync_fully`) stays short.
+/// The build waits for the index every this many rounds, so the indexer's backlog stays
+/// short.
 const SYNC_EVERY_ROUNDS: u64 = 10;
 
 const WRITERS: usize = 4;

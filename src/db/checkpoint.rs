@@ -136,13 +136,11 @@ struct State {
 
 impl Checkpointer {
     pub(crate) fn new(db_path: &Path, policy: CheckpointPolicy, guard_bytes: u64) -> Self {
-        let mut wal = db_path.as_os_str().to_owned();
-        wal.push("-wal");
         Checkpointer {
             policy,
             guard_bytes,
             db_path: db_path.to_owned(),
-            wal_path: PathBuf::from(wal),
+            wal_path: super::sibling(db_path, "-wal"),
             state: Mutex::new(State::default()),
         }
     }

@@ -274,6 +274,31 @@ impl Db {
     }
 }
 
+/// A file beside the database named by its path plus `suffix` (`-wal`, `-shm`,
+/// `.index`...): SQLite and cairn find a memory's companions by name only.
+pub(crate) fn sibling(db_path: &Path, suffix: &str) -> PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Removes a file; one that is not there is already removed.
+pub(crate) fn remove_if_present(path: &Path) -> Result<()> {
+    ignore_missing(std::fs::remove_file(path))
+}
+
+/// Removes a folder and what it holds; one that is not there is already removed.
+pub(crate) fn remove_dir_if_present(path: &Path) -> Result<()> {
+    ignore_missing(std::fs::remove_dir_all(path))
+}
+
+fn ignore_missing(result: std::io::Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Checks and migrates the file on one short-lived connection, turns on WAL, and
 /// settles the checkpoint policy.
 fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
@@ -322,10 +347,8 @@ struct EphemeralFile(PathBuf);
 impl Drop for EphemeralFile {
     fn drop(&mut self) {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
             // Best effort: a leftover temp file is harmless, a panic in drop is not.
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(sibling(&self.0, suffix));
         }
     }
 }

@@ -528,9 +528,12 @@ impl Drop for SearchIndex {
 /// index built by another cairn version is never opened with the wrong fields (it is
 /// simply not looked at; a new one is built from the change log).
 pub(crate) fn dir_for(db_path: &Path) -> PathBuf {
-    let mut dir = db_path.as_os_str().to_owned();
-    dir.push(".index");
-    PathBuf::from(dir).join(SCHEMA_TAG)
+    folder_for(db_path).join(SCHEMA_TAG)
+}
+
+/// `<file>.index/`: the folder holding every schema version's index of the file.
+pub(crate) fn folder_for(db_path: &Path) -> PathBuf {
+    crate::db::sibling(db_path, ".index")
 }
 
 /// Opens (creating if needed) the index and tells from which `seq` to resume: its

@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use crate::config::Options;
 use crate::db::migrate::{APPLICATION_ID, SCHEMA_VERSION};
+use crate::db::{remove_dir_if_present, sibling};
 use crate::error::{Error, Result};
+use crate::index;
 use crate::memory::Memory;
 
 /// What [`Memory::backup`] wrote.
@@ -123,9 +125,7 @@ impl Memory {
 /// removed and rebuilt from the restored file.
 fn clear_orphans_of(to: &Path) -> Result<()> {
     for suffix in ["-wal", "-shm", "-journal"] {
-        let mut orphan = to.as_os_str().to_owned();
-        orphan.push(suffix);
-        let orphan = PathBuf::from(orphan);
+        let orphan = sibling(to, suffix);
         if orphan.exists() {
             return Err(Error::invalid_input(
                 "restore target",
@@ -136,12 +136,7 @@ fn clear_orphans_of(to: &Path) -> Result<()> {
             ));
         }
     }
-    let mut index = to.as_os_str().to_owned();
-    index.push(".index");
-    match std::fs::remove_dir_all(PathBuf::from(index)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
-    }
+    remove_dir_if_present(&index::folder_for(to))
 }
 
 /// Copies every page of `source` (one snapshot) into a new database file at `path`.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::config::Options;
+use crate::db::{remove_dir_if_present, remove_if_present, sibling};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::memory::Memory;
@@ -163,16 +164,9 @@ impl Tenants {
             return Ok(false);
         }
         for suffix in ["-wal", "-shm"] {
-            let mut side = path.as_os_str().to_owned();
-            side.push(suffix);
-            remove_if_present(Path::new(&side))?;
+            remove_if_present(&sibling(&path, suffix))?;
         }
-        // `<file>.index/`, holding one folder per index schema version.
-        if let Some(index_dir) = index::dir_for(&path).parent()
-            && index_dir.exists()
-        {
-            std::fs::remove_dir_all(index_dir)?;
-        }
+        remove_dir_if_present(&index::folder_for(&path))?;
         std::fs::remove_file(&path)?;
         Ok(true)
     }
@@ -223,13 +217,6 @@ fn check_id(id: &str) -> Result<()> {
         return Err(bad("\"..\" is not allowed"));
     }
     Ok(())
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
-    }
 }
 
 /// Creates `dir` (and parents) readable only by its owner, if missing.
