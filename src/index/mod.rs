@@ -13,6 +13,7 @@
 
 pub(crate) mod indexer;
 pub(crate) mod linker;
+pub(crate) mod nearest;
 pub(crate) mod schema;
 pub(crate) mod vectors;
 

@@ -15,8 +15,9 @@ use parking_lot::RwLock;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::Db;
-use crate::embed::{Embedder, VectorIndex, from_blob, to_blob};
+use crate::embed::{Embedder, from_blob, to_blob};
 use crate::error::{Error, Result};
+use crate::index::nearest::VectorIndex;
 use crate::index::schema::DocKind;
 
 /// What a memory embeds, and with what.
