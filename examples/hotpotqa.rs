@@ -17,7 +17,8 @@
 //! - every title is an entity (a trailing disambiguator such as `" (film)"` stripped),
 //!   created before the paragraphs, so mention linking connects every paragraph to the
 //!   titles it names — the stand-in for an agent that extracted entity names;
-//! - the document is declared to be about its title's entity.
+//! - the document is declared to be about its title's entity ([`Document::about`];
+//!   `--no-about` leaves that out, so only mention links connect them).
 //!
 //! Runs: `bm25` = [`SearchOptions::bm25_only`] over chunks; `hybrid` = the default search
 //! over chunks; `hybrid_hashing` = the default search with the model-free
@@ -29,7 +30,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cairn::{ChunkId, HashingEmbedder, HitKind, Memory, Options, SearchOptions, Target, Unit};
+use cairn::{
+    ChunkId, ChunkOptions, Document, Fusion, HashingEmbedder, HitKind, Memory, Options,
+    SearchOptions, Target,
+};
 use serde_json::Value;
 
 /// recall@k reported for the pooled memory; the per-question memories report the first two.
@@ -63,7 +67,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .join("../shared/data/hotpotqa/hotpot_train_100.json")
         });
     let (paragraphs, questions) = load(&path)?;
+    // `--no-about`: the documents do not say what they are about (mention links only).
+    let about = !args.iter().any(|a| a == "--no-about");
 
+    if args.iter().any(|a| a == "--study") {
+        return study(&paragraphs, &questions, about);
+    }
     let runs: Vec<(&str, Options, SearchOptions)> = vec![
         (
             "bm25",
@@ -86,8 +95,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, options, search) in &runs {
         let search = search.clone().limit(KS[2]);
         let record_latency = (*name == "hybrid").then_some(&mut latencies_ms);
-        let pooled = pooled(&paragraphs, &questions, options, &search, record_latency)?;
-        let per_question = per_question(&paragraphs, &questions, options, &search)?;
+        let pooled = pooled(
+            &paragraphs,
+            &questions,
+            options,
+            &search,
+            about,
+            record_latency,
+        )?;
+        let per_question = per_question(&paragraphs, &questions, options, &search, about)?;
         if !json {
             println!(
                 "{name:<16} pooled R@2 {:.3}  R@5 {:.3}  R@10 {:.3}   per question R@2 {:.3}  R@5 {:.3}",
@@ -122,16 +138,67 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Fusion methods and weights, each measured on the pooled memory and per question: the
+/// measurement behind the defaults (`docs/retrieval.md`).
+fn study(
+    paragraphs: &[Paragraph],
+    questions: &[Question],
+    about: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let base = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(KS[2]);
+    let mut variants: Vec<(String, SearchOptions)> = vec![
+        ("bm25 only".to_owned(), base.clone().bm25_only()),
+        ("no graph".to_owned(), base.clone().depth(0)),
+    ];
+    for (name, fusion) in [
+        ("score", Fusion::Score),
+        ("minmax", Fusion::MinMax),
+        ("rrf60", Fusion::ReciprocalRank { k: 60.0 }),
+    ] {
+        for graph in [0.25f32, 0.5, 1.0] {
+            variants.push((
+                format!("{name} graph {graph}"),
+                base.clone().fusion(fusion).graph_weight(graph),
+            ));
+        }
+    }
+    let embedder = std::env::var("HOTPOTQA_VECTORS").is_ok();
+    let options = if embedder {
+        Options::new().embedder(Arc::new(HashingEmbedder::default()))
+    } else {
+        Options::new()
+    };
+    println!(
+        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "variant", "pool R@2", "pool R@5", "pool R@10", "pq R@2", "pq R@5"
+    );
+    for (name, variant) in &variants {
+        let variant = if embedder {
+            variant.clone()
+        } else {
+            variant.clone().vector_weight(0.0)
+        };
+        let p = pooled(paragraphs, questions, &options, &variant, about, None)?;
+        let q = per_question(paragraphs, questions, &options, &variant, about)?;
+        println!(
+            "{name:<28} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+            p[0], p[1], p[2], q[0], q[1]
+        );
+    }
+    Ok(())
+}
+
 /// Every paragraph in one memory; every question searched against it.
 fn pooled(
     paragraphs: &[Paragraph],
     questions: &[Question],
     options: &Options,
     search: &SearchOptions,
+    about: bool,
     mut latencies_ms: Option<&mut Vec<f64>>,
 ) -> Result<Recall, Box<dyn std::error::Error>> {
     let all: Vec<usize> = (0..paragraphs.len()).collect();
-    let (memory, titles) = ingest(paragraphs, &all, options)?;
+    let (memory, titles) = ingest(paragraphs, &all, options, about)?;
     let mut sum = [0.0; 3];
     for q in questions {
         let start = Instant::now();
@@ -150,10 +217,11 @@ fn per_question(
     questions: &[Question],
     options: &Options,
     search: &SearchOptions,
+    about: bool,
 ) -> Result<Recall, Box<dyn std::error::Error>> {
     let mut sum = [0.0; 3];
     for q in questions {
-        let (memory, titles) = ingest(paragraphs, &q.own, options)?;
+        let (memory, titles) = ingest(paragraphs, &q.own, options, about)?;
         let hits = memory.search(&q.text, search)?;
         add(&mut sum, recall(&ranked_titles(&hits, &titles), &q.gold));
     }
@@ -165,6 +233,7 @@ fn ingest(
     paragraphs: &[Paragraph],
     which: &[usize],
     options: &Options,
+    about: bool,
 ) -> Result<(Memory, HashMap<ChunkId, String>), Box<dyn std::error::Error>> {
     let memory = Memory::ephemeral_with(options.clone())?;
     let mut titles = HashMap::new();
@@ -173,8 +242,16 @@ fn ingest(
     }
     for &i in which {
         let p = &paragraphs[i];
-        let unit = Unit::new(p.text.as_str()).metadata(serde_json::json!({ "title": p.title }));
-        let (_, chunks) = memory.add_units(&p.title, &[unit])?;
+        // One chunk per paragraph: the longest is 3,541 characters.
+        let mut doc = Document::new(p.text.as_str())
+            .source(p.title.as_str())
+            .metadata(serde_json::json!({ "title": p.title }))
+            .chunking(ChunkOptions::new().max_chars(8_000).overlap_chars(0));
+        if about {
+            doc = doc.about(entity_name(&p.title));
+        }
+        let (_, chunks) = memory.add_document(&doc)?;
+        assert_eq!(chunks.len(), 1, "a paragraph is one chunk");
         for chunk in chunks {
             titles.insert(chunk, p.title.clone());
         }
@@ -236,7 +313,10 @@ fn load(path: &PathBuf) -> Result<(Vec<Paragraph>, Vec<Question>), Box<dyn std::
     let mut questions = Vec::new();
     for record in records {
         let mut own = Vec::new();
-        for entry in record["context"].as_array().ok_or("record without context")? {
+        for entry in record["context"]
+            .as_array()
+            .ok_or("record without context")?
+        {
             let title = entry[0].as_str().ok_or("context entry without title")?;
             let sentences: Vec<&str> = entry[1]
                 .as_array()
@@ -265,7 +345,9 @@ fn load(path: &PathBuf) -> Result<(Vec<Paragraph>, Vec<Question>), Box<dyn std::
                 gold.push(title.to_owned());
             }
         }
-        let question = record["question"].as_str().ok_or("record without question")?;
+        let question = record["question"]
+            .as_str()
+            .ok_or("record without question")?;
         questions.push(Question {
             text: question.to_owned(),
             gold,

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::graph::WriteCtx;
 use crate::graph::change::{self, ChangeOp};
 use crate::graph::chunker::{self, ChunkOptions, Piece};
-use crate::graph::input::check_text;
+use crate::graph::entity;
+use crate::graph::input::{EntityRef, ValidRef, check_text};
 use crate::id::{ChunkId, DocumentId, EpisodeId};
 use crate::time::Timestamp;
 
@@ -37,6 +38,7 @@ pub struct Document<'a> {
     source: Option<String>,
     metadata: Option<serde_json::Value>,
     options: ChunkOptions,
+    about: Option<EntityRef<'a>>,
 }
 
 impl<'a> Document<'a> {
@@ -47,6 +49,7 @@ impl<'a> Document<'a> {
             source: None,
             metadata: None,
             options: ChunkOptions::default(),
+            about: None,
         }
     }
 
@@ -68,6 +71,14 @@ impl<'a> Document<'a> {
         self
     }
 
+    /// The entity the document is about (found or created by name), when the caller
+    /// knows it: an article's title, a customer file's customer. Search follows it from
+    /// a passage that names the entity to this document's chunks.
+    pub fn about(mut self, entity: impl Into<EntityRef<'a>>) -> Self {
+        self.about = Some(entity.into());
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<ValidDocument> {
         check_text("document", &self.text, MAX_DOCUMENT_BYTES)?;
         self.options.validate()?;
@@ -78,6 +89,7 @@ impl<'a> Document<'a> {
         Ok(ValidDocument {
             source: valid_source(self.source.as_deref())?,
             metadata: metadata_json("document metadata", self.metadata.as_ref())?,
+            about: self.about.as_ref().map(ValidRef::new).transpose()?,
             chars: self.text.chars().count(),
             chunks: pieces
                 .into_iter()
@@ -156,6 +168,7 @@ pub(crate) fn validate_units(source: &str, units: &[Unit<'_>]) -> Result<ValidDo
     Ok(ValidDocument {
         source: valid_source(Some(source))?,
         metadata: None,
+        about: None,
         chars: offset.saturating_sub(2),
         chunks,
     })
@@ -182,6 +195,7 @@ fn metadata_json(what: &'static str, value: Option<&serde_json::Value>) -> Resul
 pub(crate) struct ValidDocument {
     source: Option<String>,
     metadata: Option<String>,
+    about: Option<ValidRef>,
     chars: usize,
     chunks: Vec<ValidChunk>,
 }
@@ -219,10 +233,23 @@ pub(crate) fn insert(
     doc: &ValidDocument,
     ctx: &WriteCtx,
 ) -> Result<(DocumentId, Vec<ChunkId>)> {
+    let about = doc
+        .about
+        .as_ref()
+        .map(|r| entity::resolve_ref(conn, r, ctx))
+        .transpose()?;
     conn.prepare_cached(
-        "INSERT INTO document(source, metadata, chars, created_at, episode_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO document(source, metadata, chars, created_at, episode_id, about_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![doc.source, doc.metadata, doc.chars as i64, ctx.at, ctx.episode])?;
+    .execute(params![
+        doc.source,
+        doc.metadata,
+        doc.chars as i64,
+        ctx.at,
+        ctx.episode,
+        about
+    ])?;
     let id = DocumentId::from_raw(conn.last_insert_rowid());
     let mut stmt = conn.prepare_cached(
         "INSERT INTO chunk(document_id, ord, text, start, end, metadata, created_at, episode_id)

@@ -234,6 +234,8 @@ pub(crate) fn merge(
     relation::move_endpoints(conn, absorb, keep, ctx)?;
     observation::move_all(conn, absorb, keep, ctx)?;
     mention::move_all(conn, absorb, keep)?;
+    conn.prepare_cached("UPDATE document SET about_id = ?1 WHERE about_id = ?2")?
+        .execute([keep, absorb])?;
     conn.prepare_cached(
         "UPDATE entity SET
             kind = coalesce(kind, (SELECT kind FROM entity WHERE id = ?2)),

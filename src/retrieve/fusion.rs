@@ -30,10 +30,12 @@ pub(crate) fn fuse<K: Ord>(
             .iter()
             .map(|h| h.1)
             .fold(f32::MIN_POSITIVE, f32::max);
+        let worst = channel.hits.iter().map(|h| h.1).fold(best, f32::min);
         for (i, (target, score, why)) in channel.hits.into_iter().enumerate() {
             let contribution = match fusion {
                 Fusion::ReciprocalRank { k } => channel.weight / (k + (i + 1) as f32),
                 Fusion::Score => channel.weight * (score.max(0.0) / best),
+                Fusion::MinMax => channel.weight * min_max(score, worst, best),
             };
             let entry = fused.entry(target).or_default();
             entry.0 += contribution;
@@ -49,6 +51,16 @@ pub(crate) fn fuse<K: Ord>(
             .then_with(|| order_key(a.0).cmp(&order_key(b.0)))
     });
     ranked
+}
+
+/// `score` mapped from `[worst, best]` onto `[0, 1]`; a channel whose candidates all
+/// score alike gives each of them 1.
+fn min_max(score: f32, worst: f32, best: f32) -> f32 {
+    if best > worst {
+        ((score - worst) / (best - worst)).clamp(0.0, 1.0)
+    } else {
+        1.0
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +113,43 @@ mod tests {
         let ranked = fuse(vec![a, b], Fusion::Score, key);
         assert_eq!(ranked[0].0, chunk(2));
         assert!((ranked[0].1 - 1.99).abs() < 1e-6);
+    }
+
+    #[test]
+    fn min_max_spreads_a_narrow_band() {
+        // Cosine scores between 0.79 and 0.87: divided by the best they would all land in
+        // 0.91..1; min-max spreads them over 0..1, so the vector channel can rank.
+        let lexical = Channel {
+            weight: 1.0,
+            hits: vec![(chunk(1), 10.0, bm25(1)), (chunk(2), 9.0, bm25(2))],
+        };
+        let vectors = Channel {
+            weight: 1.0,
+            hits: vec![
+                (chunk(2), 0.87, bm25(1)),
+                (chunk(3), 0.83, bm25(2)),
+                (chunk(1), 0.79, bm25(3)),
+            ],
+        };
+        let ranked = fuse(vec![lexical, vectors], Fusion::MinMax, key);
+        let order: Vec<Target> = ranked.iter().map(|r| r.0).collect();
+        assert_eq!(order, [chunk(2), chunk(1), chunk(3)]);
+        assert!((ranked[0].1 - 1.9).abs() < 1e-5, "{}", ranked[0].1);
+        assert!((ranked[1].1 - 1.0).abs() < 1e-5, "{}", ranked[1].1);
+        assert!((ranked[2].1 - 0.5).abs() < 1e-5, "{}", ranked[2].1);
+        // Divided by the best instead, the vector channel's worst still scores 0.91.
+        let flat = Channel {
+            weight: 1.0,
+            hits: vec![(chunk(2), 0.87, bm25(1)), (chunk(1), 0.79, bm25(2))],
+        };
+        let ranked = fuse(vec![flat], Fusion::Score, key);
+        assert!(ranked[1].1 > 0.9);
+    }
+
+    #[test]
+    fn min_max_of_one_candidate_is_one() {
+        assert_eq!(min_max(3.0, 3.0, 3.0), 1.0);
+        assert_eq!(min_max(2.0, 1.0, 3.0), 0.5);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub(crate) mod filter;
 pub(crate) mod fusion;
 pub(crate) mod lexical;
 pub(crate) mod options;
+pub(crate) mod passages;
 
 use std::collections::HashMap;
 
@@ -228,6 +229,16 @@ fn graph_channel(
         )
         .filter(|(target, _)| wanted(kinds, *target))
         .collect();
+    if wanted(kinds, Target::Chunk(ChunkId::from_raw(0))) {
+        for (chunk, passage) in passages::expand(conn, seed_matches, options.decay)? {
+            let reached = Reached {
+                distance: 1,
+                seed: passage.via,
+                score: passage.score,
+            };
+            graph.push((Target::Chunk(chunk), reached));
+        }
+    }
     graph.sort_by(|a, b| {
         b.1.score
             .total_cmp(&a.1.score)

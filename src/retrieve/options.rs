@@ -16,8 +16,13 @@ pub enum Fusion {
         k: f32,
     },
     /// Weighted score sum: each channel's scores are divided by its best score, so every
-    /// channel ranges over (0, 1], then weighted and summed.
+    /// channel ranges over (0, 1], then weighted and summed. A channel whose scores sit in
+    /// a narrow band (cosine similarities of 0.79 to 0.87) maps every candidate close to 1
+    /// and barely ranks at all; [`Fusion::MinMax`] does not have that flaw.
     Score,
+    /// Weighted score sum after min-max normalization of each channel over its
+    /// candidates: the best maps to 1, the worst to 0, whatever band the raw scores sit in.
+    MinMax,
 }
 
 /// Options for [`crate::Memory::search`].
