@@ -121,7 +121,11 @@ mod tests {
         // 0.91..1; min-max spreads them over 0..1, so the vector channel can rank.
         let lexical = Channel {
             weight: 1.0,
-            hits: vec![(chunk(1), 10.0, bm25(1)), (chunk(2), 9.0, bm25(2))],
+            hits: vec![
+                (chunk(1), 10.0, bm25(1)),
+                (chunk(2), 9.0, bm25(2)),
+                (chunk(4), 5.0, bm25(3)),
+            ],
         };
         let vectors = Channel {
             weight: 1.0,
@@ -133,8 +137,8 @@ mod tests {
         };
         let ranked = fuse(vec![lexical, vectors], Fusion::MinMax, key);
         let order: Vec<Target> = ranked.iter().map(|r| r.0).collect();
-        assert_eq!(order, [chunk(2), chunk(1), chunk(3)]);
-        assert!((ranked[0].1 - 1.9).abs() < 1e-5, "{}", ranked[0].1);
+        assert_eq!(order, [chunk(2), chunk(1), chunk(3), chunk(4)]);
+        assert!((ranked[0].1 - 1.8).abs() < 1e-5, "{}", ranked[0].1);
         assert!((ranked[1].1 - 1.0).abs() < 1e-5, "{}", ranked[1].1);
         assert!((ranked[2].1 - 0.5).abs() < 1e-5, "{}", ranked[2].1);
         // Divided by the best instead, the vector channel's worst still scores 0.91.
