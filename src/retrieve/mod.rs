@@ -16,6 +16,7 @@ pub(crate) mod fusion;
 pub(crate) mod lexical;
 pub(crate) mod options;
 pub(crate) mod passages;
+pub(crate) mod rerank;
 
 use std::collections::HashMap;
 
@@ -143,6 +144,7 @@ pub(crate) fn search(
         channels.push(vector_channel(nearest, &kinds, options.vector_weight));
     }
     let ranked = fusion::fuse(channels, options.fusion, order_key);
+    let ranked = rerank::rerank(conn, ranked)?;
     let mut hits = Vec::with_capacity(options.limit);
     let mut ranked = ranked.into_iter().peekable();
     // Texts are read a window at a time (one statement per kind), and only as far down
