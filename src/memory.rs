@@ -486,6 +486,7 @@ impl Memory {
     /// # Ok::<(), cairn::Error>(())
     /// ```
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
+        options.validate(query)?;
         if options.read_your_writes {
             self.sync()?;
         }

@@ -40,7 +40,7 @@ fn a_hub_answer_shows_the_hub_and_its_distinct_facts_first() {
         "{lines:#?}"
     );
     assert!(
-        top5.iter().any(|l| *l == "- Acme Corp"),
+        top5.contains(&"- Acme Corp"),
         "the entity itself is near the top: {lines:#?}"
     );
     let works = top5.iter().filter(|l| l.contains("works at")).count();

@@ -70,8 +70,12 @@ pub(crate) fn expand(
         // A beam: only the best-scored entities of a level are expanded, so the work per
         // level is bounded by BEAM × fan_out whatever the graph looks like.
         // Deeper levels score by `decay` less, and get a beam narrowed likewise.
+        if frontier.is_empty() {
+            // The graph is exhausted: deeper levels would find nothing either.
+            break;
+        }
         frontier.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-        frontier.truncate((BEAM >> level).max(MIN_BEAM));
+        frontier.truncate(BEAM.checked_shr(level).unwrap_or(0).max(MIN_BEAM));
         // On the last level the entities are only a source of relations, all of one
         // entity's scoring alike and below the ones before them (the frontier is in
         // score order): once `want` relations are found, the rest cannot outrank them.

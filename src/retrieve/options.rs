@@ -1,5 +1,6 @@
 //! What a search may return and how the channels are weighed.
 
+use crate::error::{Error, Result};
 use crate::index::schema::DocKind;
 use crate::retrieve::HitKind;
 use crate::retrieve::filter::Filter;
@@ -80,12 +81,69 @@ impl Default for SearchOptions {
 }
 
 impl SearchOptions {
+    /// The largest [`SearchOptions::limit`] a search accepts.
+    pub const MAX_LIMIT: usize = 1_000;
+    /// The largest [`SearchOptions::depth`] a search accepts. Each level beyond the
+    /// first expands fewer entities (the beam halves), so deeper levels add little.
+    pub const MAX_DEPTH: u32 = 16;
+    /// The largest [`SearchOptions::fan_out`] a search accepts.
+    pub const MAX_FAN_OUT: usize = 1_000;
+    /// The longest query a search accepts, in bytes (64 KiB).
+    pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+
     /// Ten hits of every kind, graph depth 2, no waiting for the index.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// How many hits at most.
+    /// Refuses options and queries whose work would not be bounded, naming the field:
+    /// a limit over [`SearchOptions::MAX_LIMIT`], a depth over
+    /// [`SearchOptions::MAX_DEPTH`], a fan-out over [`SearchOptions::MAX_FAN_OUT`],
+    /// a query over [`SearchOptions::MAX_QUERY_BYTES`], and weights, decay or focus that
+    /// are negative or not finite.
+    pub(crate) fn validate(&self, query: &str) -> Result<()> {
+        let over = |what: &'static str, value: u64, max: u64| -> Result<()> {
+            if value > max {
+                return Err(Error::invalid_input(
+                    what,
+                    format!("{value} is over the maximum of {max}"),
+                ));
+            }
+            Ok(())
+        };
+        over("limit", self.limit as u64, Self::MAX_LIMIT as u64)?;
+        over("depth", u64::from(self.depth), u64::from(Self::MAX_DEPTH))?;
+        over("fan_out", self.fan_out as u64, Self::MAX_FAN_OUT as u64)?;
+        over("query", query.len() as u64, Self::MAX_QUERY_BYTES as u64)?;
+        for (what, value) in [
+            ("name_boost", self.name_boost),
+            ("context_weight", self.context_weight),
+            ("document_weight", self.document_weight),
+            ("focus", self.focus),
+            ("decay", self.decay),
+            ("bm25_weight", self.bm25_weight),
+            ("graph_weight", self.graph_weight),
+            ("vector_weight", self.vector_weight),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(Error::invalid_input(
+                    what,
+                    format!("{value} is not a finite number of at least 0"),
+                ));
+            }
+        }
+        if let Fusion::ReciprocalRank { k } = self.fusion
+            && (!k.is_finite() || k < 0.0)
+        {
+            return Err(Error::invalid_input(
+                "fusion",
+                format!("reciprocal-rank k = {k} is not a finite number of at least 0"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many hits at most (default 10, at most [`SearchOptions::MAX_LIMIT`]).
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
         self
@@ -104,7 +162,7 @@ impl SearchOptions {
     }
 
     /// How many relations away from the matched text the graph expansion goes
-    /// (default 2; 0 turns the graph channel off).
+    /// (default 2, at most [`SearchOptions::MAX_DEPTH`]; 0 turns the graph channel off).
     pub fn depth(mut self, depth: u32) -> Self {
         self.depth = depth;
         self

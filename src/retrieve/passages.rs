@@ -30,6 +30,10 @@ const PER_ENTITY: usize = 16;
 /// documents about it and the sources of its facts are followed.
 const HUB: usize = 24;
 
+/// A match naming an entity: the matched chunk (if the match is one) and the match's
+/// weight.
+type Source = (Option<i64>, f32);
+
 /// A chunk the step reached: its score, and the entity it was reached through.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Passage {
@@ -54,7 +58,7 @@ pub(crate) fn expand(
     let named = named_entities(conn, matches)?;
     // Every entity with the matches that name it: (the matched chunk, if it is one; the
     // match's weight).
-    let mut entities: HashMap<i64, Vec<(Option<i64>, f32)>> = HashMap::new();
+    let mut entities: HashMap<i64, Vec<Source>> = HashMap::new();
     for (m, entity) in &named {
         let source = (m.kind == DocKind::Chunk).then_some(m.id);
         entities
@@ -62,9 +66,8 @@ pub(crate) fn expand(
             .or_default()
             .push((source, (m.score / best).max(0.0)));
     }
-    let strongest =
-        |sources: &[(Option<i64>, f32)]| sources.iter().map(|s| s.1).fold(0.0, f32::max);
-    let mut order: Vec<(i64, Vec<(Option<i64>, f32)>)> = entities.into_iter().collect();
+    let strongest = |sources: &[Source]| sources.iter().map(|s| s.1).fold(0.0, f32::max);
+    let mut order: Vec<(i64, Vec<Source>)> = entities.into_iter().collect();
     order.sort_by(|a, b| {
         strongest(&b.1)
             .total_cmp(&strongest(&a.1))
