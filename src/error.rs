@@ -70,6 +70,16 @@ pub enum Error {
         /// already waits up to the busy timeout inside one statement, gave up first.
         waited: Duration,
     },
+    /// The search index did not catch up with the writes a call waits for within its
+    /// budget (it is rebuilding, or far behind a bulk load). The writes are stored; only
+    /// searching them has to wait.
+    #[error("the search index is {behind} changes behind (waited {waited:?})")]
+    IndexLag {
+        /// Change-log entries between what is searchable and what the call waits for.
+        behind: u64,
+        /// How long the call waited.
+        waited: Duration,
+    },
     /// A write was attempted on a memory opened read-only.
     #[error("this memory was opened read-only")]
     ReadOnly,
@@ -176,7 +186,7 @@ impl Error {
     /// True when repeating the same call may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Busy { .. } | Error::Pool(_) => true,
+            Error::Busy { .. } | Error::Pool(_) | Error::IndexLag { .. } => true,
             Error::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)

@@ -79,6 +79,7 @@ impl Memory {
     fn with_index(db: Arc<Db>, index_dir: Option<&Path>) -> Result<Memory> {
         let index = SearchIndex::open(Arc::clone(&db), index_dir)?;
         db.on_commit(index.waker());
+        db.track_seq_with(|conn| Ok(change::last_seq(conn)?.get()));
         Ok(Memory {
             index: Arc::new(index),
             db,
@@ -488,7 +489,9 @@ impl Memory {
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
         options.validate(query)?;
         if options.read_your_writes {
-            self.sync()?;
+            // This process's own writes, not everybody's: another process's backlog is
+            // that process's to wait for.
+            self.index.wait_for(Seq::from_raw(self.db.own_seq()))?;
         }
         self.db
             .snapshot(|c| retrieve::search(c, &self.index, query, options))

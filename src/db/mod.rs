@@ -10,7 +10,7 @@ pub(crate) mod migrate;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -34,6 +34,12 @@ pub(crate) struct Db {
     path: PathBuf,
     /// Called after every outermost write commits (the indexer's wake-up).
     on_commit: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The newest change-log `seq` a write of this process committed: what a search with
+    /// read-your-writes waits for (never other processes' backlog).
+    own_seq: AtomicI64,
+    /// Reads the newest `seq` inside a write transaction (the change log's owner,
+    /// `graph::change`, provides it; `db` does not know the table).
+    newest_seq: OnceLock<fn(&Connection) -> Result<i64>>,
     _ephemeral: Option<EphemeralFile>,
 }
 
@@ -55,6 +61,8 @@ impl Db {
             options,
             path: path.to_owned(),
             on_commit: OnceLock::new(),
+            own_seq: AtomicI64::new(0),
+            newest_seq: OnceLock::new(),
             _ephemeral: None,
         })
     }
@@ -257,14 +265,40 @@ impl Db {
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
         let budget = self.options.busy_timeout;
-        if state.depth() == 0
-            && let Some(pooled) = self.connections.checkout()?
-        {
+        let outermost = state.depth() == 0;
+        // The transaction's newest seq, read inside it (nobody else can commit while it
+        // holds the write lock) and published only once it committed.
+        let mut newest = None;
+        let f = |conn: &Connection| {
+            let out = f(conn)?;
+            if outermost && let Some(read) = self.newest_seq.get() {
+                newest = Some(read(conn)?);
+            }
+            Ok(out)
+        };
+        let result = if outermost && let Some(pooled) = self.connections.checkout()? {
             *state.pinned().borrow_mut() = Some(pooled);
             let _unpin = ReturnToPool(state);
-            return self.read(|conn| write::run(state, conn, budget, f));
+            self.read(|conn| write::run(state, conn, budget, f))
+        } else {
+            self.read(|conn| write::run(state, conn, budget, f))
+        };
+        if result.is_ok()
+            && let Some(seq) = newest
+        {
+            self.own_seq.fetch_max(seq, Ordering::SeqCst);
         }
-        self.read(|conn| write::run(state, conn, budget, f))
+        result
+    }
+
+    /// The newest change-log position a write of this process committed (0: none yet).
+    pub(crate) fn own_seq(&self) -> i64 {
+        self.own_seq.load(Ordering::SeqCst)
+    }
+
+    /// Registers how to read the newest change-log position inside a write (once).
+    pub(crate) fn track_seq_with(&self, read: fn(&Connection) -> Result<i64>) {
+        let _ = self.newest_seq.set(read);
     }
 
     /// Takes the process-wide write lock without opening a transaction, so a caller can

@@ -210,7 +210,10 @@ impl SearchIndex {
                 return Err(Error::Index(e.clone()));
             }
             if waited >= SYNC_TIMEOUT {
-                return Err(Error::Busy { waited });
+                return Err(Error::IndexLag {
+                    behind: target.get().saturating_sub(progress.visible).max(0) as u64,
+                    waited,
+                });
             }
             self.shared.wake.notify_all();
             self.shared.wake.wait_for(&mut progress, POLL);
@@ -758,13 +761,19 @@ fn index_new_changes(
         commit.commit()?;
         shared.reader.reload()?;
         *applied = last;
-        {
+        let stop = {
             // A committed batch is progress: an error of an earlier round is over.
             let mut progress = shared.progress.lock();
             progress.visible = last;
             progress.error = None;
-        }
+            progress.stop
+        };
         shared.wake.notify_all();
+        if stop {
+            // Closing: other processes may keep the log growing forever; whoever holds
+            // the index writer next catches up from this commit.
+            return Ok(*applied);
+        }
     }
 }
 

@@ -155,7 +155,9 @@ impl SearchOptions {
         self
     }
 
-    /// Wait until every write committed before the search is indexed.
+    /// Wait until every write this process committed before the search is searchable
+    /// (read-your-own-writes). Other processes' writes are not waited for: they become
+    /// searchable as the index follows them. [`crate::Memory::sync`] waits for everyone's.
     pub fn read_your_writes(mut self, on: bool) -> Self {
         self.read_your_writes = on;
         self
