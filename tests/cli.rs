@@ -338,3 +338,43 @@ fn a_keyed_write_repeated_is_written_once() {
     let out = cairn(&db, &["add", "Ann", "knows", "Bob", "--key", ""]);
     assert_eq!(out.status.code(), Some(2), "an empty key is bad input");
 }
+
+#[test]
+fn thirty_two_commands_start_on_a_brand_new_file() {
+    // Several rounds, each on a new file: the start-up race is rare.
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("new.db");
+        let children: Vec<_> = (0..32)
+            .map(|i| {
+                let subject = format!("Starter {i}");
+                let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+                command.arg("--db").arg(&db);
+                // Reads of a file that does not exist yet exit 3 by design; every
+                // writer creates it.
+                match i % 3 {
+                    0 => command.args(["add", &subject, "opened", "the file"]),
+                    1 => command.args(["observe", &subject, "started early"]),
+                    _ => command.args(["init"]),
+                };
+                command
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut failures = Vec::new();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "exit {:?}: {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "round {round}: {failures:#?}");
+    }
+}

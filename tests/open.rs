@@ -201,3 +201,46 @@ fn restore_refuses_an_orphan_wal_and_drops_an_orphan_index() {
     assert!(!dir.path().join("b.db.index/stale").exists());
     assert!(restored.resolve("ann").unwrap().is_some());
 }
+
+/// Entry point for child processes; runs only when spawned with `--ignored`.
+#[test]
+#[ignore = "entry point for child processes spawned by other tests"]
+fn child_process() {
+    let path = std::env::var("CAIRN_CHILD_DB").expect("CAIRN_CHILD_DB");
+    let seed: u64 = std::env::var("CAIRN_CHILD_SEED").unwrap().parse().unwrap();
+    match std::env::var("CAIRN_CHILD_TASK").as_deref() {
+        Ok("open-and-write") => match Memory::open(&path) {
+            Ok(m) => match m.add_triple((format!("Starter {seed}").as_str(), "opened", "the file"))
+            {
+                Ok(_) => println!("CHILD-OK"),
+                Err(e) => println!("CHILD-FAILED write: {e}"),
+            },
+            Err(e) => println!("CHILD-FAILED open: {e}"),
+        },
+        other => panic!("unknown task {other:?}"),
+    }
+}
+
+#[test]
+fn thirty_two_processes_start_on_a_brand_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let children: Vec<_> = (0..32)
+        .map(|seed| common::spawn_child("open-and-write", &path, seed))
+        .collect();
+    let mut failures = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() || !stdout.contains("CHILD-OK") {
+            failures.push(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 32 failed: {failures:#?}",
+        failures.len()
+    );
+    let m = Memory::open(&path).unwrap();
+    assert_eq!(m.stats().unwrap().relations, 32);
+}

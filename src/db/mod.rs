@@ -51,7 +51,8 @@ impl Db {
                 "an in-memory path gives every thread its own database; use Memory::ephemeral()",
             ));
         }
-        let policy = prepare_file(path, &options).map_err(|e| not_a_database(e, path))?;
+        let policy =
+            prepare_file_within_budget(path, &options).map_err(|e| not_a_database(e, path))?;
         options.checkpoint_policy = Some(policy);
         Ok(Db {
             connections: Connections::new(path, &options)?,
@@ -335,6 +336,30 @@ fn ignore_missing(result: std::io::Result<()>) -> Result<()> {
 
 /// Checks and migrates the file on one short-lived connection, turns on WAL, and
 /// settles the checkpoint policy.
+/// [`prepare_file`], retried with backoff while SQLite reports the file busy, for at most
+/// the busy budget. Many processes opening a brand-new file at once contend for it in
+/// ways SQLite's busy handler does not cover (the switch to WAL, a migration racing a
+/// reader of the still rollback-journaled file): without the retry a few of them failed
+/// at once with `Busy` after waiting 0 ns. Every step is idempotent, so a retry is safe.
+fn prepare_file_within_budget(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
+    let start = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match prepare_file(path, options) {
+            Err(e) if e.is_busy() && start.elapsed() < options.busy_timeout => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            Err(Error::Busy { .. }) => {
+                return Err(Error::Busy {
+                    waited: start.elapsed(),
+                });
+            }
+            other => return other,
+        }
+    }
+}
+
 fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
     let setup = connections::open_connection(path, options)?;
     migrate::prepare(&setup, path, options.read_only)?;
