@@ -6,6 +6,13 @@
 //! has not changed for [`IDLE_AFTER`] — so a memory at rest is one file again, and a
 //! copy of the main file alone is complete.
 //!
+//! Under steady load a standalone memory never goes idle, and with readers always present
+//! the PASSIVE checkpoints cannot restart the log, so the `-wal` file would grow without
+//! bound. [`Checkpointer::after_commit`] caps it: once the file passes
+//! `Options::wal_limit_bytes`, the committing writer runs a TRUNCATE checkpoint that waits
+//! at most [`LIMIT_BUSY`] for readers (their snapshots are short), at most once per
+//! [`LIMIT_PAUSE`].
+//!
 //! *Replicated*: no automatic checkpoints; a replication tool (Litestream) checkpoints.
 //! The only thing cairn does is the guard in [`Checkpointer::after_commit`]: a PASSIVE
 //! checkpoint when the `-wal` file has grown past `Options::wal_guard_bytes`, at most once
@@ -36,6 +43,12 @@ pub(crate) const IDLE_AFTER: Duration = Duration::from_secs(1);
 const IDLE_BUSY: Duration = Duration::from_millis(50);
 /// At least this long between two guard checkpoints.
 pub(crate) const GUARD_PAUSE: Duration = Duration::from_secs(1);
+/// How long a standalone limit checkpoint waits for readers: cairn's readers hold their
+/// snapshots for one search or one index batch, so a short wait finds a gap.
+const LIMIT_BUSY: Duration = Duration::from_millis(100);
+/// At least this long between two limit checkpoints (one that found no gap is retried
+/// after it, not on every commit).
+const LIMIT_PAUSE: Duration = Duration::from_millis(100);
 /// The `meta` row that records the file's policy.
 const POLICY_KEY: &str = "checkpoint_policy";
 
@@ -68,6 +81,8 @@ pub enum CheckpointTrigger {
     Idle,
     /// A replicated memory's WAL grew past the guard.
     WalGuard,
+    /// A standalone memory's WAL grew past its limit under steady load.
+    WalLimit,
     /// [`crate::Memory::checkpoint`].
     Manual,
 }
@@ -104,7 +119,8 @@ pub struct WalStatus {
     pub last_run: Option<CheckpointRun>,
     /// Checkpoints this process ran.
     pub runs: u64,
-    /// Of those, how many the replicated-mode WAL guard ran.
+    /// Of those, how many the replicated-mode WAL guard (or, standalone, the WAL limit)
+    /// ran.
     pub guard_trips: u64,
     /// The guard's threshold ([`crate::Options::wal_guard_bytes`]).
     pub guard_bytes: u64,
@@ -117,6 +133,7 @@ type WalSignature = (u64, SystemTime);
 pub(crate) struct Checkpointer {
     policy: CheckpointPolicy,
     guard_bytes: u64,
+    limit_bytes: u64,
     db_path: PathBuf,
     wal_path: PathBuf,
     state: Mutex<State>,
@@ -135,10 +152,16 @@ struct State {
 }
 
 impl Checkpointer {
-    pub(crate) fn new(db_path: &Path, policy: CheckpointPolicy, guard_bytes: u64) -> Self {
+    pub(crate) fn new(
+        db_path: &Path,
+        policy: CheckpointPolicy,
+        guard_bytes: u64,
+        limit_bytes: u64,
+    ) -> Self {
         Checkpointer {
             policy,
             guard_bytes,
+            limit_bytes,
             db_path: db_path.to_owned(),
             wal_path: super::sibling(db_path, "-wal"),
             state: Mutex::new(State::default()),
@@ -168,20 +191,31 @@ impl Checkpointer {
         Some(CheckpointMode::Truncate)
     }
 
-    /// The checkpoint a replicated memory wants after a commit: PASSIVE when the WAL is
-    /// over the guard and the last guard checkpoint is [`GUARD_PAUSE`] ago.
-    pub(crate) fn after_commit(&self) -> Option<CheckpointMode> {
-        if self.policy != CheckpointPolicy::Replicated {
-            return None;
-        }
+    /// The checkpoint a memory wants after a commit: for a replicated one, PASSIVE when
+    /// the WAL is over the guard and the last guard checkpoint is [`GUARD_PAUSE`] ago;
+    /// for a standalone one, TRUNCATE when the WAL is over its limit and the last limit
+    /// checkpoint is [`LIMIT_PAUSE`] ago.
+    pub(crate) fn after_commit(&self) -> Option<(CheckpointMode, CheckpointTrigger)> {
+        let (threshold, pause, wanted) = match self.policy {
+            CheckpointPolicy::Replicated => (
+                self.guard_bytes,
+                GUARD_PAUSE,
+                (CheckpointMode::Passive, CheckpointTrigger::WalGuard),
+            ),
+            CheckpointPolicy::Standalone => (
+                self.limit_bytes,
+                LIMIT_PAUSE,
+                (CheckpointMode::Truncate, CheckpointTrigger::WalLimit),
+            ),
+        };
         let (bytes, _) = self.wal_signature()?;
         let mut state = self.state.lock();
-        let paused = state.last_guard.is_some_and(|t| t.elapsed() < GUARD_PAUSE);
-        if bytes <= self.guard_bytes || paused {
+        let paused = state.last_guard.is_some_and(|t| t.elapsed() < pause);
+        if bytes <= threshold || paused {
             return None;
         }
         state.last_guard = Some(Instant::now());
-        Some(CheckpointMode::Passive)
+        Some(wanted)
     }
 
     /// The checkpoint [`crate::Memory::checkpoint`] runs: the strongest the policy allows.
@@ -196,6 +230,7 @@ impl Checkpointer {
     pub(crate) fn busy_wait(trigger: CheckpointTrigger, budget: Duration) -> Duration {
         match trigger {
             CheckpointTrigger::Idle => IDLE_BUSY,
+            CheckpointTrigger::WalLimit => LIMIT_BUSY,
             CheckpointTrigger::WalGuard | CheckpointTrigger::Manual => budget,
         }
     }
@@ -203,7 +238,10 @@ impl Checkpointer {
     pub(crate) fn record(&self, run: CheckpointRun) {
         let mut state = self.state.lock();
         state.runs += 1;
-        if run.trigger == CheckpointTrigger::WalGuard {
+        if matches!(
+            run.trigger,
+            CheckpointTrigger::WalGuard | CheckpointTrigger::WalLimit
+        ) {
             state.guard_trips += 1;
         }
         state.last_run = Some(run);
@@ -316,7 +354,7 @@ mod tests {
     fn idle_truncate_waits_for_a_quiet_wal_and_is_tried_once_per_state() {
         let dir = tempfile::tempdir().unwrap();
         let db = wal_file(dir.path(), 100);
-        let c = Checkpointer::new(&db, CheckpointPolicy::Standalone, 0);
+        let c = Checkpointer::new(&db, CheckpointPolicy::Standalone, 0, u64::MAX);
         assert_eq!(c.idle_tick(), None, "first sight starts the quiet period");
         assert_eq!(c.idle_tick(), None, "not quiet for long enough yet");
         c.state.lock().unchanged_since = Some(Instant::now() - IDLE_AFTER);
@@ -332,23 +370,36 @@ mod tests {
     fn replicated_memories_never_truncate_and_guard_with_a_pause() {
         let dir = tempfile::tempdir().unwrap();
         let db = wal_file(dir.path(), 100);
-        let small = Checkpointer::new(&db, CheckpointPolicy::Replicated, 100);
+        let small = Checkpointer::new(&db, CheckpointPolicy::Replicated, 100, 0);
         assert_eq!(small.after_commit(), None, "at the guard, not over it");
-        let c = Checkpointer::new(&db, CheckpointPolicy::Replicated, 99);
+        let c = Checkpointer::new(&db, CheckpointPolicy::Replicated, 99, 0);
         c.state.lock().unchanged_since = Some(Instant::now() - IDLE_AFTER * 10);
         c.state.lock().seen = c.wal_signature();
         assert_eq!(c.idle_tick(), None);
         assert_eq!(c.manual_mode(), CheckpointMode::Passive);
-        assert_eq!(c.after_commit(), Some(CheckpointMode::Passive));
+        let guard = Some((CheckpointMode::Passive, CheckpointTrigger::WalGuard));
+        assert_eq!(c.after_commit(), guard);
         assert_eq!(c.after_commit(), None, "paused after a guard checkpoint");
         c.state.lock().last_guard = Some(Instant::now() - GUARD_PAUSE);
-        assert_eq!(c.after_commit(), Some(CheckpointMode::Passive));
-        let standalone = Checkpointer::new(&db, CheckpointPolicy::Standalone, 0);
+        assert_eq!(c.after_commit(), guard);
+        let standalone = Checkpointer::new(&db, CheckpointPolicy::Standalone, 0, 100);
         assert_eq!(
             standalone.after_commit(),
             None,
-            "SQLite's autocheckpoint does it"
+            "under its limit SQLite's autocheckpoint does it"
         );
+    }
+
+    #[test]
+    fn a_standalone_wal_over_its_limit_is_truncated_with_a_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wal_file(dir.path(), 100);
+        let c = Checkpointer::new(&db, CheckpointPolicy::Standalone, 0, 99);
+        let limit = Some((CheckpointMode::Truncate, CheckpointTrigger::WalLimit));
+        assert_eq!(c.after_commit(), limit);
+        assert_eq!(c.after_commit(), None, "paused after a limit checkpoint");
+        c.state.lock().last_guard = Some(Instant::now() - LIMIT_PAUSE);
+        assert_eq!(c.after_commit(), limit);
     }
 
     #[test]

@@ -58,7 +58,12 @@ impl Db {
             connections: Connections::new(path, &options)?,
             lock: WriteLock::default(),
             queue: group::Queue::default(),
-            checkpoints: Checkpointer::new(path, policy, options.wal_guard_bytes),
+            checkpoints: Checkpointer::new(
+                path,
+                policy,
+                options.wal_guard_bytes,
+                options.wal_limit_bytes,
+            ),
             options,
             path: path.to_owned(),
             on_commit: OnceLock::new(),
@@ -211,8 +216,8 @@ impl Db {
     /// committed write's: it is recorded as an incomplete run, and the next commit past
     /// the pause tries again.
     fn guard_the_wal(&self) {
-        if let Some(mode) = self.checkpoints.after_commit() {
-            let _ = self.run_checkpoint(mode, CheckpointTrigger::WalGuard);
+        if let Some((mode, trigger)) = self.checkpoints.after_commit() {
+            let _ = self.run_checkpoint(mode, trigger);
         }
     }
 
