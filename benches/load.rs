@@ -142,7 +142,7 @@ fn searcher() {
             Ok(_) => latencies.push(start.elapsed()),
             Err(_) => errors += 1,
         }
-        if i % 20 == 0 {
+        if i.is_multiple_of(20) {
             // This process writes nothing: sync() waits exactly for the other
             // processes' commits to become visible here.
             let start = Instant::now();
