@@ -318,3 +318,130 @@ async fn two_servers_500_concurrent_creates_each() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_arguments_get_invalid_params_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let client = connect(&db).await;
+    call(
+        &client,
+        "create_entities",
+        json!({ "entities": [{ "name": "Ann", "entityType": "person", "observations": ["likes tea"] }] }),
+    )
+    .await;
+    let megabyte = "tea ".repeat(256 * 1024);
+    for (tool, args, field) in [
+        (
+            "search_nodes",
+            json!({ "query": "Ann", "limit": 1_000_000_000_000u64 }),
+            "limit",
+        ),
+        (
+            "search_nodes",
+            json!({ "query": "Ann", "limit": u64::MAX }),
+            "limit",
+        ),
+        (
+            "search_memory",
+            json!({ "query": "Ann", "limit": 1_000_000_000u64 }),
+            "limit",
+        ),
+        (
+            "search_memory",
+            json!({ "query": "Ann", "depth": 4_294_967_295u64 }),
+            "depth",
+        ),
+        (
+            "search_memory",
+            json!({ "query": megabyte, "limit": 5 }),
+            "query",
+        ),
+        (
+            "search_nodes",
+            json!({ "query": "Ann", "limit": 1e20 }),
+            "limit",
+        ),
+        ("read_graph", json!({ "limit": 1_000_000_000u64 }), "limit"),
+    ] {
+        let start = std::time::Instant::now();
+        let err = try_call(&client, tool, args).await.unwrap_err();
+        assert!(
+            err.contains("-32602") || err.to_lowercase().contains("invalid param"),
+            "{tool}: {err}"
+        );
+        assert!(err.contains(field), "{tool}: {err} should name {field}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{tool} took {:?}",
+            start.elapsed()
+        );
+    }
+    // Still serving.
+    let found = call(&client, "search_nodes", json!({ "query": "Ann" })).await;
+    assert_eq!(found["entities"][0]["name"], "Ann", "{found}");
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn an_oversized_request_line_gets_an_error_reply() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(&db)
+        .arg("mcp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = server.stdin.take().unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": { "name": "test", "version": "0" } } });
+        writeln!(stdin, "{init}").unwrap();
+        writeln!(
+            stdin,
+            "{}",
+            json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })
+        )
+        .unwrap();
+        // 20 MiB in one line.
+        let huge = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"search_nodes\",\"arguments\":{{\"query\":\"{}\"}}}}}}",
+            "x".repeat(20 << 20)
+        );
+        writeln!(stdin, "{huge}").unwrap();
+        writeln!(
+            stdin,
+            "{}",
+            json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/list" })
+        )
+        .unwrap();
+        stdin
+    });
+    let mut replies: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
+    for line in BufReader::new(stdout).lines() {
+        let reply: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if let Some(id) = reply["id"].as_i64() {
+            replies.insert(id, reply);
+        }
+        if replies.contains_key(&2) && replies.contains_key(&3) {
+            break;
+        }
+    }
+    let stdin = writer.join().unwrap();
+    drop(stdin);
+    assert_eq!(replies[&2]["error"]["code"], -32600, "{:?}", replies[&2]);
+    assert!(
+        replies[&3]["result"]["tools"].is_array(),
+        "{:?}",
+        replies[&3]
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

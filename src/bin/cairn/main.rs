@@ -5,6 +5,7 @@
 //! See `docs/cli.md`.
 
 mod commands;
+mod framing;
 mod mcp;
 mod output;
 

@@ -43,7 +43,7 @@ pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
         .build()?;
     runtime.block_on(async move {
         let running = server
-            .serve(rmcp::transport::stdio())
+            .serve(crate::framing::bounded_stdio())
             .await
             .map_err(|e| Failure::from(std::io::Error::other(e.to_string())))?;
         running
@@ -150,7 +150,7 @@ impl Server {
                 Ok(serde_json::to_value(self.reader().open_nodes(&a.names)?)?)
             }
             "search_memory" => self.search_memory(parse(args)?),
-            other => Err(ToolError(format!("unknown tool {other:?}"))),
+            other => Err(ToolError::Failed(format!("unknown tool {other:?}"))),
         }
     }
 
@@ -178,22 +178,67 @@ fn done(deleted: usize, asked: usize, what: &str) -> Value {
 }
 
 fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
-    serde_json::from_value(args).map_err(|e| ToolError(format!("invalid arguments: {e}")))
+    serde_json::from_value(args)
+        .map_err(|e| ToolError::InvalidParams(format!("invalid arguments: {e}")))
 }
 
-/// A failed call, as the text the model reads.
+/// The first top-level argument that breaks the tool's declared bounds (`minimum`,
+/// `maximum` of integers, `maxLength` of strings, counted in bytes), named; `None` when
+/// every bounded argument is within them. Types and required fields are left to `parse`.
+fn out_of_schema(schema: &serde_json::Map<String, Value>, args: &Value) -> Option<String> {
+    let properties = schema.get("properties")?.as_object()?;
+    for (field, rules) in properties {
+        let Some(value) = args.get(field) else {
+            continue;
+        };
+        if let Some(max) = rules.get("maxLength").and_then(Value::as_u64)
+            && let Some(text) = value.as_str()
+            && text.len() as u64 > max
+        {
+            return Some(format!(
+                "{field}: {} bytes is over the maximum length of {max}",
+                text.len()
+            ));
+        }
+        if rules.get("type").and_then(Value::as_str) == Some("integer") {
+            // A number too large for u64 (1e20) or not an integer at all is out of range.
+            let Some(n) = value.as_u64() else {
+                return Some(format!("{field}: {value} is not an integer in range"));
+            };
+            if let Some(max) = rules.get("maximum").and_then(Value::as_u64)
+                && n > max
+            {
+                return Some(format!("{field}: {n} is over the maximum of {max}"));
+            }
+            if let Some(min) = rules.get("minimum").and_then(Value::as_u64)
+                && n < min
+            {
+                return Some(format!("{field}: {n} is under the minimum of {min}"));
+            }
+        }
+    }
+    None
+}
+
+/// A failed call: arguments the tool refuses (a JSON-RPC invalid-params error), or a
+/// failure the model reads as the tool's result.
 #[derive(Debug)]
-struct ToolError(String);
+enum ToolError {
+    InvalidParams(String),
+    Failed(String),
+}
 
 impl ToolError {
     fn internal(what: &str) -> Self {
-        ToolError(format!("internal error: {what}"))
+        ToolError::Failed(format!("internal error: {what}"))
     }
 }
 
 impl From<cairn::Error> for ToolError {
     fn from(e: cairn::Error) -> Self {
-        ToolError(e.to_string())
+        // Input the memory refuses (a blank name...) is the tool's answer, as in the
+        // reference server; only arguments outside the schema are protocol errors.
+        ToolError::Failed(e.to_string())
     }
 }
 
@@ -288,13 +333,25 @@ impl ServerHandler for Server {
             ));
         }
         let args = Value::Object(request.arguments.unwrap_or_default());
+        if let Some(tool) = self.tools.iter().find(|t| t.name == name)
+            && let Some(problem) = out_of_schema(&tool.input_schema, &args)
+        {
+            // Refused before any work: a limit of 10^12 or a megabyte query never reaches
+            // the memory, and the client learns which field is wrong.
+            return Err(ErrorData::invalid_params(problem, None));
+        }
         let server = self.clone();
         let outcome = tokio::task::spawn_blocking(move || server.call(&name, args))
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
-            Err(ToolError(message)) => CallToolResult::error(vec![ContentBlock::text(message)]),
+            Err(ToolError::InvalidParams(message)) => {
+                return Err(ErrorData::invalid_params(message, None));
+            }
+            Err(ToolError::Failed(message)) => {
+                CallToolResult::error(vec![ContentBlock::text(message)])
+            }
         }
         .into())
     }
