@@ -15,6 +15,7 @@ pub(crate) mod indexer;
 pub(crate) mod linker;
 pub(crate) mod nearest;
 pub(crate) mod schema;
+pub(crate) mod tokenizer;
 pub(crate) mod vectors;
 
 use std::future::Future;
@@ -28,9 +29,11 @@ use parking_lot::{Condvar, Mutex};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::query::Bm25StatisticsProvider;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery,
+    Weight,
+};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 use crate::db::Db;
@@ -219,7 +222,9 @@ impl SearchIndex {
     }
 
     /// BM25 over names, text and chunk context (each weighted as `weights` says),
-    /// restricted to `kinds` (empty: every kind of hit).
+    /// restricted to `kinds` (empty: every kind of hit), each kind scored with its own
+    /// statistics. A query of stop words only ("who are they") is searched for those
+    /// words, in the fields that keep them.
     pub(crate) fn bm25(
         &self,
         query: &str,
@@ -227,60 +232,53 @@ impl SearchIndex {
         limit: usize,
         weights: FieldWeights,
     ) -> Result<Vec<Bm25Hit>> {
-        let f = &self.shared.fields;
-        let fields = [
-            (f.name, weights.name),
-            (f.body, 1.0),
-            (f.context, weights.context),
-        ];
-        let Some(text) = terms_query(query, &fields) else {
-            return Ok(Vec::new());
-        };
-        // Whole documents carry only `whole`, so the text query never matches them.
-        // Without a kind filter the query stays a plain union of term queries, which
-        // tantivy scores with block-max WAND (skipping blocks that cannot make the top).
-        let query: Box<dyn Query> = if kinds.is_empty() {
-            text
+        let kinds = if kinds.is_empty() {
+            &DocKind::HITS[..]
         } else {
-            let filter = BoostQuery::new(Box::new(kind_query(f, kinds)), 0.0);
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Must, text),
-                (Occur::Must, Box::new(filter)),
-            ]))
+            kinds
         };
+        let mut tokens = schema::tokens(query);
+        let stop_words_only = tokens.is_empty();
+        if stop_words_only {
+            tokens = schema::stop_tokens(query);
+        }
         let searcher = self.shared.reader.searcher();
-        // Statistics over the documents a search can return (whole documents excluded),
-        // and the context field's average length over the chunks that have one.
-        let count = |kind| searcher.doc_freq(&Term::from_field_text(f.kind, DocKind::as_str(kind)));
-        let hits = searcher
-            .num_docs()
-            .saturating_sub(count(DocKind::Document)?);
-        let statistics = Statistics {
-            searcher: &searcher,
-            docs: hits,
-            field_docs: vec![(f.context, count(DocKind::Chunk)?)],
-        };
-        self.top(&searcher, query.as_ref(), limit, &statistics)
+        let f = &self.shared.fields;
+        let mut clauses = Vec::new();
+        for &kind in kinds {
+            let Some(k) = f.of(kind) else {
+                continue;
+            };
+            let fields: Vec<(Field, f32)> = if stop_words_only {
+                vec![(k.stop, 1.0)]
+            } else {
+                [
+                    (k.name, weights.name),
+                    (Some(k.body), 1.0),
+                    (k.context, weights.context),
+                ]
+                .into_iter()
+                .filter_map(|(field, weight)| Some((field?, weight)))
+                .collect()
+            };
+            let docs = count(&searcher, f, kind)?;
+            clauses.extend(term_clauses(&tokens, &fields, docs));
+        }
+        // One flat union of term queries, whatever the kinds: tantivy scores it with
+        // block-max WAND (skipping blocks that cannot make the top).
+        self.top(&searcher, clauses, limit)
     }
 
     /// BM25 of whole documents: their ids and scores, best first.
     pub(crate) fn documents(&self, query: &str, limit: usize) -> Result<Vec<(i64, f32)>> {
-        let f = &self.shared.fields;
-        let Some(query) = terms_query(query, &[(f.whole, 1.0)]) else {
-            return Ok(Vec::new());
-        };
         let searcher = self.shared.reader.searcher();
+        let f = &self.shared.fields;
         // Documents are scored among documents: a word in every session of a
         // conversation says nothing about which session the query is about.
-        let documents =
-            searcher.doc_freq(&Term::from_field_text(f.kind, DocKind::Document.as_str()))?;
-        let statistics = Statistics {
-            searcher: &searcher,
-            docs: documents,
-            field_docs: Vec::new(),
-        };
+        let docs = count(&searcher, f, DocKind::Document)?;
+        let clauses = term_clauses(&schema::tokens(query), &[(f.whole, 1.0)], docs);
         Ok(self
-            .top(&searcher, query.as_ref(), limit, &statistics)?
+            .top(&searcher, clauses, limit)?
             .into_iter()
             .map(|h| (h.id, h.score))
             .collect())
@@ -289,15 +287,14 @@ impl SearchIndex {
     fn top(
         &self,
         searcher: &Searcher,
-        query: &dyn Query,
+        clauses: Vec<(Occur, Box<dyn Query>)>,
         limit: usize,
-        statistics: &Statistics<'_>,
     ) -> Result<Vec<Bm25Hit>> {
-        if limit == 0 {
+        if limit == 0 || clauses.is_empty() {
             return Ok(Vec::new());
         }
         let collector = TopDocs::with_limit(limit).order_by_score();
-        let top = searcher.search_with_statistics_provider(query, &collector, statistics)?;
+        let top = searcher.search(&BooleanQuery::new(clauses), &collector)?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let columns =
@@ -323,25 +320,53 @@ impl SearchIndex {
     }
 }
 
-/// BM25 statistics over a subset of the index: `docs` documents in all, and for some
-/// fields the number of documents that have them, so that a field only some kinds carry
-/// gets its average length over those (tantivy divides by every document).
+/// How many index documents of `kind` there are (deleted ones counted until merged away,
+/// like the fields' token counts).
+fn count(searcher: &Searcher, f: &Fields, kind: DocKind) -> Result<u64> {
+    Ok(searcher.doc_freq(&Term::from_field_text(f.kind, kind.as_str()))?)
+}
+
+/// A query scored as if the index held only `docs` documents: those of one kind, whose
+/// fields hold the query's terms. With fields per kind, tantivy's statistics of a field
+/// (its token count, a term's document frequency) are already that kind's; only the
+/// document count is the whole index's, and this replaces it.
+#[derive(Clone, Debug)]
+struct AmongKind {
+    docs: u64,
+    query: TermQuery,
+}
+
+impl Query for AmongKind {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        match scoring {
+            EnableScoring::Enabled { searcher, .. } => {
+                let statistics = Statistics {
+                    searcher,
+                    docs: self.docs,
+                };
+                self.query.weight(EnableScoring::enabled_from_statistics_provider(
+                    &statistics,
+                    searcher,
+                ))
+            }
+            disabled => self.query.weight(disabled),
+        }
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.query.query_terms(visitor);
+    }
+}
+
+/// BM25 statistics of one kind: `docs` documents, the fields' own counts otherwise.
 struct Statistics<'a> {
     searcher: &'a Searcher,
     docs: u64,
-    field_docs: Vec<(tantivy::schema::Field, u64)>,
 }
 
 impl Bm25StatisticsProvider for Statistics<'_> {
-    fn total_num_tokens(&self, field: tantivy::schema::Field) -> tantivy::Result<u64> {
-        let tokens = Bm25StatisticsProvider::total_num_tokens(self.searcher, field)?;
-        // Scaled so that tokens / docs is the average over the documents with the field.
-        Ok(match self.field_docs.iter().find(|(f, _)| *f == field) {
-            Some(&(_, with_field)) if with_field > 0 => {
-                (tokens as f64 * self.docs as f64 / with_field as f64) as u64
-            }
-            _ => tokens,
-        })
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Bm25StatisticsProvider::total_num_tokens(self.searcher, field)
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
@@ -360,44 +385,34 @@ pub(crate) struct FieldWeights {
     pub(crate) context: f32,
 }
 
-/// Every analyzed term of `query` in every field, weighted: the sum of the fields' BM25
-/// scores. `None` if the query has no searchable term.
-fn terms_query(query: &str, fields: &[(tantivy::schema::Field, f32)]) -> Option<Box<dyn Query>> {
-    let tokens = schema::tokens(query);
-    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for token in &tokens {
+/// Every token in every field of one kind (of `docs` documents), weighted: as clauses of
+/// a union, the sum of the fields' BM25 scores. Empty when there is no token.
+fn term_clauses(
+    tokens: &[String],
+    fields: &[(Field, f32)],
+    docs: u64,
+) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for token in tokens {
         for &(field, weight) in fields {
             if weight <= 0.0 {
                 continue;
             }
-            let term = TermQuery::new(
-                Term::from_field_text(field, token),
-                IndexRecordOption::WithFreqs,
-            );
-            should.push((
+            let query = AmongKind {
+                docs,
+                query: TermQuery::new(
+                    Term::from_field_text(field, token),
+                    IndexRecordOption::WithFreqs,
+                ),
+            };
+            clauses.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(Box::new(term), weight)),
+                Box::new(BoostQuery::new(Box::new(query), weight)),
             ));
         }
     }
-    (!should.is_empty()).then(|| Box::new(BooleanQuery::new(should)) as Box<dyn Query>)
+    clauses
 }
-
-fn kind_query(f: &Fields, kinds: &[DocKind]) -> BooleanQuery {
-    BooleanQuery::new(
-        kinds
-            .iter()
-            .map(|k| {
-                let term = Term::from_field_text(f.kind, k.as_str());
-                (
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                )
-            })
-            .collect(),
-    )
-}
-
 impl Shared {
     /// The vectors of the touched rows of the kinds this memory embeds.
     fn embed(
@@ -422,30 +437,27 @@ impl Shared {
     /// searchable word (it is all stop words).
     fn chunks_with_words(&self, key: &str) -> Result<Vec<ChunkId>> {
         let tokens = schema::tokens(key);
+        let Some(chunk) = self.fields.of(DocKind::Chunk) else {
+            return Ok(Vec::new());
+        };
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
-        let f = &self.fields;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = tokens
+        let must: Vec<(Occur, Box<dyn Query>)> = tokens
             .iter()
             .map(|t| {
-                let term = Term::from_field_text(f.body, t);
+                let term = Term::from_field_text(chunk.body, t);
                 (
                     Occur::Must,
                     Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
                 )
             })
             .collect();
-        let kind = Term::from_field_text(f.kind, DocKind::Chunk.as_str());
-        must.push((
-            Occur::Must,
-            Box::new(TermQuery::new(kind, IndexRecordOption::Basic)),
-        ));
         let searcher = self.reader.searcher();
         let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
         let mut chunks = Vec::with_capacity(found.len());
         for address in found {
-            let columns = self.columns.of(&searcher, address.segment_ord, f)?;
+            let columns = self.columns.of(&searcher, address.segment_ord, &self.fields)?;
             if let Some(id) = columns.id.first(address.doc_id) {
                 chunks.push(ChunkId::from_raw(id));
             }
