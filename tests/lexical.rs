@@ -68,10 +68,13 @@ fn bare_entities_leave_a_chunk_ranking_unchanged() {
 #[test]
 fn cjk_text_is_found_by_its_words_in_chunks_observations_and_names() {
     let m = memory();
-    m.add_document(&Document::new("我每天早上喝绿茶。")).unwrap();
+    m.add_document(&Document::new("我每天早上喝绿茶。"))
+        .unwrap();
     m.add_document(&Document::new("茶叶是绿色的。")).unwrap();
-    m.add_document(&Document::new("東京タワーに行きました。")).unwrap();
-    m.add_document(&Document::new("서울에서 김치를 먹었다.")).unwrap();
+    m.add_document(&Document::new("東京タワーに行きました。"))
+        .unwrap();
+    m.add_document(&Document::new("서울에서 김치를 먹었다."))
+        .unwrap();
     m.observe("小明", "他最喜欢的饮料是乌龙茶").unwrap();
     m.observe("Yuki", "大阪で生まれました").unwrap();
     m.observe("Minji", "부산에서 일해요").unwrap();
@@ -87,7 +90,10 @@ fn cjk_text_is_found_by_its_words_in_chunks_observations_and_names() {
         texts(&m, "乌龙茶", &observations),
         ["小明: 他最喜欢的饮料是乌龙茶"]
     );
-    assert_eq!(texts(&m, "大阪", &observations), ["Yuki: 大阪で生まれました"]);
+    assert_eq!(
+        texts(&m, "大阪", &observations),
+        ["Yuki: 大阪で生まれました"]
+    );
     assert_eq!(texts(&m, "부산", &observations), ["Minji: 부산에서 일해요"]);
     let entities = bm25(&[HitKind::Entity], 10);
     assert_eq!(texts(&m, "小明", &entities), ["小明"]);

@@ -344,10 +344,11 @@ impl Query for AmongKind {
                     searcher,
                     docs: self.docs,
                 };
-                self.query.weight(EnableScoring::enabled_from_statistics_provider(
-                    &statistics,
-                    searcher,
-                ))
+                self.query
+                    .weight(EnableScoring::enabled_from_statistics_provider(
+                        &statistics,
+                        searcher,
+                    ))
             }
             disabled => self.query.weight(disabled),
         }
@@ -457,7 +458,9 @@ impl Shared {
         let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
         let mut chunks = Vec::with_capacity(found.len());
         for address in found {
-            let columns = self.columns.of(&searcher, address.segment_ord, &self.fields)?;
+            let columns = self
+                .columns
+                .of(&searcher, address.segment_ord, &self.fields)?;
             if let Some(id) = columns.id.first(address.doc_id) {
                 chunks.push(ChunkId::from_raw(id));
             }

@@ -1,9 +1,9 @@
 //! The tantivy schema of the derived search index, and its English analyzer.
 
+use std::cell::RefCell;
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use std::cell::RefCell;
 
 use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer};
 use tantivy::{Index, Term};

@@ -277,11 +277,10 @@ mod tests {
     #[test]
     fn stop_words_are_dropped_or_kept_alone() {
         let run = |filter: StopWords| {
-            let mut analyzer = tantivy::tokenizer::TextAnalyzer::builder(CairnTokenizer::new(
-                Unigrams::Alone,
-            ))
-            .filter(filter)
-            .build();
+            let mut analyzer =
+                tantivy::tokenizer::TextAnalyzer::builder(CairnTokenizer::new(Unigrams::Alone))
+                    .filter(filter)
+                    .build();
             let mut stream = analyzer.token_stream("to be or not to be hamlet");
             let mut out = Vec::new();
             while stream.advance() {

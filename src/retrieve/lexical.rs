@@ -86,7 +86,11 @@ fn lift_exact_name(conn: &Connection, query: &str, hits: &mut Vec<Bm25Hit>) -> R
         return Ok(());
     };
     let best = hits.iter().map(|h| h.score).fold(0.0, f32::max);
-    let score = if best > 0.0 { best * EXACT_NAME_LIFT } else { 1.0 };
+    let score = if best > 0.0 {
+        best * EXACT_NAME_LIFT
+    } else {
+        1.0
+    };
     let id = entity.get();
     match hits
         .iter_mut()
