@@ -229,3 +229,4 @@ fn search_nodes_is_ranked_and_bounded() {
         "relations among the found entities come with them"
     );
 }
+

@@ -244,25 +244,58 @@ impl SearchIndex {
         }
         let searcher = self.shared.reader.searcher();
         let f = &self.shared.fields;
-        let mut clauses = Vec::new();
+        // (kind, its document count, its fields by role: name, body, context).
+        let mut searched = Vec::new();
         for &kind in kinds {
             let Some(k) = f.of(kind) else {
                 continue;
             };
-            let fields: Vec<(Field, f32)> = if stop_words_only {
-                vec![(k.stop, 1.0)]
+            let roles = if stop_words_only {
+                [(None, 0.0), (Some(k.stop), 1.0), (None, 0.0)]
             } else {
                 [
                     (k.name, weights.name),
                     (Some(k.body), 1.0),
                     (k.context, weights.context),
                 ]
-                .into_iter()
-                .filter_map(|(field, weight)| Some((field?, weight)))
-                .collect()
             };
-            let docs = count(&searcher, f, kind)?;
-            clauses.extend(term_clauses(&tokens, &fields, docs));
+            searched.push((count(&searcher, f, kind)?, roles));
+        }
+        // A term's rarity is judged among all the kinds searched (its document frequency
+        // in the same role's fields of each, over their documents), so that the scores
+        // of different kinds stay comparable; a field's average length is its own kind's.
+        let all_docs: u64 = searched.iter().map(|(docs, _)| docs).sum();
+        let mut clauses = Vec::new();
+        for role in 0..3 {
+            // The role's average length over the searched kinds that have it.
+            let (mut role_tokens, mut role_docs) = (0u64, 0u64);
+            for &(docs, roles) in &searched {
+                if let (Some(field), _) = roles[role] {
+                    role_tokens += Bm25StatisticsProvider::total_num_tokens(&searcher, field)?;
+                    role_docs += docs;
+                }
+            }
+            let field_tokens =
+                (role_tokens as f64 * all_docs as f64 / role_docs.max(1) as f64) as u64;
+            for token in &tokens {
+                let mut doc_freq = 0;
+                for (_, roles) in &searched {
+                    if let (Some(field), _) = roles[role] {
+                        doc_freq += searcher.doc_freq(&Term::from_field_text(field, token))?;
+                    }
+                }
+                for &(_, roles) in &searched {
+                    let (Some(field), weight) = roles[role] else {
+                        continue;
+                    };
+                    let scoring = Scoring {
+                        all_docs,
+                        field_tokens,
+                        doc_freq,
+                    };
+                    clauses.extend(term_clause(field, token, weight, scoring));
+                }
+            }
         }
         // One flat union of term queries, whatever the kinds: tantivy scores it with
         // block-max WAND (skipping blocks that cannot make the top).
@@ -276,7 +309,15 @@ impl SearchIndex {
         // Documents are scored among documents: a word in every session of a
         // conversation says nothing about which session the query is about.
         let docs = count(&searcher, f, DocKind::Document)?;
-        let clauses = term_clauses(&schema::tokens(query), &[(f.whole, 1.0)], docs);
+        let mut clauses = Vec::new();
+        for token in schema::tokens(query) {
+            let scoring = Scoring {
+                all_docs: docs,
+                field_tokens: Bm25StatisticsProvider::total_num_tokens(&searcher, f.whole)?,
+                doc_freq: searcher.doc_freq(&Term::from_field_text(f.whole, &token))?,
+            };
+            clauses.extend(term_clause(f.whole, &token, 1.0, scoring));
+        }
         Ok(self
             .top(&searcher, clauses, limit)?
             .into_iter()
@@ -326,29 +367,39 @@ fn count(searcher: &Searcher, f: &Fields, kind: DocKind) -> Result<u64> {
     Ok(searcher.doc_freq(&Term::from_field_text(f.kind, kind.as_str()))?)
 }
 
-/// A query scored as if the index held only `docs` documents: those of one kind, whose
-/// fields hold the query's terms. With fields per kind, tantivy's statistics of a field
-/// (its token count, a term's document frequency) are already that kind's; only the
-/// document count is the whole index's, and this replaces it.
+/// The BM25 statistics one term query of one kind is scored with.
+#[derive(Clone, Copy, Debug)]
+struct Scoring {
+    /// The documents of every kind searched.
+    all_docs: u64,
+    /// The field's token count as BM25 divides it by `all_docs`: scaled so that the
+    /// quotient is the average length of the role (name, body, context) over the
+    /// searched kinds that have it.
+    field_tokens: u64,
+    /// The term's document frequency over the same role's fields of every kind searched.
+    doc_freq: u64,
+}
+
+/// A term query scored with [`Scoring`] instead of the whole index's statistics. With
+/// fields per kind, a chunk-only search is scored with chunk statistics alone, whatever
+/// else the memory holds.
 #[derive(Clone, Debug)]
-struct AmongKind {
-    docs: u64,
+struct Scored {
+    scoring: Scoring,
     query: TermQuery,
 }
 
-impl Query for AmongKind {
+impl Query for Scored {
     fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
         match scoring {
             EnableScoring::Enabled { searcher, .. } => {
                 let statistics = Statistics {
-                    searcher,
-                    docs: self.docs,
+                    scoring: self.scoring,
                 };
-                self.query
-                    .weight(EnableScoring::enabled_from_statistics_provider(
-                        &statistics,
-                        searcher,
-                    ))
+                self.query.weight(EnableScoring::enabled_from_statistics_provider(
+                    &statistics,
+                    searcher,
+                ))
             }
             disabled => self.query.weight(disabled),
         }
@@ -359,23 +410,22 @@ impl Query for AmongKind {
     }
 }
 
-/// BM25 statistics of one kind: `docs` documents, the fields' own counts otherwise.
-struct Statistics<'a> {
-    searcher: &'a Searcher,
-    docs: u64,
+/// [`Scoring`] as tantivy asks for it (for the one term of a [`Scored`] query).
+struct Statistics {
+    scoring: Scoring,
 }
 
-impl Bm25StatisticsProvider for Statistics<'_> {
-    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        Bm25StatisticsProvider::total_num_tokens(self.searcher, field)
+impl Bm25StatisticsProvider for Statistics {
+    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
+        Ok(self.scoring.field_tokens)
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.docs.max(1))
+        Ok(self.scoring.all_docs.max(1))
     }
 
-    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.searcher.doc_freq(term)
+    fn doc_freq(&self, _term: &Term) -> tantivy::Result<u64> {
+        Ok(self.scoring.doc_freq)
     }
 }
 
@@ -386,34 +436,27 @@ pub(crate) struct FieldWeights {
     pub(crate) context: f32,
 }
 
-/// Every token in every field of one kind (of `docs` documents), weighted: as clauses of
-/// a union, the sum of the fields' BM25 scores. Empty when there is no token.
-fn term_clauses(
-    tokens: &[String],
-    fields: &[(Field, f32)],
-    docs: u64,
-) -> Vec<(Occur, Box<dyn Query>)> {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for token in tokens {
-        for &(field, weight) in fields {
-            if weight <= 0.0 {
-                continue;
-            }
-            let query = AmongKind {
-                docs,
-                query: TermQuery::new(
-                    Term::from_field_text(field, token),
-                    IndexRecordOption::WithFreqs,
-                ),
-            };
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(query), weight)),
-            ));
-        }
-    }
-    clauses
+/// A clause of the union: `token` in `field`, weighted, scored with `scoring`; none
+/// when the weight is not positive.
+fn term_clause(
+    field: Field,
+    token: &str,
+    weight: f32,
+    scoring: Scoring,
+) -> Option<(Occur, Box<dyn Query>)> {
+    (weight > 0.0).then(|| {
+        let query = Scored {
+            scoring,
+            query: TermQuery::new(
+                Term::from_field_text(field, token),
+                IndexRecordOption::WithFreqs,
+            ),
+        };
+        let boosted: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(query), weight));
+        (Occur::Should, boosted)
+    })
 }
+
 impl Shared {
     /// The vectors of the touched rows of the kinds this memory embeds.
     fn embed(
