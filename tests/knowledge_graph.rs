@@ -229,4 +229,3 @@ fn search_nodes_is_ranked_and_bounded() {
         "relations among the found entities come with them"
     );
 }
-

@@ -396,10 +396,11 @@ impl Query for Scored {
                 let statistics = Statistics {
                     scoring: self.scoring,
                 };
-                self.query.weight(EnableScoring::enabled_from_statistics_provider(
-                    &statistics,
-                    searcher,
-                ))
+                self.query
+                    .weight(EnableScoring::enabled_from_statistics_provider(
+                        &statistics,
+                        searcher,
+                    ))
             }
             disabled => self.query.weight(disabled),
         }
