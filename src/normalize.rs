@@ -46,6 +46,26 @@ pub(crate) fn fold_text(text: &str) -> String {
     collapse_separators(&fold(text), false)
 }
 
+/// Han ideographs, kana and Hangul: the scripts written without spaces between words
+/// (or, for Hangul, with particles attached to them).
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(
+        c,
+        '\u{1100}'..='\u{11FF}'       // Hangul Jamo
+            | '\u{3005}'..='\u{3007}' // 々 〆 〇
+            | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana (with ー)
+            | '\u{3130}'..='\u{318F}' // Hangul compatibility Jamo
+            | '\u{31F0}'..='\u{31FF}' // Katakana phonetic extensions
+            | '\u{3400}'..='\u{4DBF}' // CJK extension A
+            | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
+            | '\u{A960}'..='\u{A97F}' // Hangul Jamo extended A
+            | '\u{AC00}'..='\u{D7AF}' // Hangul syllables
+            | '\u{D7B0}'..='\u{D7FF}' // Hangul Jamo extended B
+            | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
+            | '\u{20000}'..='\u{3134F}' // CJK extensions B to G
+    )
+}
+
 /// The display form cairn stores for a name: what the caller wrote, trimmed.
 pub(crate) fn display_name(name: &str) -> &str {
     name.trim_matches(|c: char| c.is_whitespace() || is_ignorable(c))

@@ -18,7 +18,7 @@ use rusqlite::{Connection, params};
 
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, EntityId};
-use crate::normalize::fold_text;
+use crate::normalize::{fold_text, is_cjk};
 
 /// Keys shorter than this many characters are never matched: a one-letter alias ("X",
 /// "I") would link to nearly every chunk.
@@ -89,16 +89,10 @@ fn is_spaced_word_char(c: char) -> bool {
     (c.is_alphanumeric() || c == '_') && !is_unspaced_script(c)
 }
 
+/// Thai and Lao, and the CJK scripts. Korean spaces its words but glues particles to
+/// them ("서울에서", in Seoul), so a Hangul name counts wherever it occurs too.
 fn is_unspaced_script(c: char) -> bool {
-    matches!(
-        c,
-        '\u{0E00}'..='\u{0EFF}'       // Thai, Lao
-            | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana
-            | '\u{3400}'..='\u{4DBF}' // CJK extension A
-            | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
-            | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
-            | '\u{20000}'..='\u{3134F}'
-    )
+    matches!(c, '\u{0E00}'..='\u{0EFF}') || is_cjk(c)
 }
 
 /// Every alias key in the file.
@@ -195,6 +189,8 @@ mod tests {
     #[test]
     fn unspaced_scripts_match_inside_running_text() {
         assert_eq!(found(&["東京"], "私は東京に住んでいます"), ["東京"]);
+        assert_eq!(found(&["东京"], "我下个月去东京出差"), ["东京"]);
+        assert_eq!(found(&["서울"], "서울에서 김치를 먹었다"), ["서울"]);
     }
 
     #[test]

@@ -114,30 +114,34 @@ fn document(
     doc.add_text(fields.kind, kind.as_str());
     doc.add_u64(fields.kind_code, kind.code());
     doc.add_i64(fields.id, id);
-    match kind {
-        DocKind::Document => {
-            let Some(text) = document_text(conn, id)? else {
-                return Ok(None);
-            };
-            doc.add_i64(fields.document, id);
-            doc.add_text(fields.whole, fold_text(&text));
+    let Some(text_fields) = fields.of(kind) else {
+        let Some(text) = document_text(conn, id)? else {
+            return Ok(None);
+        };
+        doc.add_i64(fields.document, id);
+        doc.add_text(fields.whole, fold_text(&text));
+        return Ok(Some(doc));
+    };
+    let (name, body) = if kind == DocKind::Chunk {
+        let Some((document, ord, text)) = chunk_row(conn, id)? else {
+            return Ok(None);
+        };
+        doc.add_i64(fields.document, document);
+        if let Some(context) = text_fields.context {
+            doc.add_text(context, fold_text(&neighbours(conn, document, ord)?));
         }
-        DocKind::Chunk => {
-            let Some((document, ord, text)) = chunk_row(conn, id)? else {
-                return Ok(None);
-            };
-            doc.add_i64(fields.document, document);
-            doc.add_text(fields.body, fold_text(&text));
-            doc.add_text(fields.context, fold_text(&neighbours(conn, document, ord)?));
-        }
-        _ => {
-            let Some((name, body)) = texts(conn, kind, id)? else {
-                return Ok(None);
-            };
-            doc.add_text(fields.name, fold_text(&name));
-            doc.add_text(fields.body, fold_text(&body));
-        }
+        (String::new(), fold_text(&text))
+    } else {
+        let Some((name, body)) = texts(conn, kind, id)? else {
+            return Ok(None);
+        };
+        (fold_text(&name), fold_text(&body))
+    };
+    if let Some(field) = text_fields.name {
+        doc.add_text(field, &name);
     }
+    doc.add_text(text_fields.body, &body);
+    doc.add_text(text_fields.stop, format!("{name}\n{body}"));
     Ok(Some(doc))
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod indexer;
 pub(crate) mod linker;
 pub(crate) mod nearest;
 pub(crate) mod schema;
+pub(crate) mod tokenizer;
 pub(crate) mod vectors;
 
 use std::future::Future;
@@ -28,9 +29,11 @@ use parking_lot::{Condvar, Mutex};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::query::Bm25StatisticsProvider;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery,
+    Weight,
+};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 use crate::db::Db;
@@ -222,7 +225,9 @@ impl SearchIndex {
     }
 
     /// BM25 over names, text and chunk context (each weighted as `weights` says),
-    /// restricted to `kinds` (empty: every kind of hit).
+    /// restricted to `kinds` (empty: every kind of hit), each kind scored with its own
+    /// statistics. A query of stop words only ("who are they") is searched for those
+    /// words, in the fields that keep them.
     pub(crate) fn bm25(
         &self,
         query: &str,
@@ -230,60 +235,94 @@ impl SearchIndex {
         limit: usize,
         weights: FieldWeights,
     ) -> Result<Vec<Bm25Hit>> {
-        let f = &self.shared.fields;
-        let fields = [
-            (f.name, weights.name),
-            (f.body, 1.0),
-            (f.context, weights.context),
-        ];
-        let Some(text) = terms_query(query, &fields) else {
-            return Ok(Vec::new());
-        };
-        // Whole documents carry only `whole`, so the text query never matches them.
-        // Without a kind filter the query stays a plain union of term queries, which
-        // tantivy scores with block-max WAND (skipping blocks that cannot make the top).
-        let query: Box<dyn Query> = if kinds.is_empty() {
-            text
+        let kinds = if kinds.is_empty() {
+            &DocKind::HITS[..]
         } else {
-            let filter = BoostQuery::new(Box::new(kind_query(f, kinds)), 0.0);
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Must, text),
-                (Occur::Must, Box::new(filter)),
-            ]))
+            kinds
         };
+        let mut tokens = schema::tokens(query);
+        let stop_words_only = tokens.is_empty();
+        if stop_words_only {
+            tokens = schema::stop_tokens(query);
+        }
         let searcher = self.shared.reader.searcher();
-        // Statistics over the documents a search can return (whole documents excluded),
-        // and the context field's average length over the chunks that have one.
-        let count = |kind| searcher.doc_freq(&Term::from_field_text(f.kind, DocKind::as_str(kind)));
-        let hits = searcher
-            .num_docs()
-            .saturating_sub(count(DocKind::Document)?);
-        let statistics = Statistics {
-            searcher: &searcher,
-            docs: hits,
-            field_docs: vec![(f.context, count(DocKind::Chunk)?)],
-        };
-        self.top(&searcher, query.as_ref(), limit, &statistics)
+        let f = &self.shared.fields;
+        // (kind, its document count, its fields by role: name, body, context).
+        let mut searched = Vec::new();
+        for &kind in kinds {
+            let Some(k) = f.of(kind) else {
+                continue;
+            };
+            let roles = if stop_words_only {
+                [(None, 0.0), (Some(k.stop), 1.0), (None, 0.0)]
+            } else {
+                [
+                    (k.name, weights.name),
+                    (Some(k.body), 1.0),
+                    (k.context, weights.context),
+                ]
+            };
+            searched.push((count(&searcher, f, kind)?, roles));
+        }
+        // A term's rarity is judged among all the kinds searched (its document frequency
+        // in the same role's fields of each, over their documents), so that the scores
+        // of different kinds stay comparable; a field's average length is its own kind's.
+        let all_docs: u64 = searched.iter().map(|(docs, _)| docs).sum();
+        let mut clauses = Vec::new();
+        for role in 0..3 {
+            // The role's average length over the searched kinds that have it.
+            let (mut role_tokens, mut role_docs) = (0u64, 0u64);
+            for &(docs, roles) in &searched {
+                if let (Some(field), _) = roles[role] {
+                    role_tokens += Bm25StatisticsProvider::total_num_tokens(&searcher, field)?;
+                    role_docs += docs;
+                }
+            }
+            let field_tokens =
+                (role_tokens as f64 * all_docs as f64 / role_docs.max(1) as f64) as u64;
+            for token in &tokens {
+                let mut doc_freq = 0;
+                for (_, roles) in &searched {
+                    if let (Some(field), _) = roles[role] {
+                        doc_freq += searcher.doc_freq(&Term::from_field_text(field, token))?;
+                    }
+                }
+                for &(_, roles) in &searched {
+                    let (Some(field), weight) = roles[role] else {
+                        continue;
+                    };
+                    let scoring = Scoring {
+                        all_docs,
+                        field_tokens,
+                        doc_freq,
+                    };
+                    clauses.extend(term_clause(field, token, weight, scoring));
+                }
+            }
+        }
+        // One flat union of term queries, whatever the kinds: tantivy scores it with
+        // block-max WAND (skipping blocks that cannot make the top).
+        self.top(&searcher, clauses, limit)
     }
 
     /// BM25 of whole documents: their ids and scores, best first.
     pub(crate) fn documents(&self, query: &str, limit: usize) -> Result<Vec<(i64, f32)>> {
-        let f = &self.shared.fields;
-        let Some(query) = terms_query(query, &[(f.whole, 1.0)]) else {
-            return Ok(Vec::new());
-        };
         let searcher = self.shared.reader.searcher();
+        let f = &self.shared.fields;
         // Documents are scored among documents: a word in every session of a
         // conversation says nothing about which session the query is about.
-        let documents =
-            searcher.doc_freq(&Term::from_field_text(f.kind, DocKind::Document.as_str()))?;
-        let statistics = Statistics {
-            searcher: &searcher,
-            docs: documents,
-            field_docs: Vec::new(),
-        };
+        let docs = count(&searcher, f, DocKind::Document)?;
+        let mut clauses = Vec::new();
+        for token in schema::tokens(query) {
+            let scoring = Scoring {
+                all_docs: docs,
+                field_tokens: Bm25StatisticsProvider::total_num_tokens(&searcher, f.whole)?,
+                doc_freq: searcher.doc_freq(&Term::from_field_text(f.whole, &token))?,
+            };
+            clauses.extend(term_clause(f.whole, &token, 1.0, scoring));
+        }
         Ok(self
-            .top(&searcher, query.as_ref(), limit, &statistics)?
+            .top(&searcher, clauses, limit)?
             .into_iter()
             .map(|h| (h.id, h.score))
             .collect())
@@ -292,15 +331,14 @@ impl SearchIndex {
     fn top(
         &self,
         searcher: &Searcher,
-        query: &dyn Query,
+        clauses: Vec<(Occur, Box<dyn Query>)>,
         limit: usize,
-        statistics: &Statistics<'_>,
     ) -> Result<Vec<Bm25Hit>> {
-        if limit == 0 {
+        if limit == 0 || clauses.is_empty() {
             return Ok(Vec::new());
         }
         let collector = TopDocs::with_limit(limit).order_by_score();
-        let top = searcher.search_with_statistics_provider(query, &collector, statistics)?;
+        let top = searcher.search(&BooleanQuery::new(clauses), &collector)?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let columns =
@@ -326,33 +364,72 @@ impl SearchIndex {
     }
 }
 
-/// BM25 statistics over a subset of the index: `docs` documents in all, and for some
-/// fields the number of documents that have them, so that a field only some kinds carry
-/// gets its average length over those (tantivy divides by every document).
-struct Statistics<'a> {
-    searcher: &'a Searcher,
-    docs: u64,
-    field_docs: Vec<(tantivy::schema::Field, u64)>,
+/// How many index documents of `kind` there are (deleted ones counted until merged away,
+/// like the fields' token counts).
+fn count(searcher: &Searcher, f: &Fields, kind: DocKind) -> Result<u64> {
+    Ok(searcher.doc_freq(&Term::from_field_text(f.kind, kind.as_str()))?)
 }
 
-impl Bm25StatisticsProvider for Statistics<'_> {
-    fn total_num_tokens(&self, field: tantivy::schema::Field) -> tantivy::Result<u64> {
-        let tokens = Bm25StatisticsProvider::total_num_tokens(self.searcher, field)?;
-        // Scaled so that tokens / docs is the average over the documents with the field.
-        Ok(match self.field_docs.iter().find(|(f, _)| *f == field) {
-            Some(&(_, with_field)) if with_field > 0 => {
-                (tokens as f64 * self.docs as f64 / with_field as f64) as u64
+/// The BM25 statistics one term query of one kind is scored with.
+#[derive(Clone, Copy, Debug)]
+struct Scoring {
+    /// The documents of every kind searched.
+    all_docs: u64,
+    /// The field's token count as BM25 divides it by `all_docs`: scaled so that the
+    /// quotient is the average length of the role (name, body, context) over the
+    /// searched kinds that have it.
+    field_tokens: u64,
+    /// The term's document frequency over the same role's fields of every kind searched.
+    doc_freq: u64,
+}
+
+/// A term query scored with [`Scoring`] instead of the whole index's statistics. With
+/// fields per kind, a chunk-only search is scored with chunk statistics alone, whatever
+/// else the memory holds.
+#[derive(Clone, Debug)]
+struct Scored {
+    scoring: Scoring,
+    query: TermQuery,
+}
+
+impl Query for Scored {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        match scoring {
+            EnableScoring::Enabled { searcher, .. } => {
+                let statistics = Statistics {
+                    scoring: self.scoring,
+                };
+                self.query
+                    .weight(EnableScoring::enabled_from_statistics_provider(
+                        &statistics,
+                        searcher,
+                    ))
             }
-            _ => tokens,
-        })
+            disabled => self.query.weight(disabled),
+        }
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.query.query_terms(visitor);
+    }
+}
+
+/// [`Scoring`] as tantivy asks for it (for the one term of a [`Scored`] query).
+struct Statistics {
+    scoring: Scoring,
+}
+
+impl Bm25StatisticsProvider for Statistics {
+    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
+        Ok(self.scoring.field_tokens)
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.docs.max(1))
+        Ok(self.scoring.all_docs.max(1))
     }
 
-    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.searcher.doc_freq(term)
+    fn doc_freq(&self, _term: &Term) -> tantivy::Result<u64> {
+        Ok(self.scoring.doc_freq)
     }
 }
 
@@ -363,42 +440,25 @@ pub(crate) struct FieldWeights {
     pub(crate) context: f32,
 }
 
-/// Every analyzed term of `query` in every field, weighted: the sum of the fields' BM25
-/// scores. `None` if the query has no searchable term.
-fn terms_query(query: &str, fields: &[(tantivy::schema::Field, f32)]) -> Option<Box<dyn Query>> {
-    let tokens = schema::tokens(query);
-    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for token in &tokens {
-        for &(field, weight) in fields {
-            if weight <= 0.0 {
-                continue;
-            }
-            let term = TermQuery::new(
+/// A clause of the union: `token` in `field`, weighted, scored with `scoring`; none
+/// when the weight is not positive.
+fn term_clause(
+    field: Field,
+    token: &str,
+    weight: f32,
+    scoring: Scoring,
+) -> Option<(Occur, Box<dyn Query>)> {
+    (weight > 0.0).then(|| {
+        let query = Scored {
+            scoring,
+            query: TermQuery::new(
                 Term::from_field_text(field, token),
                 IndexRecordOption::WithFreqs,
-            );
-            should.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(term), weight)),
-            ));
-        }
-    }
-    (!should.is_empty()).then(|| Box::new(BooleanQuery::new(should)) as Box<dyn Query>)
-}
-
-fn kind_query(f: &Fields, kinds: &[DocKind]) -> BooleanQuery {
-    BooleanQuery::new(
-        kinds
-            .iter()
-            .map(|k| {
-                let term = Term::from_field_text(f.kind, k.as_str());
-                (
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                )
-            })
-            .collect(),
-    )
+            ),
+        };
+        let boosted: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(query), weight));
+        (Occur::Should, boosted)
+    })
 }
 
 impl Shared {
@@ -425,30 +485,29 @@ impl Shared {
     /// searchable word (it is all stop words).
     fn chunks_with_words(&self, key: &str) -> Result<Vec<ChunkId>> {
         let tokens = schema::tokens(key);
+        let Some(chunk) = self.fields.of(DocKind::Chunk) else {
+            return Ok(Vec::new());
+        };
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
-        let f = &self.fields;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = tokens
+        let must: Vec<(Occur, Box<dyn Query>)> = tokens
             .iter()
             .map(|t| {
-                let term = Term::from_field_text(f.body, t);
+                let term = Term::from_field_text(chunk.body, t);
                 (
                     Occur::Must,
                     Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
                 )
             })
             .collect();
-        let kind = Term::from_field_text(f.kind, DocKind::Chunk.as_str());
-        must.push((
-            Occur::Must,
-            Box::new(TermQuery::new(kind, IndexRecordOption::Basic)),
-        ));
         let searcher = self.reader.searcher();
         let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
         let mut chunks = Vec::with_capacity(found.len());
         for address in found {
-            let columns = self.columns.of(&searcher, address.segment_ord, f)?;
+            let columns = self
+                .columns
+                .of(&searcher, address.segment_ord, &self.fields)?;
             if let Some(id) = columns.id.first(address.doc_id) {
                 chunks.push(ChunkId::from_raw(id));
             }

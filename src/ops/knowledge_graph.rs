@@ -403,7 +403,8 @@ impl KnowledgeGraph {
 
     /// Up to `limit` entities, ranked by cairn's hybrid search over their names, types
     /// and observations (and the relations that connect them), with the relations
-    /// between them. Sees every write committed before the call.
+    /// between them; an entity the query names exactly (its name or an alias) comes
+    /// first. Sees every write committed before the call.
     pub fn search_nodes(&self, query: &str, limit: usize) -> Result<KgGraph> {
         let limit = limit.max(1);
         let options = SearchOptions::new()
@@ -418,6 +419,13 @@ impl KnowledgeGraph {
                     ids.push(id);
                 }
             };
+            // The search ranks it first among its own hits, but a relation that names
+            // it twice with a neighbour may fuse above it, and would push the neighbour.
+            if let Ok(key) = normalize_name(query)
+                && let Some(id) = entity::lookup(c, &key)?
+            {
+                push(id);
+            }
             for hit in &hits {
                 match hit.target {
                     Target::Entity(id) => push(id),

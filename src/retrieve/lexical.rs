@@ -16,17 +16,20 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, params};
 
 use crate::error::Result;
+use crate::graph::entity;
 use crate::graph::mention::MIN_KEY_CHARS;
 use crate::id::EntityId;
 use crate::index::schema::DocKind;
 use crate::index::{Bm25Hit, FieldWeights, SearchIndex};
-use crate::normalize::fold_text;
+use crate::normalize::{fold_text, is_cjk, normalize_name};
 use crate::retrieve::{SearchOptions, json_ids};
 
 /// How many best-matching documents lend their score to their chunks.
 const DOCUMENTS: usize = 50;
 /// Longest name, in words, looked for in a query.
 const MAX_NAME_WORDS: usize = 6;
+/// Longest name, in CJK characters, looked for in a query.
+const MAX_NAME_CJK_CHARS: usize = 12;
 
 /// The re-scored matches, best first (ties keep BM25 order).
 pub(crate) fn matches(
@@ -42,6 +45,9 @@ pub(crate) fn matches(
         context: options.context_weight,
     };
     let mut hits = index.bm25(query, kinds, candidates, weights)?;
+    if kinds.is_empty() || kinds.contains(&DocKind::Entity) {
+        lift_exact_name(conn, query, &mut hits)?;
+    }
     if hits.is_empty() {
         return Ok(hits);
     }
@@ -61,6 +67,44 @@ pub(crate) fn matches(
     }
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     Ok(hits)
+}
+
+/// How far above the best match the entity a query names exactly is put.
+const EXACT_NAME_LIFT: f32 = 2.0;
+
+/// When the whole query is an entity's name or alias ("Alice", "ＡＬＩＣＥ"), that entity
+/// is what the caller asked for: it is put first, well above relations and observations
+/// that repeat the name (found or not by BM25; one key lookup). Applied before the
+/// document and focus re-scoring, which only add to others' scores up to a share of the
+/// best, so the margin holds.
+fn lift_exact_name(conn: &Connection, query: &str, hits: &mut Vec<Bm25Hit>) -> Result<()> {
+    let Ok(key) = normalize_name(query) else {
+        // Blank or longer than any name: it names nothing.
+        return Ok(());
+    };
+    let Some(entity) = entity::lookup(conn, &key)? else {
+        return Ok(());
+    };
+    let best = hits.iter().map(|h| h.score).fold(0.0, f32::max);
+    let score = if best > 0.0 {
+        best * EXACT_NAME_LIFT
+    } else {
+        1.0
+    };
+    let id = entity.get();
+    match hits
+        .iter_mut()
+        .find(|h| h.kind == DocKind::Entity && h.id == id)
+    {
+        Some(hit) => hit.score = score,
+        None => hits.push(Bm25Hit {
+            kind: DocKind::Entity,
+            id,
+            document: None,
+            score,
+        }),
+    }
+    Ok(())
 }
 
 fn add_document_scores(
@@ -84,13 +128,23 @@ fn add_document_scores(
 }
 
 /// The entities whose alias keys occur in the query as whole words: every run of up to
-/// `MAX_NAME_WORDS` words is looked up, all in one statement.
+/// `MAX_NAME_WORDS` words (CJK characters count as words, up to `MAX_NAME_CJK_CHARS` of
+/// them) is looked up, all in one statement.
 pub(crate) fn entities_named_in(conn: &Connection, query: &str) -> Result<HashSet<EntityId>> {
     let folded = fold_text(query);
     let words = word_spans(&folded);
     let mut candidates: Vec<&str> = Vec::new();
     for (i, &(start, _)) in words.iter().enumerate() {
-        for &(_, end) in words.iter().skip(i).take(MAX_NAME_WORDS) {
+        let (mut spaced, mut cjk) = (0, 0);
+        for &(word_start, end) in &words[i..] {
+            if is_cjk_char(&folded[word_start..end]) {
+                cjk += 1;
+            } else {
+                spaced += 1;
+            }
+            if spaced > MAX_NAME_WORDS || cjk > MAX_NAME_CJK_CHARS {
+                break;
+            }
             let candidate = &folded[start..end];
             if candidate.chars().count() >= MIN_KEY_CHARS {
                 candidates.push(candidate);
@@ -111,11 +165,23 @@ pub(crate) fn entities_named_in(conn: &Connection, query: &str) -> Result<HashSe
     Ok(named)
 }
 
-/// Byte spans of the runs of letters and digits in `text`.
+fn is_cjk_char(word: &str) -> bool {
+    word.chars().next().is_some_and(is_cjk)
+}
+
+/// Byte spans of the runs of letters and digits in `text`, each CJK character a word of
+/// its own (those scripts do not space their words).
 fn word_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut start = None;
     for (i, c) in text.char_indices() {
+        if is_cjk(c) {
+            if let Some(s) = start.take() {
+                spans.push((s, i));
+            }
+            spans.push((i, i + c.len_utf8()));
+            continue;
+        }
         match (c.is_alphanumeric(), start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
@@ -191,5 +257,12 @@ mod tests {
             words,
             ["what", "did", "o", "brien", "s", "acme", "corp", "do"]
         );
+    }
+
+    #[test]
+    fn word_spans_cut_cjk_into_characters() {
+        let text = "alice去了東京 tower";
+        let words: Vec<&str> = word_spans(text).iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(words, ["alice", "去", "了", "東", "京", "tower"]);
     }
 }
