@@ -192,6 +192,10 @@ fn entity_key(name: &str) -> Result<String> {
 }
 
 impl KnowledgeGraph {
+    /// The largest `limit` [`KnowledgeGraph::search_nodes`] accepts (it searches twice as
+    /// deep as it answers, within [`SearchOptions::MAX_LIMIT`]).
+    pub const MAX_SEARCH_LIMIT: usize = SearchOptions::MAX_LIMIT / 2;
+
     /// The memory these calls write to.
     pub fn memory(&self) -> &Memory {
         &self.memory
@@ -404,8 +408,15 @@ impl KnowledgeGraph {
     /// Up to `limit` entities, ranked by cairn's hybrid search over their names, types
     /// and observations (and the relations that connect them), with the relations
     /// between them; an entity the query names exactly (its name or an alias) comes
-    /// first. Sees every write committed before the call.
+    /// first. Sees every write committed before the call. A limit over
+    /// [`KnowledgeGraph::MAX_SEARCH_LIMIT`] is refused.
     pub fn search_nodes(&self, query: &str, limit: usize) -> Result<KgGraph> {
+        if limit > Self::MAX_SEARCH_LIMIT {
+            return Err(Error::invalid_input(
+                "limit",
+                format!("{limit} is over the maximum of {}", Self::MAX_SEARCH_LIMIT),
+            ));
+        }
         let limit = limit.max(1);
         let options = SearchOptions::new()
             .limit(limit.saturating_mul(2))
