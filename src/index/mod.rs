@@ -245,6 +245,7 @@ impl SearchIndex {
         if stop_words_only {
             tokens = schema::stop_tokens(query);
         }
+        let tokens = counted(tokens);
         let searcher = self.shared.reader.searcher();
         let f = &self.shared.fields;
         // (kind, its document count, its fields by role: name, body, context).
@@ -280,7 +281,7 @@ impl SearchIndex {
             }
             let field_tokens =
                 (role_tokens as f64 * all_docs as f64 / role_docs.max(1) as f64) as u64;
-            for token in &tokens {
+            for (token, repeats) in &tokens {
                 let mut doc_freq = 0;
                 for (_, roles) in &searched {
                     if let (Some(field), _) = roles[role] {
@@ -296,7 +297,7 @@ impl SearchIndex {
                         field_tokens,
                         doc_freq,
                     };
-                    clauses.extend(term_clause(field, token, weight, scoring));
+                    clauses.extend(term_clause(field, token, weight * repeats, scoring));
                 }
             }
         }
@@ -313,13 +314,13 @@ impl SearchIndex {
         // conversation says nothing about which session the query is about.
         let docs = count(&searcher, f, DocKind::Document)?;
         let mut clauses = Vec::new();
-        for token in schema::tokens(query) {
+        for (token, repeats) in counted(schema::tokens(query)) {
             let scoring = Scoring {
                 all_docs: docs,
                 field_tokens: Bm25StatisticsProvider::total_num_tokens(&searcher, f.whole)?,
                 doc_freq: searcher.doc_freq(&Term::from_field_text(f.whole, &token))?,
             };
-            clauses.extend(term_clause(f.whole, &token, 1.0, scoring));
+            clauses.extend(term_clause(f.whole, &token, repeats, scoring));
         }
         Ok(self
             .top(&searcher, clauses, limit)?
@@ -438,6 +439,24 @@ impl Bm25StatisticsProvider for Statistics {
 pub(crate) struct FieldWeights {
     pub(crate) name: f32,
     pub(crate) context: f32,
+}
+
+/// The distinct tokens of a query in first-seen order, each with how often it occurs: a
+/// word repeated n times becomes one clause weighted n (the same score as n clauses), so
+/// a query of 8,000 copies of one word costs what a query of that word does.
+fn counted(tokens: Vec<String>) -> Vec<(String, f32)> {
+    let mut out: Vec<(String, f32)> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for token in tokens {
+        match at.get(&token).and_then(|&i| out.get_mut(i)) {
+            Some(entry) => entry.1 += 1.0,
+            None => {
+                at.insert(token.clone(), out.len());
+                out.push((token, 1.0));
+            }
+        }
+    }
+    out
 }
 
 /// A clause of the union: `token` in `field`, weighted, scored with `scoring`; none
@@ -845,6 +864,15 @@ fn follow_other_writer(shared: &Shared) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_query_words_become_one_weighted_clause() {
+        let tokens = ["acme", "corp", "acme", "acme"].map(String::from).to_vec();
+        assert_eq!(
+            counted(tokens),
+            [("acme".to_owned(), 3.0), ("corp".to_owned(), 1.0)]
+        );
+    }
 
     #[test]
     fn compaction_waits_for_the_small_segments_to_add_up() {
