@@ -830,7 +830,9 @@ fn ensure_vector_dataset(db: &Path) -> PathBuf {
 /// Every stored vector, decoded as `src/index/vectors.rs` does.
 fn stored_vectors(db: &Path) -> Vec<(i64, Vec<f32>)> {
     let conn = Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT id, data FROM vector ORDER BY id").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, data FROM vector ORDER BY id")
+        .unwrap();
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
         .unwrap();
@@ -853,7 +855,10 @@ fn recall(exact: &[(i64, f32)], fast: &[(i64, f32)]) -> f64 {
         return 1.0;
     };
     let ids: HashSet<i64> = exact.iter().map(|h| h.0).collect();
-    let found = fast.iter().filter(|h| ids.contains(&h.0) || h.1 >= bar).count();
+    let found = fast
+        .iter()
+        .filter(|h| ids.contains(&h.0) || h.1 >= bar)
+        .count();
     found.min(exact.len()) as f64 / exact.len() as f64
 }
 
@@ -896,9 +901,12 @@ fn with_vectors(db: &Path, queries: &[Query], passes: usize) {
     let embedder = HashingEmbedder::new(VECTOR_DIMENSION).expect("embedder");
     let mut index = VectorIndex::new(VECTOR_DIMENSION);
     for (id, values) in stored_vectors(db) {
-        index.push(id, cairn::ndarray::ArrayView1::from(&values)).unwrap();
+        index
+            .push(id, cairn::ndarray::ArrayView1::from(&values))
+            .unwrap();
     }
-    let (mut embed, mut fast, mut exact) = (Samples::default(), Samples::default(), Samples::default());
+    let (mut embed, mut fast, mut exact) =
+        (Samples::default(), Samples::default(), Samples::default());
     let mut recalls = [0.0_f64; 3];
     let k = LIMIT * 5;
     for _ in 0..passes {
@@ -914,7 +922,11 @@ fn with_vectors(db: &Path, queries: &[Query], passes: usize) {
             let want = index.top_k_exact(query, k);
             exact.push(start.elapsed());
             for (slot, n) in recalls.iter_mut().zip([10, 50, 100]) {
-                let got_n = if n == k { got.clone() } else { index.top_k(query, n) };
+                let got_n = if n == k {
+                    got.clone()
+                } else {
+                    index.top_k(query, n)
+                };
                 *slot += recall(&want[..n.min(want.len())], &got_n);
             }
         }

@@ -134,7 +134,11 @@ fn measure(name: &str, index: &VectorIndex, queries: &[Array1<f32>], floor_rate:
         let fast = index.top_k(q.view(), 100);
         fast_times.push(start.elapsed());
         for (slot, &k) in recalls.iter_mut().zip(&KS) {
-            let fast_k = if k == 100 { fast.clone() } else { index.top_k(q.view(), k) };
+            let fast_k = if k == 100 {
+                fast.clone()
+            } else {
+                index.top_k(q.view(), k)
+            };
             *slot += recall(&exact[..k.min(exact.len())], &fast_k);
         }
     }
@@ -174,7 +178,10 @@ fn depth_sweep(name: &str, index: &VectorIndex, queries: &[Array1<f32>]) {
             let fast = index.top_k_sketched(q.view(), 50, candidates);
             times.push(start.elapsed());
             r50 += recall(&exact, &fast);
-            r10 += recall(&exact[..10.min(exact.len())], &index.top_k_sketched(q.view(), 10, candidates));
+            r10 += recall(
+                &exact[..10.min(exact.len())],
+                &index.top_k_sketched(q.view(), 10, candidates),
+            );
         }
         let nq = queries.len() as f64;
         parts.push(format!(
@@ -184,19 +191,29 @@ fn depth_sweep(name: &str, index: &VectorIndex, queries: &[Array1<f32>]) {
             ms(times.p(50.0))
         ));
     }
-    summarize(format!("vectors {name}, re-scoring depth: {}", parts.join("; ")));
+    summarize(format!(
+        "vectors {name}, re-scoring depth: {}",
+        parts.join("; ")
+    ));
 }
 
 fn embed_rows(embedder: &HashingEmbedder, texts: &[&str]) -> Array2<f32> {
     let mut rows = Array2::zeros((texts.len(), embedder.dimension()));
-    for (batch, mut out) in texts.chunks(256).zip(rows.axis_chunks_iter_mut(cairn::ndarray::Axis(0), 256)) {
+    for (batch, mut out) in texts
+        .chunks(256)
+        .zip(rows.axis_chunks_iter_mut(cairn::ndarray::Axis(0), 256))
+    {
         out.assign(&embedder.embed(batch).unwrap());
     }
     rows
 }
 
 fn queries_of(rows: &Array2<f32>, n: usize) -> Vec<Array1<f32>> {
-    rows.rows().into_iter().take(n).map(|r: ArrayView1<'_, f32>| r.to_owned()).collect()
+    rows.rows()
+        .into_iter()
+        .take(n)
+        .map(|r: ArrayView1<'_, f32>| r.to_owned())
+        .collect()
 }
 
 fn main() {
@@ -218,17 +235,33 @@ fn main() {
     let query_refs: Vec<&str> = query_texts.iter().map(String::as_str).collect();
     let queries = queries_of(&embed_rows(&embedder, &query_refs), nq);
     println!("embedded {} chunks in {}", rows.nrows(), ms(t.elapsed()));
-    measure("hashing (HashingEmbedder 384 of the synthetic chunks)", &index_of(&rows), &queries, rate);
+    measure(
+        "hashing (HashingEmbedder 384 of the synthetic chunks)",
+        &index_of(&rows),
+        &queries,
+        rate,
+    );
     drop(rows);
 
     if let Ok(dir) = std::env::var("CAIRN_MINILM_DIR") {
         let dir = std::path::Path::new(&dir);
-        match (read_rows(&dir.join("corpus.f32")), read_rows(&dir.join("queries.f32"))) {
+        match (
+            read_rows(&dir.join("corpus.f32")),
+            read_rows(&dir.join("queries.f32")),
+        ) {
             (Some(corpus), Some(queries)) => {
                 let queries = queries_of(&queries, nq.max(200));
-                measure("minilm (all-MiniLM-L6-v2 of LoCoMo turns + HotpotQA sentences, queried by their questions)", &index_of(&corpus), &queries, rate);
+                measure(
+                    "minilm (all-MiniLM-L6-v2 of LoCoMo turns + HotpotQA sentences, queried by their questions)",
+                    &index_of(&corpus),
+                    &queries,
+                    rate,
+                );
             }
-            _ => println!("CAIRN_MINILM_DIR={} lacks corpus.f32 / queries.f32", dir.display()),
+            _ => println!(
+                "CAIRN_MINILM_DIR={} lacks corpus.f32 / queries.f32",
+                dir.display()
+            ),
         }
     }
 
@@ -236,7 +269,12 @@ fn main() {
     let queries = queries_of(&random_rows(&mut rng, nq), nq);
     for n in env_list("CAIRN_VECTORS_SIZES", &[10_000, 100_000, 1_000_000]) {
         let index = index_of(&random_rows(&mut rng, n));
-        measure(&format!("random (unit vectors on the sphere) at {n}"), &index, &queries, rate);
+        measure(
+            &format!("random (unit vectors on the sphere) at {n}"),
+            &index,
+            &queries,
+            rate,
+        );
     }
     common::print_summary();
 }
