@@ -21,6 +21,8 @@
 //! `CAIRN_VECTORS_QUERIES=n` (queries per set, default 200).
 
 mod common;
+// Shared with benches/search.rs; this bench uses only its chunk texts and queries.
+#[allow(dead_code)]
 mod synthetic;
 
 use std::collections::HashSet;
