@@ -18,10 +18,20 @@
 //! 5. `visible`: write→visible delay: write a triple or a unit holding a unique token,
 //!    then poll a BM25 search for it (no `sync`) until it shows up; 200 times.
 //!
+//! 6. `vectors`: the same memory with an embedder (`HashingEmbedder::new(384)`: a
+//!    model-free stand-in with a real model's dimension, so the vector channel's cost is
+//!    real but the query's embedding is nearly free), built once from a copy of the
+//!    dataset (the indexer re-indexes it and embeds its 100,000 chunks) into
+//!    `synthetic-v<N>-hash384.db`. Prints hybrid search p50 / p99 with the vector channel
+//!    on and, in the same run, off; then the vector channel's own scan, fast path
+//!    (`VectorIndex::top_k`) against exact (`top_k_exact`) on the file's own vectors,
+//!    interleaved query by query, with their ratio and the fast path's recall against
+//!    exact at k = 10, 50 and 100 (a limit-20 search asks the channel for 100).
+//!
 //! Parts 4 and 5 write, so they run on a copy of the cached files, deleted afterwards.
 //!
-//! Environment: `CAIRN_SEARCH_BENCH=hybrid,fts5,concurrent,visible` runs only the listed
-//! parts (default: all); `CAIRN_SEARCH_PASSES=n` sets the passes over the query set
+//! Environment: `CAIRN_SEARCH_BENCH=hybrid,fts5,concurrent,visible,vectors` runs only
+//! the listed parts (default: all); `CAIRN_SEARCH_PASSES=n` sets the passes over the query set
 //! (default 5). A criterion filter on the command line only filters the criterion
 //! benchmarks, not the percentile passes.
 //!
@@ -36,7 +46,10 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cairn::{Batch, HitKind, Memory, Options, SearchOptions, Target, Unit};
+use cairn::{
+    Batch, Embedder, HashingEmbedder, HitKind, Memory, Options, SearchOptions, Target, Unit,
+    VectorIndex,
+};
 use common::{
     Samples, bench_dir, copy_dir, dir_size, mib, ms, percentile, remove_memory_files, summarize,
     sync_fully, with_suffix,
@@ -61,7 +74,7 @@ const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
 fn env_parts() -> Vec<String> {
     match std::env::var("CAIRN_SEARCH_BENCH") {
         Ok(v) if !v.trim().is_empty() => v.split(',').map(|s| s.trim().to_owned()).collect(),
-        _ => ["hybrid", "fts5", "concurrent", "visible"]
+        _ => ["hybrid", "fts5", "concurrent", "visible", "vectors"]
             .map(String::from)
             .to_vec(),
     }
@@ -768,6 +781,173 @@ fn visibility(memory: &Memory, syn: &Synthetic) {
     ));
 }
 
+// ----- 6. with 384-dimensional vectors ---------------------------------------------------
+
+const VECTOR_DIMENSION: usize = 384;
+
+fn vector_options() -> Options {
+    let embedder = HashingEmbedder::new(VECTOR_DIMENSION).expect("embedder");
+    Options::new().embedder(std::sync::Arc::new(embedder))
+}
+
+/// The dataset with vectors for its chunks: a copy of the cached files without their
+/// index, opened with the embedder, so the indexer rebuilds the index and embeds every
+/// chunk; kept for later runs.
+fn ensure_vector_dataset(db: &Path) -> PathBuf {
+    let path = db.with_file_name(format!("synthetic-v{GENERATOR_VERSION}-hash384.db"));
+    let done = with_suffix(&path, ".done");
+    if done.exists() && path.exists() {
+        println!("reusing {}", path.display());
+        return path;
+    }
+    remove_memory_files(&path);
+    let start = Instant::now();
+    for suffix in ["", "-wal"] {
+        let from = with_suffix(db, suffix);
+        if from.exists() {
+            std::fs::copy(&from, with_suffix(&path, suffix)).unwrap();
+        }
+    }
+    let memory = Memory::open_with(&path, vector_options()).expect("open with embedder");
+    let wait = sync_fully(&memory);
+    let stats = memory.stats().unwrap();
+    drop(memory);
+    let vectors = stored_vectors(&path).len();
+    assert_eq!(vectors, CHUNKS, "one vector per chunk");
+    std::fs::write(&done, format!("{stats:?}\n")).unwrap();
+    summarize(format!(
+        "vector dataset: {} built in {:.1} s (re-index with embedding waited {:.1} s): {} \
+         vectors of {VECTOR_DIMENSION} values; db {}",
+        path.display(),
+        start.elapsed().as_secs_f64(),
+        wait.as_secs_f64(),
+        vectors,
+        mib(dir_size(&path) + dir_size(&with_suffix(&path, "-wal"))),
+    ));
+    path
+}
+
+/// Every stored vector, decoded as `src/index/vectors.rs` does.
+fn stored_vectors(db: &Path) -> Vec<(i64, Vec<f32>)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, data FROM vector ORDER BY id")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .unwrap();
+    rows.map(|row| {
+        let (id, data) = row.unwrap();
+        let values = data
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|b| f32::from_le_bytes(*b))
+            .collect();
+        (id, values)
+    })
+    .collect()
+}
+
+/// Recall of `fast` against `exact`, by score so ties at the k-th score do not count.
+fn recall(exact: &[(i64, f32)], fast: &[(i64, f32)]) -> f64 {
+    let Some(&(_, bar)) = exact.last() else {
+        return 1.0;
+    };
+    let ids: HashSet<i64> = exact.iter().map(|h| h.0).collect();
+    let found = fast
+        .iter()
+        .filter(|h| ids.contains(&h.0) || h.1 >= bar)
+        .count();
+    found.min(exact.len()) as f64 / exact.len() as f64
+}
+
+fn with_vectors(db: &Path, queries: &[Query], passes: usize) {
+    let memory = Memory::open_with(db, vector_options()).expect("open with embedder");
+    sync_fully(&memory);
+    let on = hybrid_options(DEPTH);
+    let off = hybrid_options(DEPTH).vector_weight(0.0);
+    // Warm-up (the first search loads the 100,000 vectors), then interleaved passes.
+    let t = Instant::now();
+    memory.search("warm up", &on).expect("search");
+    let load = t.elapsed();
+    for q in queries {
+        std::hint::black_box(memory.search(&q.text, &on).expect("search"));
+        std::hint::black_box(memory.search(&q.text, &off).expect("search"));
+    }
+    let (mut with, mut without) = (Samples::default(), Samples::default());
+    for _ in 0..passes {
+        for q in queries {
+            let start = Instant::now();
+            std::hint::black_box(memory.search(&q.text, &on).expect("search"));
+            with.push(start.elapsed());
+            let start = Instant::now();
+            std::hint::black_box(memory.search(&q.text, &off).expect("search"));
+            without.push(start.elapsed());
+        }
+    }
+    summarize(format!(
+        "hybrid search with {CHUNKS} chunk vectors (HashingEmbedder 384; depth {DEPTH}, limit \
+         {LIMIT}, {} queries x {passes} passes, interleaved): vector channel on {}; off {}; \
+         first search (loads the vectors) {} (target with a real model, its query embedding \
+         included: p50 <= 5 ms, p99 <= 15 ms)",
+        queries.len(),
+        with.describe(),
+        without.describe(),
+        ms(load),
+    ));
+
+    // The channel's own parts: the query's embedding, then the scan, fast and exact.
+    let embedder = HashingEmbedder::new(VECTOR_DIMENSION).expect("embedder");
+    let mut index = VectorIndex::new(VECTOR_DIMENSION);
+    for (id, values) in stored_vectors(db) {
+        index
+            .push(id, cairn::ndarray::ArrayView1::from(&values))
+            .unwrap();
+    }
+    let (mut embed, mut fast, mut exact) =
+        (Samples::default(), Samples::default(), Samples::default());
+    let mut recalls = [0.0_f64; 3];
+    let k = LIMIT * 5;
+    for _ in 0..passes {
+        for q in queries {
+            let start = Instant::now();
+            let rows = embedder.embed(&[q.text.as_str()]).expect("embed");
+            embed.push(start.elapsed());
+            let query = rows.row(0);
+            let start = Instant::now();
+            let got = index.top_k(query, k);
+            fast.push(start.elapsed());
+            let start = Instant::now();
+            let want = index.top_k_exact(query, k);
+            exact.push(start.elapsed());
+            for (slot, n) in recalls.iter_mut().zip([10, 50, 100]) {
+                let got_n = if n == k {
+                    got.clone()
+                } else {
+                    index.top_k(query, n)
+                };
+                *slot += recall(&want[..n.min(want.len())], &got_n);
+            }
+        }
+    }
+    let samples = (queries.len() * passes) as f64;
+    summarize(format!(
+        "vector channel alone on those {} vectors, k = {k}: query embedding (HashingEmbedder) \
+         {}; fast scan {}; exact scan {}; exact/fast p50 {:.1}x, p99 {:.1}x; fast vs exact \
+         recall@10 {:.3}, @50 {:.3}, @100 {:.3}",
+        index.len(),
+        embed.describe(),
+        fast.describe(),
+        exact.describe(),
+        exact.p(50.0).as_secs_f64() / fast.p(50.0).as_secs_f64(),
+        exact.p(99.0).as_secs_f64() / fast.p(99.0).as_secs_f64(),
+        recalls[0] / samples,
+        recalls[1] / samples,
+        recalls[2] / samples,
+    ));
+}
+
 // ----- main ---------------------------------------------------------------------------
 
 fn main() {
@@ -823,6 +1003,11 @@ fn main() {
             }
         }
         let _ = std::fs::remove_dir_all(&work);
+    }
+
+    if part("vectors") {
+        let with = ensure_vector_dataset(&db);
+        with_vectors(&with, &queries, passes);
     }
 
     criterion.final_summary();

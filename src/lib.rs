@@ -60,6 +60,10 @@ pub use graph::observation::Observation;
 pub use graph::relation::{Direction, Relation};
 pub use graph::stats::Stats;
 pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
+/// The in-memory vector index behind the vector channel, exported for
+/// `benches/vectors.rs` only: not part of cairn's stable API.
+#[doc(hidden)]
+pub use index::nearest::VectorIndex;
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
 pub use ops::backup::BackupReport;

@@ -515,10 +515,14 @@ impl Memory {
         options: &SearchOptions,
         token_budget: usize,
     ) -> Result<Context> {
-        Ok(retrieve::context::render(
-            self.search(query, options)?,
-            token_budget,
-        ))
+        let hits = self.search(query, options)?;
+        let labels = if options.provenance {
+            self.db
+                .snapshot(|c| retrieve::context::provenance_labels(c, &hits))?
+        } else {
+            std::collections::HashMap::new()
+        };
+        Ok(retrieve::context::render(hits, token_budget, &labels))
     }
 
     // ----- batches, transactions, change log ----------------------------------------

@@ -26,6 +26,7 @@ use crate::error::Result;
 use crate::id::{ChunkId, EntityId, ObservationId, RelationId};
 use crate::index::schema::DocKind;
 use crate::index::{Bm25Hit, SearchIndex};
+use crate::time::Timestamp;
 use bfs::{Expansion, Reached, Seed};
 use fusion::Channel;
 pub use options::{Fusion, SearchOptions};
@@ -121,7 +122,30 @@ pub(crate) fn search(
 ) -> Result<Vec<Hit>> {
     // Re-scoring lifts matches from deep in the BM25 list, and filters drop hits after
     // fusion: both need a deeper candidate list than the answer.
-    let depth_factor = if options.filter.is_empty() { 5 } else { 15 };
+    let (shallow, deep) = (5, 15);
+    let depth_factor = if options.filter.is_empty() {
+        shallow
+    } else {
+        deep
+    };
+    let (hits, hidden) = search_at(conn, index, query, options, depth_factor)?;
+    // Ended relations are left out by default, which a search cannot foresee; when they
+    // left the answer short, look as deep as a filtered search once.
+    if hits.len() < options.limit && hidden > 0 && depth_factor < deep {
+        return Ok(search_at(conn, index, query, options, deep)?.0);
+    }
+    Ok(hits)
+}
+
+/// [`search`] with `depth_factor` candidates per wanted hit; also tells how many
+/// ranked targets the filter left out.
+fn search_at(
+    conn: &Connection,
+    index: &SearchIndex,
+    query: &str,
+    options: &SearchOptions,
+    depth_factor: usize,
+) -> Result<(Vec<Hit>, usize)> {
     let candidates = options.limit.saturating_mul(depth_factor).max(50);
     let kinds = options.doc_kinds();
     let matches = lexical::matches(conn, index, query, &kinds, candidates, options)?;
@@ -147,27 +171,37 @@ pub(crate) fn search(
     let ranked = rerank::rerank(conn, ranked)?;
     let mut hits = Vec::with_capacity(options.limit);
     let mut ranked = ranked.into_iter().peekable();
-    // Texts are read a window at a time (one statement per kind), and only as far down
-    // the ranking as filtered-out or deleted targets make necessary.
+    let (now, mut hidden) = (Timestamp::now(), 0);
+    // Texts and what the filter needs are read a window at a time (one statement per
+    // kind), and only as far down the ranking as filtered-out or deleted targets make
+    // necessary.
     while hits.len() < options.limit && ranked.peek().is_some() {
         let window: Vec<_> = ranked.by_ref().take(options.limit - hits.len()).collect();
-        let texts = render_all(conn, window.iter().map(|(target, _, _)| *target))?;
+        let targets: Vec<Target> = window.iter().map(|(target, _, _)| *target).collect();
+        let texts = render_all(conn, targets.iter().copied())?;
+        let facts = options.filter.read(conn, &targets)?;
         for (target, score, why) in window {
-            if !options.filter.admits(conn, target)? {
+            if !options.filter.admits(&facts, target, now) {
+                hidden += 1;
                 continue;
             }
             // A target deleted since it was indexed renders as nothing and is skipped.
             if let Some(text) = texts.get(&target) {
+                let validity = facts.get(&target).and_then(|p| p.validity_label());
+                let text = match validity {
+                    Some(label) if options.filter.history => format!("{text} {label}"),
+                    _ => text.clone(),
+                };
                 hits.push(Hit {
                     target,
                     score,
-                    text: text.clone(),
+                    text,
                     why,
                 });
             }
         }
     }
-    Ok(hits)
+    Ok((hits, hidden))
 }
 
 /// `ids` as a JSON array, for statements that take a list through `json_each`.

@@ -56,6 +56,7 @@ pub struct SearchOptions {
     pub(crate) vector_weight: f32,
     pub(crate) fusion: Fusion,
     pub(crate) filter: Filter,
+    pub(crate) provenance: bool,
 }
 
 impl Default for SearchOptions {
@@ -76,6 +77,7 @@ impl Default for SearchOptions {
             vector_weight: 0.2,
             fusion: Fusion::Score,
             filter: Filter::default(),
+            provenance: false,
         }
     }
 }
@@ -266,6 +268,25 @@ impl SearchOptions {
     /// hits of other kinds are not affected.
     pub fn valid_at(mut self, at: Timestamp) -> Self {
         self.filter.valid_at = Some(at);
+        self
+    }
+
+    /// Also return relations whose validity has ended (`valid_to` in the past, e.g.
+    /// through [`crate::Memory::invalidate`]), each marked with its interval, as in
+    /// `Ann works at Acme (until 2026-01-05)` (default `false`: they are left out, so
+    /// search and context show only what holds now). [`valid_at`](Self::valid_at), when
+    /// set, decides instead.
+    pub fn include_history(mut self, on: bool) -> Self {
+        self.filter.history = on;
+        self
+    }
+
+    /// Start each line of a [`crate::Memory::context`] with who wrote it and when, as in
+    /// `[mail-agent, 2026-11-30] Acme Corp acquired Widget Inc` (the agent of its
+    /// episode, omitted outside one, and the UTC date it was written or, for a relation,
+    /// first stated). Default `false`. Search hits' texts are not affected.
+    pub fn provenance(mut self, on: bool) -> Self {
+        self.provenance = on;
         self
     }
 

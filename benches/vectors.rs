@@ -1,0 +1,282 @@
+//! The vector channel's scan alone: exact f32 search against cairn's fast path (1-bit
+//! sketch scan + exact re-scoring, `src/index/nearest.rs`), time and recall.
+//!
+//! Run with `cargo bench --bench vectors`. Prints `>>>` summary lines:
+//!
+//! 1. `flops`: the machine's multiply-add rate for the exact scan's own code on an
+//!    in-cache set (64 rows), so each scan's arithmetic floor (n·d multiply-adds at that
+//!    rate) is measured in the same run.
+//! 2. For each data set and size: per-query time of the exact scan and of the fast path
+//!    (interleaved query by query), their ratio, the floor, and the fast path's recall
+//!    against exact search at k = 10, 50 and 100 (100 is what a search with limit 20
+//!    asks the vector channel for), plus recall@10 / @50 at other candidate depths.
+//!
+//! Data sets: `random` (unit vectors uniform on the sphere: no structure, the worst case
+//! for any sketch or index); `hashing` (`HashingEmbedder::new(384)` of the 100,000 chunk
+//! texts of `benches/synthetic/`, queried by its 200 queries); `minilm` (real
+//! all-MiniLM-L6-v2 vectors, when `CAIRN_MINILM_DIR` names a folder holding
+//! `corpus.f32` and `queries.f32`: raw little-endian f32 rows of 384 values).
+//!
+//! Environment: `CAIRN_VECTORS_SIZES=10000,100000,1000000` (the random set's sizes);
+//! `CAIRN_VECTORS_QUERIES=n` (queries per set, default 200).
+
+mod common;
+// Shared with benches/search.rs; this bench uses only its chunk texts and queries.
+#[allow(dead_code)]
+mod synthetic;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use cairn::ndarray::{Array1, Array2, ArrayView1};
+use cairn::{Embedder, HashingEmbedder, VectorIndex};
+use common::{Samples, ms, summarize};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use synthetic::Synthetic;
+
+const DIMENSION: usize = 384;
+const KS: [usize; 3] = [10, 50, 100];
+
+fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+/// Multiply-adds per second of `top_k_exact` on 64 rows that stay in cache.
+fn flop_rate() -> f64 {
+    let mut rng = StdRng::seed_from_u64(1);
+    let rows = random_rows(&mut rng, 64);
+    let index = index_of(&rows);
+    let query = rows.row(0).to_owned();
+    let reps = 20_000;
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(index.top_k_exact(query.view(), 1));
+        }
+        best = best.min(start.elapsed());
+    }
+    (64 * DIMENSION * reps) as f64 / best.as_secs_f64()
+}
+
+/// `n` unit vectors uniform on the sphere (normalized Gaussians, by Box-Muller).
+fn random_rows(rng: &mut StdRng, n: usize) -> Array2<f32> {
+    let mut rows = Array2::zeros((n, DIMENSION));
+    for mut row in rows.rows_mut() {
+        for pair in row.as_slice_mut().unwrap().chunks_mut(2) {
+            let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+            let r = (-2.0 * u.ln()).sqrt();
+            let angle = std::f64::consts::TAU * v;
+            pair[0] = (r * angle.cos()) as f32;
+            if let Some(second) = pair.get_mut(1) {
+                *second = (r * angle.sin()) as f32;
+            }
+        }
+        let norm = row.dot(&row).sqrt();
+        row /= norm;
+    }
+    rows
+}
+
+fn index_of(rows: &Array2<f32>) -> VectorIndex {
+    let mut index = VectorIndex::new(rows.ncols());
+    for (id, row) in (0..).zip(rows.rows()) {
+        index.push(id, row).unwrap();
+    }
+    index
+}
+
+/// Rows from a raw little-endian f32 file.
+fn read_rows(path: &std::path::Path) -> Option<Array2<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    let values: Vec<f32> = bytes
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|b| f32::from_le_bytes(*b))
+        .collect();
+    let n = values.len() / DIMENSION;
+    Array2::from_shape_vec((n, DIMENSION), values).ok()
+}
+
+/// The share of the exact top k the fast result found, counting by score so that ties
+/// at the k-th exact score are not held against it.
+fn recall(exact: &[(i64, f32)], fast: &[(i64, f32)]) -> f64 {
+    let Some(&(_, bar)) = exact.last() else {
+        return 1.0;
+    };
+    let ids: HashSet<i64> = exact.iter().map(|h| h.0).collect();
+    let found = fast
+        .iter()
+        .filter(|h| ids.contains(&h.0) || h.1 >= bar)
+        .count()
+        .min(exact.len());
+    found as f64 / exact.len() as f64
+}
+
+fn measure(name: &str, index: &VectorIndex, queries: &[Array1<f32>], floor_rate: f64) {
+    let n = index.len();
+    let (mut exact_times, mut fast_times) = (Samples::default(), Samples::default());
+    let mut recalls = [0.0_f64; KS.len()];
+    // One untimed pass warms caches; then exact and fast alternate query by query.
+    for q in queries.iter().take(5) {
+        std::hint::black_box(index.top_k_exact(q.view(), 100));
+        std::hint::black_box(index.top_k(q.view(), 100));
+    }
+    for q in queries {
+        let start = Instant::now();
+        let exact = index.top_k_exact(q.view(), 100);
+        exact_times.push(start.elapsed());
+        let start = Instant::now();
+        let fast = index.top_k(q.view(), 100);
+        fast_times.push(start.elapsed());
+        for (slot, &k) in recalls.iter_mut().zip(&KS) {
+            let fast_k = if k == 100 {
+                fast.clone()
+            } else {
+                index.top_k(q.view(), k)
+            };
+            *slot += recall(&exact[..k.min(exact.len())], &fast_k);
+        }
+    }
+    let nq = queries.len() as f64;
+    let floor = Duration::from_secs_f64((n * index.dimension()) as f64 / floor_rate);
+    let recall_text: Vec<String> = KS
+        .iter()
+        .zip(recalls)
+        .map(|(k, r)| format!("recall@{k} {:.3}", r / nq))
+        .collect();
+    summarize(format!(
+        "vectors {name}: n = {n}, d = {}, {} queries, k = 100: exact {}; fast {}; exact/fast \
+         p50 {:.1}x; arithmetic floor of the exact scan (n·d multiply-adds at the measured \
+         rate) {}, exact p50 / floor {:.2}; fast p50 / floor {:.2}; fast path vs exact: {}",
+        index.dimension(),
+        queries.len(),
+        exact_times.describe(),
+        fast_times.describe(),
+        exact_times.p(50.0).as_secs_f64() / fast_times.p(50.0).as_secs_f64(),
+        ms(floor),
+        exact_times.p(50.0).as_secs_f64() / floor.as_secs_f64(),
+        fast_times.p(50.0).as_secs_f64() / floor.as_secs_f64(),
+        recall_text.join(", "),
+    ));
+    depth_sweep(name, index, queries);
+}
+
+/// Recall@10 and @50 of the sketched path at several re-scoring depths, and its time.
+fn depth_sweep(name: &str, index: &VectorIndex, queries: &[Array1<f32>]) {
+    let mut parts = Vec::new();
+    for candidates in [250, 500, 1000, 2000, 4000] {
+        let (mut r10, mut r50) = (0.0, 0.0);
+        let mut times = Samples::default();
+        for q in queries {
+            let exact = index.top_k_exact(q.view(), 50);
+            let start = Instant::now();
+            let fast = index.top_k_sketched(q.view(), 50, candidates);
+            times.push(start.elapsed());
+            r50 += recall(&exact, &fast);
+            r10 += recall(
+                &exact[..10.min(exact.len())],
+                &index.top_k_sketched(q.view(), 10, candidates),
+            );
+        }
+        let nq = queries.len() as f64;
+        parts.push(format!(
+            "{candidates} re-scored: recall@10 {:.3}, @50 {:.3}, p50 {}",
+            r10 / nq,
+            r50 / nq,
+            ms(times.p(50.0))
+        ));
+    }
+    summarize(format!(
+        "vectors {name}, re-scoring depth: {}",
+        parts.join("; ")
+    ));
+}
+
+fn embed_rows(embedder: &HashingEmbedder, texts: &[&str]) -> Array2<f32> {
+    let mut rows = Array2::zeros((texts.len(), embedder.dimension()));
+    for (batch, mut out) in texts
+        .chunks(256)
+        .zip(rows.axis_chunks_iter_mut(cairn::ndarray::Axis(0), 256))
+    {
+        out.assign(&embedder.embed(batch).unwrap());
+    }
+    rows
+}
+
+fn queries_of(rows: &Array2<f32>, n: usize) -> Vec<Array1<f32>> {
+    rows.rows()
+        .into_iter()
+        .take(n)
+        .map(|r: ArrayView1<'_, f32>| r.to_owned())
+        .collect()
+}
+
+fn main() {
+    let nq = env_list("CAIRN_VECTORS_QUERIES", &[200])[0];
+    let rate = flop_rate();
+    summarize(format!(
+        "flops: the exact scan's code on 64 in-cache rows of {DIMENSION}: {:.2} G multiply-adds/s \
+         (best of 5 runs of 20,000 scans); one core",
+        rate / 1e9
+    ));
+
+    let syn = Synthetic::new();
+    let embedder = HashingEmbedder::new(DIMENSION).unwrap();
+    let t = Instant::now();
+    let chunks = syn.chunks();
+    let texts: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    let rows = embed_rows(&embedder, &texts);
+    let query_texts: Vec<String> = syn.queries().into_iter().map(|q| q.text).collect();
+    let query_refs: Vec<&str> = query_texts.iter().map(String::as_str).collect();
+    let queries = queries_of(&embed_rows(&embedder, &query_refs), nq);
+    println!("embedded {} chunks in {}", rows.nrows(), ms(t.elapsed()));
+    measure(
+        "hashing (HashingEmbedder 384 of the synthetic chunks)",
+        &index_of(&rows),
+        &queries,
+        rate,
+    );
+    drop(rows);
+
+    if let Ok(dir) = std::env::var("CAIRN_MINILM_DIR") {
+        let dir = std::path::Path::new(&dir);
+        match (
+            read_rows(&dir.join("corpus.f32")),
+            read_rows(&dir.join("queries.f32")),
+        ) {
+            (Some(corpus), Some(queries)) => {
+                let queries = queries_of(&queries, nq.max(200));
+                measure(
+                    "minilm (all-MiniLM-L6-v2 of LoCoMo turns + HotpotQA sentences, queried by their questions)",
+                    &index_of(&corpus),
+                    &queries,
+                    rate,
+                );
+            }
+            _ => println!(
+                "CAIRN_MINILM_DIR={} lacks corpus.f32 / queries.f32",
+                dir.display()
+            ),
+        }
+    }
+
+    let mut rng = StdRng::seed_from_u64(7);
+    let queries = queries_of(&random_rows(&mut rng, nq), nq);
+    for n in env_list("CAIRN_VECTORS_SIZES", &[10_000, 100_000, 1_000_000]) {
+        let index = index_of(&random_rows(&mut rng, n));
+        measure(
+            &format!("random (unit vectors on the sphere) at {n}"),
+            &index,
+            &queries,
+            rate,
+        );
+    }
+    common::print_summary();
+}
