@@ -375,7 +375,10 @@ fn a_model_directory_embeds_and_stats_says_which() {
         "{}",
         text(&out)
     );
-    let hits = json(&db, &["--model", model, "search", "what food does she like"]);
+    let hits = json(
+        &db,
+        &["--model", model, "search", "what food does she like"],
+    );
     let first = hits
         .as_array()
         .unwrap()
@@ -395,5 +398,8 @@ fn a_model_directory_embeds_and_stats_says_which() {
     let out = cairn(&db, &["--model", "/nonexistent/model", "stats"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/nonexistent/model/config.json"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/model/config.json"),
+        "{stderr}"
+    );
 }

@@ -33,10 +33,8 @@ fn passage(embedder: &SentenceEmbedder, text: &str) -> Array1<f32> {
 
 #[test]
 fn vectors_match_an_independent_implementation() {
-    let fixture: serde_json::Value = serde_json::from_str(include_str!(
-        "fixtures/minilm-reference.json"
-    ))
-    .unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm-reference.json")).unwrap();
     let items = fixture["items"].as_array().unwrap();
     assert_eq!(items.len(), 11);
     let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
@@ -55,13 +53,23 @@ fn vectors_match_an_independent_implementation() {
             .collect();
         let similarity = cosine(row, want.view());
         assert!(similarity >= 0.999, "{text:?}: cosine {similarity}");
-        assert!((row.dot(&row).sqrt() - 1.0).abs() < 1e-4, "{text:?} not unit length");
+        assert!(
+            (row.dot(&row).sqrt() - 1.0).abs() < 1e-4,
+            "{text:?} not unit length"
+        );
         if let Some(tokens) = item["tokens"].as_u64() {
-            assert_eq!(embedder.count_tokens(text).unwrap() as u64, tokens, "{text:?}");
+            assert_eq!(
+                embedder.count_tokens(text).unwrap() as u64,
+                tokens,
+                "{text:?}"
+            );
         }
         // Alone, without padding, the same vector.
         let alone = passage(&embedder, text);
-        assert!(cosine(alone.view(), row) > 0.99999, "{text:?} differs in a batch");
+        assert!(
+            cosine(alone.view(), row) > 0.99999,
+            "{text:?} differs in a batch"
+        );
     }
     // The last text is longer than the model's window: it was cut at 256 tokens.
     assert!(texts[10].split(' ').count() > 256);
@@ -135,11 +143,12 @@ fn prompts_come_from_the_model_directory_unless_the_builder_says_otherwise() {
 fn the_id_names_the_model_and_is_stable() {
     let embedder = model();
     let id = embedder.id();
-    assert!(
-        id.starts_with("st-MiniLM-L6-H384-uncased-384d-"),
+    assert!(id.starts_with("st-MiniLM-L6-H384-uncased-384d-"), "{id}");
+    assert_eq!(
+        id.len(),
+        "st-MiniLM-L6-H384-uncased-384d-".len() + 16,
         "{id}"
     );
-    assert_eq!(id.len(), "st-MiniLM-L6-H384-uncased-384d-".len() + 16, "{id}");
     let again = SentenceEmbedder::open(common::test_model_dir()).unwrap();
     assert_eq!(again.id(), id);
     assert_eq!(embedder.name(), "MiniLM-L6-H384-uncased");
@@ -154,8 +163,10 @@ fn a_file_written_with_the_model_refuses_other_embedders_and_vice_versa() {
     // Same dimension, other model: refused by id.
     let hashing_options =
         || common::options().embedder(Arc::new(HashingEmbedder::new(384).unwrap()));
-    for (path, options) in [(&with_model, model_options()), (&with_hashing, hashing_options())]
-    {
+    for (path, options) in [
+        (&with_model, model_options()),
+        (&with_hashing, hashing_options()),
+    ] {
         let m = Memory::open_with(path, options).unwrap();
         m.observe("Ann", "I love sushi").unwrap();
         m.sync().unwrap();
@@ -169,8 +180,18 @@ fn a_file_written_with_the_model_refuses_other_embedders_and_vice_versa() {
         );
     };
     let model_id = model().id().to_owned();
-    refused(&with_model, hashing_options(), &model_id, "cairn-hash-v1-384");
-    refused(&with_hashing, model_options(), "cairn-hash-v1-384", &model_id);
+    refused(
+        &with_model,
+        hashing_options(),
+        &model_id,
+        "cairn-hash-v1-384",
+    );
+    refused(
+        &with_hashing,
+        model_options(),
+        "cairn-hash-v1-384",
+        &model_id,
+    );
     refused(&with_model, common::options(), &model_id, "no embedder");
     // The same model with other prefixes makes other vectors: refused too.
     let prefixed = SentenceEmbedder::builder(common::test_model_dir())
@@ -261,7 +282,10 @@ fn bad_model_directories_are_typed_errors_naming_the_file() {
             Error::Model { path, problem } => {
                 assert_eq!(path, &dir.join(file), "{err}");
                 assert!(want(problem), "{err}");
-                assert!(err.to_string().contains(&dir.join(file).display().to_string()));
+                assert!(
+                    err.to_string()
+                        .contains(&dir.join(file).display().to_string())
+                );
             }
             other => panic!("not a model error: {other}"),
         }

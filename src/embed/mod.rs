@@ -115,7 +115,11 @@ mod tests {
         assert_eq!(back, row);
 
         let embedder = HashingEmbedder::default();
-        let embedded = embedder.embed_passages(&["round trip"]).unwrap().row(0).to_owned();
+        let embedded = embedder
+            .embed_passages(&["round trip"])
+            .unwrap()
+            .row(0)
+            .to_owned();
         assert_eq!(from_blob(&to_blob(embedded.view()), 256).unwrap(), embedded);
         assert_eq!(from_blob(&[], 0).unwrap().len(), 0);
     }

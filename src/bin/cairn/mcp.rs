@@ -41,8 +41,7 @@ pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
         // Stdout carries the protocol; stderr tells an operator which model is in use.
         eprintln!(
             "cairn mcp: embedding with {} (dimension {})",
-            embedder.id,
-            embedder.dimension
+            embedder.id, embedder.dimension
         );
     }
     let server = Server::new(memory, agent)?;

@@ -97,7 +97,11 @@ impl ModelFiles {
         feed(&config_bytes);
 
         let (pooling_bytes, pooling_path) = read(dir, POOLING)?;
-        check_pooling(&parse(&pooling_bytes, &pooling_path)?, &config, &pooling_path)?;
+        check_pooling(
+            &parse(&pooling_bytes, &pooling_path)?,
+            &config,
+            &pooling_path,
+        )?;
         feed(&pooling_bytes);
 
         let (sbert_bytes, sbert_path) = read(dir, SENTENCE_BERT)?;
@@ -114,9 +118,8 @@ impl ModelFiles {
         feed(&max_tokens.to_le_bytes());
 
         let (tokenizer_bytes, tokenizer_path) = read(dir, TOKENIZER)?;
-        let tokenizer = Tokenizer::from_bytes(&tokenizer_bytes).map_err(|e| {
-            Error::model(&tokenizer_path, ModelProblem::Malformed(e.to_string()))
-        })?;
+        let tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
+            .map_err(|e| Error::model(&tokenizer_path, ModelProblem::Malformed(e.to_string())))?;
         feed(&tokenizer_bytes);
 
         let prompts = match read(dir, PROMPTS) {

@@ -272,7 +272,10 @@ fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
-    let end = (0..=max).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
+    let end = (0..=max)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
     &text[..end]
 }
 
@@ -367,8 +370,9 @@ impl SentenceEmbedderBuilder {
         tokenizer.with_padding(None);
 
         let weights_path = self.dir.join(files::WEIGHTS);
-        let malformed_weights =
-            |e: candle_core::Error| Error::model(&weights_path, ModelProblem::Malformed(e.to_string()));
+        let malformed_weights = |e: candle_core::Error| {
+            Error::model(&weights_path, ModelProblem::Malformed(e.to_string()))
+        };
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(malformed_weights)?;
         let model = BertModel::load(vb, &config).map_err(malformed_weights)?;
