@@ -283,7 +283,7 @@ fn ingest(options: Options, window: Duration, label: &str) -> f64 {
                 let mut i = 0_usize;
                 while !done.load(Ordering::Relaxed) {
                     let name = format!("Person {t}-{i}");
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         let fact = FACTS[i % FACTS.len()];
                         memory
                             .observe(name.as_str(), &format!("{fact} ({t}/{i})"))

@@ -266,6 +266,9 @@ fn linked_copy(model: &Path, into: &Path) -> PathBuf {
     dir
 }
 
+/// Which problem a bad model directory must report.
+type Expected = fn(&ModelProblem) -> bool;
+
 fn replace(dir: &Path, file: &str, contents: Option<&str>) {
     std::fs::remove_file(dir.join(file)).unwrap();
     if let Some(contents) = contents {
@@ -297,7 +300,7 @@ fn bad_model_directories_are_typed_errors_naming_the_file() {
     let scratch = tempfile::tempdir().unwrap();
     expect(&scratch.path().join("nowhere"), "config.json", missing);
 
-    let cases: [(&str, Option<&str>, fn(&ModelProblem) -> bool); 9] = [
+    let cases: [(&str, Option<&str>, Expected); 9] = [
         ("config.json", Some("{ not json"), malformed),
         ("config.json", Some(r#"{"model_type": "bert"}"#), malformed),
         ("config.json", Some(r#"{"model_type": "t5"}"#), unsupported),
