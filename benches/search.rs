@@ -912,9 +912,9 @@ fn with_vectors(db: &Path, queries: &[Query], passes: usize) {
     for _ in 0..passes {
         for q in queries {
             let start = Instant::now();
-            let rows = embedder.embed(&[q.text.as_str()]).expect("embed");
+            let row = embedder.embed_query(q.text.as_str()).expect("embed");
             embed.push(start.elapsed());
-            let query = rows.row(0);
+            let query = row.view();
             let start = Instant::now();
             let got = index.top_k(query, k);
             fast.push(start.elapsed());

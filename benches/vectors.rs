@@ -205,7 +205,7 @@ fn embed_rows(embedder: &HashingEmbedder, texts: &[&str]) -> Array2<f32> {
         .chunks(256)
         .zip(rows.axis_chunks_iter_mut(cairn::ndarray::Axis(0), 256))
     {
-        out.assign(&embedder.embed(batch).unwrap());
+        out.assign(&embedder.embed_passages(batch).unwrap());
     }
     rows
 }

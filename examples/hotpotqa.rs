@@ -5,6 +5,7 @@
 //! cargo run --release --example hotpotqa                    # the table
 //! cargo run --release --example hotpotqa -- --json          # one JSON object
 //! cargo run --release --example hotpotqa -- path/to/hotpot_train_100.json
+//! cargo run --release --example hotpotqa -- --model DIR   # also the hybrid_model run
 //! ```
 //!
 //! The dataset (CC BY-SA 4.0) is read from the shared data folder at run time; it is never
@@ -60,7 +61,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = args.iter().any(|a| a == "--json");
     let path = args
         .iter()
-        .find(|a| !a.starts_with("--"))
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--model"))
+        .map(|(_, a)| a)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -90,6 +93,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             SearchOptions::new().kinds(&[HitKind::Chunk]),
         ),
     ];
+    let mut runs = runs;
+    if let Some(model) = model_options(&args)? {
+        runs.push((
+            "hybrid_model",
+            model,
+            SearchOptions::new().kinds(&[HitKind::Chunk]),
+        ));
+    }
     let mut out = serde_json::Map::new();
     let mut latencies_ms = Vec::new();
     for (name, options, search) in &runs {
@@ -186,6 +197,19 @@ fn study(
         );
     }
     Ok(())
+}
+
+/// `--model DIR` (or `CAIRN_MODEL`): memory options embedding with that sentence-
+/// transformers model, for the `hybrid_model` run.
+fn model_options(args: &[String]) -> Result<Option<Options>, Box<dyn std::error::Error>> {
+    let dir = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("CAIRN_MODEL").ok());
+    let Some(dir) = dir else { return Ok(None) };
+    let embedder = cairn::SentenceEmbedder::open(&dir)?;
+    Ok(Some(Options::new().embedder(Arc::new(embedder))))
 }
 
 /// Every paragraph in one memory; every question searched against it.

@@ -125,6 +125,18 @@ pub enum Error {
         /// What the open configured, likewise, or `no embedder`.
         given: String,
     },
+    /// A model directory (see `SentenceEmbedder`, feature `model`) lacks a file, or a
+    /// file of it is unreadable, malformed, or describes a model cairn cannot run.
+    #[error("model file {path}: {problem}")]
+    Model {
+        /// The file (or directory) at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: ModelProblem,
+    },
+    /// An embedding model failed while embedding (the texts were not stored as vectors).
+    #[error("embedding failed: {0}")]
+    Inference(String),
     /// The shared transaction this write was committed in (see group commit in
     /// `docs/architecture.md`) failed for a reason only the first writer got in full.
     #[error("the transaction shared with other writers failed: {message}")]
@@ -175,6 +187,26 @@ pub enum InvalidName {
         /// The limit ([`crate::MAX_NAME_BYTES`]).
         max: usize,
     },
+}
+
+/// What is wrong with a file of a model directory ([`Error::Model`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelProblem {
+    /// The file does not exist.
+    #[error("missing")]
+    Missing,
+    /// The file exists but could not be read.
+    #[error("unreadable: {0}")]
+    Unreadable(String),
+    /// The file is not what its name says (not JSON, a field missing or of the wrong
+    /// type, weights that do not load).
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// The file is well-formed but asks for something cairn does not implement (another
+    /// pooling, another architecture).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }
 
 impl Error {
@@ -234,6 +266,13 @@ impl Error {
             other => Error::SharedCommit {
                 message: other.to_string(),
             },
+        }
+    }
+
+    pub(crate) fn model(path: impl Into<PathBuf>, problem: ModelProblem) -> Self {
+        Error::Model {
+            path: path.into(),
+            problem,
         }
     }
 

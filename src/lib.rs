@@ -48,7 +48,9 @@ mod time;
 pub use config::{CheckpointPolicy, ConnectionMode, Durability, Options};
 pub use db::checkpoint::{CheckpointMode, CheckpointRun, CheckpointTrigger, WalStatus};
 pub use embed::{Embedder, HashingEmbedder};
-pub use error::{Error, InvalidName, Result};
+#[cfg(feature = "model")]
+pub use embed::{SentenceEmbedder, SentenceEmbedderBuilder};
+pub use error::{Error, InvalidName, ModelProblem, Result};
 pub use graph::batch::{Batch, BatchReport};
 pub use graph::change::{Change, ChangeOp};
 pub use graph::chunker::ChunkOptions;

@@ -2,6 +2,8 @@
 //! memory.jsonl migration round trip.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -13,6 +15,7 @@ fn cairn(db: &Path, args: &[&str]) -> Output {
         .arg(db)
         .args(args)
         .env_remove("CAIRN_DB")
+        .env_remove("CAIRN_MODEL")
         .output()
         .expect("run cairn")
 }
@@ -377,4 +380,66 @@ fn thirty_two_commands_start_on_a_brand_new_file() {
         }
         assert!(failures.is_empty(), "round {round}: {failures:#?}");
     }
+}
+
+#[test]
+fn a_model_directory_embeds_and_stats_says_which() {
+    let (_dir, db) = temp();
+    let model = common::test_model_dir();
+    let model = model.to_str().unwrap();
+    let stats = json(&db, &["init"]);
+    assert_eq!(stats["entities"], 0);
+    let stats = json(&db, &["stats"]);
+    assert!(stats["embedder"].is_null(), "{stats}");
+    assert!(text(&cairn(&db, &["stats"])).contains("embedder      none"));
+    // An empty file takes the model; from then on it is required.
+    for fact in ["I love sushi", "Drives a blue car to the office"] {
+        assert!(
+            cairn(&db, &["--model", model, "observe", "Caroline", fact])
+                .status
+                .success()
+        );
+    }
+    let stats = json(&db, &["--model", model, "stats"]);
+    let id = stats["embedder"]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("st-MiniLM-L6-H384-uncased-384d-"), "{stats}");
+    assert_eq!(stats["embedder"]["dimension"], 384);
+    // The environment variable does the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--db", db.to_str().unwrap(), "stats"])
+        .env("CAIRN_MODEL", model)
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains(&format!("embedder      {id} (dimension 384)")),
+        "{}",
+        text(&out)
+    );
+    let hits = json(
+        &db,
+        &["--model", model, "search", "what food does she like"],
+    );
+    let first = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "observation")
+        .unwrap_or_else(|| panic!("no observation found: {hits}"));
+    assert!(first["text"].as_str().unwrap().contains("sushi"), "{hits}");
+    // Without the model the file is refused, naming both sides.
+    let out = cairn(&db, &["stats"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("embedder mismatch") && stderr.contains(&id),
+        "{stderr}"
+    );
+    // A directory that is not a model is bad input, named.
+    let out = cairn(&db, &["--model", "/nonexistent/model", "stats"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/model/config.json"),
+        "{stderr}"
+    );
 }

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 ///
 /// let embedder = HashingEmbedder::new(512)?;
 /// assert_eq!(embedder.id(), "cairn-hash-v1-512");
-/// let rows = embedder.embed(&["Widget Inc", "the weather in Paris", ""])?;
+/// let rows = embedder.embed_passages(&["Widget Inc", "the weather in Paris", ""])?;
 /// let norm = rows.row(0).dot(&rows.row(0)).sqrt();
 /// assert!((norm - 1.0).abs() < 1e-5);
 /// assert!(rows.row(2).iter().all(|&x| x == 0.0));
@@ -137,7 +137,7 @@ impl Embedder for HashingEmbedder {
         self.dimension
     }
 
-    fn embed(&self, texts: &[&str]) -> Result<Array2<f32>> {
+    fn embed_passages(&self, texts: &[&str]) -> Result<Array2<f32>> {
         let mut rows = Array2::zeros((texts.len(), self.dimension));
         for (text, row) in texts.iter().zip(rows.rows_mut()) {
             self.embed_into(text, row);
@@ -232,7 +232,7 @@ mod tests {
     use super::*;
 
     fn embed_one(embedder: &HashingEmbedder, text: &str) -> Array1<f32> {
-        embedder.embed(&[text]).unwrap().row(0).to_owned()
+        embedder.embed_passages(&[text]).unwrap().row(0).to_owned()
     }
 
     fn norm(row: &Array1<f32>) -> f32 {
@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(embed_one(&a, text), first);
         assert_eq!(embed_one(&b, text), first);
         // A batch embeds each row exactly as alone.
-        let batch = a.embed(&["other text", text]).unwrap();
+        let batch = a.embed_passages(&["other text", text]).unwrap();
         assert_eq!(batch.row(1), first);
     }
 
@@ -256,7 +256,7 @@ mod tests {
     fn rows_are_unit_length_and_empty_text_is_zero() {
         let embedder = HashingEmbedder::default();
         let rows = embedder
-            .embed(&[
+            .embed_passages(&[
                 "",
                 "a",
                 "Acme Corp",
@@ -273,7 +273,7 @@ mod tests {
         for i in [0, 3] {
             assert!(rows.row(i).iter().all(|&x| x == 0.0), "row {i}");
         }
-        assert_eq!(embedder.embed(&[]).unwrap().dim(), (0, 256));
+        assert_eq!(embedder.embed_passages(&[]).unwrap().dim(), (0, 256));
     }
 
     #[test]

@@ -1,18 +1,28 @@
-//! Text embeddings: the [`Embedder`] trait, the model-free [`HashingEmbedder`], and the
-//! blob encoding vectors are stored in.
+//! Text embeddings: the [`Embedder`] trait, the model-free [`HashingEmbedder`], the
+//! sentence-transformers model runner `SentenceEmbedder` (feature `model`), and the blob
+//! encoding vectors are stored in.
 //!
 //! An embedder's [`Embedder::id`] and dimension are recorded with the vectors it made, so
 //! a file written with one embedder is never searched with another: vectors of two
 //! embedders live in unrelated spaces even when their dimensions agree.
 
 mod hashing;
+#[cfg(feature = "model")]
+mod model;
 
 use ndarray::{Array1, Array2, ArrayView1};
 
 use crate::error::{Error, Result};
 pub use hashing::HashingEmbedder;
+#[cfg(feature = "model")]
+pub use model::{SentenceEmbedder, SentenceEmbedderBuilder};
 
 /// Turns texts into fixed-size vectors whose dot product measures similarity.
+///
+/// Stored texts ([`embed_passages`](Embedder::embed_passages)) and search queries
+/// ([`embed_query`](Embedder::embed_query)) are embedded apart, because many models (e5,
+/// bge) are trained with a different prefix or instruction on each side; an embedder
+/// that makes no such difference keeps the default `embed_query`.
 ///
 /// Implementations must be deterministic: the same text must give the same vector on
 /// every call, in every process and after every upgrade that keeps the same
@@ -24,10 +34,11 @@ pub use hashing::HashingEmbedder;
 /// use cairn::{Embedder, HashingEmbedder};
 ///
 /// let embedder = HashingEmbedder::default();
-/// let rows = embedder.embed(&["Acme Corp acquired Widget", "acme corporation acquires widgets"])?;
+/// let rows = embedder.embed_passages(&["Acme Corp acquired Widget", "the weather in Paris"])?;
 /// assert_eq!(rows.dim(), (2, embedder.dimension()));
-/// let similarity = rows.row(0).dot(&rows.row(1));
-/// assert!(similarity > 0.5);
+/// let query = embedder.embed_query("acme corporation acquires widgets")?;
+/// assert!(query.dot(&rows.row(0)) > 0.5);
+/// assert!(query.dot(&rows.row(0)) > query.dot(&rows.row(1)));
 /// # Ok::<(), cairn::Error>(())
 /// ```
 pub trait Embedder: Send + Sync {
@@ -38,9 +49,25 @@ pub trait Embedder: Send + Sync {
     /// The length of every vector this embedder returns.
     fn dimension(&self) -> usize;
 
-    /// One L2-normalized row of [`dimension`](Embedder::dimension) values per text, in
-    /// the order of `texts`.
-    fn embed(&self, texts: &[&str]) -> Result<Array2<f32>>;
+    /// One L2-normalized row of [`dimension`](Embedder::dimension) values per stored
+    /// text (a chunk, an observation...), in the order of `texts`.
+    fn embed_passages(&self, texts: &[&str]) -> Result<Array2<f32>>;
+
+    /// The L2-normalized vector of a search query, comparable with the rows of
+    /// [`embed_passages`](Embedder::embed_passages). By default the query is embedded
+    /// as a passage.
+    fn embed_query(&self, query: &str) -> Result<Array1<f32>> {
+        let rows = self.embed_passages(&[query])?;
+        match rows.rows().into_iter().next() {
+            Some(row) if row.len() == self.dimension() => Ok(row.to_owned()),
+            _ => Err(Error::Inference(format!(
+                "embedder {} returned {:?} values for one query of dimension {}",
+                self.id(),
+                rows.dim(),
+                self.dimension()
+            ))),
+        }
+    }
 }
 
 /// Encodes a vector for a BLOB column: its values as little-endian `f32`, in order.
@@ -88,7 +115,11 @@ mod tests {
         assert_eq!(back, row);
 
         let embedder = HashingEmbedder::default();
-        let embedded = embedder.embed(&["round trip"]).unwrap().row(0).to_owned();
+        let embedded = embedder
+            .embed_passages(&["round trip"])
+            .unwrap()
+            .row(0)
+            .to_owned();
         assert_eq!(from_blob(&to_blob(embedded.view()), 256).unwrap(), embedded);
         assert_eq!(from_blob(&[], 0).unwrap().len(), 0);
     }

@@ -587,11 +587,16 @@ impl SearchIndex {
         let Some((embedding, cache)) = &self.shared.vectors else {
             return Ok(None);
         };
-        let rows = embedding.embedder.embed(&[query])?;
-        let Some(row) = rows.rows().into_iter().next() else {
-            return Ok(Some(Vec::new()));
-        };
-        cache.top_k(conn, row, k).map(Some)
+        let row = embedding.embedder.embed_query(query)?;
+        if row.len() != embedding.embedder.dimension() {
+            return Err(Error::Index(format!(
+                "embedder {} returned {} values for a query, not {}",
+                embedding.embedder.id(),
+                row.len(),
+                embedding.embedder.dimension()
+            )));
+        }
+        cache.top_k(conn, row.view(), k).map(Some)
     }
 }
 

@@ -440,7 +440,7 @@ mod tests {
     use crate::embed::{Embedder, HashingEmbedder};
 
     fn embed_one(embedder: &HashingEmbedder, text: &str) -> Array1<f32> {
-        embedder.embed(&[text]).unwrap().row(0).to_owned()
+        embedder.embed_passages(&[text]).unwrap().row(0).to_owned()
     }
 
     #[test]
@@ -518,7 +518,7 @@ mod tests {
             "quarterly revenue grew by 12%",
             "Widget Inc makes sprockets",
         ];
-        let rows = embedder.embed(&texts).unwrap();
+        let rows = embedder.embed_passages(&texts).unwrap();
         let mut index = VectorIndex::new(embedder.dimension());
         for (id, row) in (100..).zip(rows.rows()) {
             index.push(id, row).unwrap();

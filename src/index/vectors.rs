@@ -115,7 +115,7 @@ pub(crate) fn embed(
     // Bounded batches: a real model's memory grows with the batch.
     for batch in present.chunks(256) {
         let refs: Vec<&str> = batch.iter().map(|(_, _, t)| t.as_str()).collect();
-        let rows = embedder.embed(&refs)?;
+        let rows = embedder.embed_passages(&refs)?;
         if rows.dim() != (batch.len(), embedder.dimension()) {
             return Err(Error::Index(format!(
                 "embedder {} returned {:?} values for {} texts of dimension {}",

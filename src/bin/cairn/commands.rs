@@ -4,11 +4,12 @@ use std::fs::File;
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Batch, BatchReport, CheckpointPolicy, Direction, Episode, ImportOptions, ImportProgress,
-    JsonlFormat, Memory, Options, SearchOptions, Stats, VerifyMode, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, Episode, ImportOptions,
+    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Stats,
+    VerifyMode, WalStatus,
 };
 use serde::Serialize;
 
@@ -20,9 +21,19 @@ use crate::{
 /// The options every command opens its memory with (set once from the global flags).
 static OPTIONS: OnceLock<Options> = OnceLock::new();
 
+/// The embedder `--model` configured, as `stats` reports it; `None` without a model.
+static EMBEDDER: OnceLock<Option<EmbedderView>> = OnceLock::new();
+
+/// Which embedder the memory is opened with.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EmbedderView {
+    pub(crate) id: String,
+    pub(crate) dimension: usize,
+}
+
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
-    let _ = OPTIONS.set(options_from(&cli));
+    let _ = OPTIONS.set(options_from(&cli)?);
     // The one command that works on a directory of memories rather than one file.
     if let Command::Tenants { dir, action } = &cli.command {
         return tenants(dir, json, action);
@@ -68,13 +79,36 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn options_from(cli: &Cli) -> Options {
-    let options = Options::new();
-    match cli.checkpoint {
+fn options_from(cli: &Cli) -> Result<Options, Failure> {
+    let mut options = Options::new();
+    let mut view = None;
+    if let Some(dir) = &cli.model {
+        // A bad model directory is the caller's input, like a bad flag.
+        let model = SentenceEmbedder::open(dir).map_err(|e| Failure::bad_input(e.to_string()))?;
+        view = Some(EmbedderView {
+            id: model.id().to_owned(),
+            dimension: model.dimension(),
+        });
+        options = options.embedder(Arc::new(model));
+    }
+    let _ = EMBEDDER.set(view);
+    Ok(match cli.checkpoint {
         None => options,
         Some(Policy::Standalone) => options.checkpoint_policy(CheckpointPolicy::Standalone),
         Some(Policy::Replicated) => options.checkpoint_policy(CheckpointPolicy::Replicated),
-    }
+    })
+}
+
+/// The embedder the memories of this process are opened with, if any.
+pub(crate) fn embedder() -> Option<&'static EmbedderView> {
+    EMBEDDER.get().and_then(Option::as_ref)
+}
+
+fn embedder_text(embedder: Option<&EmbedderView>) -> String {
+    embedder.map_or_else(
+        || "none".to_owned(),
+        |e| format!("{} (dimension {})", e.id, e.dimension),
+    )
 }
 
 /// Opens (creating if needed) the memory.
@@ -459,16 +493,19 @@ fn stats(path: &Path, json: bool) -> Result<(), Failure> {
         #[serde(flatten)]
         rows: Stats,
         wal: WalStatus,
+        embedder: Option<&'static EmbedderView>,
     }
     let out = Out {
         rows: memory.stats()?,
         wal: memory.wal_status(),
+        embedder: embedder(),
     };
     emit(json, &out, |o| {
         let s = &o.rows;
         format!(
             "entities      {}\naliases       {}\nrelations     {}\nobservations  {}\n\
-             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}\n{}",
+             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}\n{}\n\
+             embedder      {}",
             s.entities,
             s.aliases,
             s.relations,
@@ -477,7 +514,8 @@ fn stats(path: &Path, json: bool) -> Result<(), Failure> {
             s.chunks,
             s.episodes,
             s.changes,
-            wal_text(&o.wal)
+            wal_text(&o.wal),
+            embedder_text(o.embedder)
         )
     })
 }

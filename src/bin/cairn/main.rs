@@ -29,6 +29,12 @@ struct Cli {
     /// recorded in the file applies (standalone for a new file).
     #[arg(long, env = "CAIRN_CHECKPOINT", global = true, value_enum)]
     checkpoint: Option<Policy>,
+    /// A sentence-transformers model directory (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`, `1_Pooling/`): chunks and observations are embedded with it and
+    /// searches match by meaning too. A memory written with a model must always be opened
+    /// with the same one.
+    #[arg(long, env = "CAIRN_MODEL", global = true, value_name = "DIR")]
+    model: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }

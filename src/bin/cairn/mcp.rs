@@ -37,6 +37,13 @@ const SEARCH_MEMORY_BUDGET: usize = 1000;
 
 /// Serves `memory` over stdio until the client closes the connection.
 pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
+    if let Some(embedder) = crate::commands::embedder() {
+        // Stdout carries the protocol; stderr tells an operator which model is in use.
+        eprintln!(
+            "cairn mcp: embedding with {} (dimension {})",
+            embedder.id, embedder.dimension
+        );
+    }
     let server = Server::new(memory, agent)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -299,15 +306,26 @@ struct SearchMemory {
     token_budget: Option<usize>,
 }
 
+/// What the server tells its clients, including whether searches match by meaning.
+fn instructions() -> String {
+    let mut text = "A knowledge-graph memory shared by every client of this file: entities with \
+                    types and observations, and relations between them. Names match across \
+                    case, width and spacing. Use search_memory for ranked, token-budgeted \
+                    context; search_nodes and open_nodes for entities."
+        .to_owned();
+    if let Some(embedder) = crate::commands::embedder() {
+        text.push_str(&format!(
+            " Searches also match by meaning (embedding model {}).",
+            embedder.id
+        ));
+    }
+    text
+}
+
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
         let mut config = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_instructions(
-                "A knowledge-graph memory shared by every client of this file: entities with \
-                 types and observations, and relations between them. Names match across \
-                 case, width and spacing. Use search_memory for ranked, token-budgeted \
-                 context; search_nodes and open_nodes for entities.",
-            );
+            .with_instructions(instructions());
         config.server_info = Implementation::new("cairn", env!("CARGO_PKG_VERSION"));
         config
     }

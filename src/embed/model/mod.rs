@@ -1,0 +1,445 @@
+//! [`SentenceEmbedder`]: a local sentence-transformers model (BERT family) run on the CPU
+//! with candle.
+
+mod files;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::BertModel;
+use ndarray::{Array1, Array2, ArrayViewMut1};
+use sha2::Digest;
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
+
+use crate::embed::Embedder;
+use crate::error::{Error, ModelProblem, Result};
+use files::ModelFiles;
+
+/// Bumped whenever this code changes the vectors a model gives (pooling, truncation,
+/// how prefixes are joined), so stored vectors of the old code are refused.
+const SCHEME: &str = "cairn-st-v1";
+
+/// At most this many texts go through the model at once.
+const MAX_BATCH_TEXTS: usize = 32;
+
+/// At most this many tokens, padding included, go through the model at once: the
+/// attention scores of a batch take `texts × heads × length²` floats, so long texts go
+/// in smaller batches (256-token texts: 16 at a time, 12 × 16 × 256² × 4 B = 50 MB).
+const MAX_BATCH_TOKENS: usize = 4096;
+
+/// No text needs more bytes than this per token to fill the model's window: bytes past
+/// `max_tokens × MAX_BYTES_PER_TOKEN` are not tokenized, which bounds the time a huge
+/// text costs.
+const MAX_BYTES_PER_TOKEN: usize = 64;
+
+/// Intra-op threads by default, chosen by measurement on a 2-core machine (see
+/// `docs/benchmarks.md`, "Embedding").
+const DEFAULT_THREADS: usize = 2;
+
+/// Runs a BERT-family [sentence-transformers] model from a local directory: no download,
+/// no network, the CPU only.
+///
+/// The directory holds `config.json`, `model.safetensors`, `tokenizer.json`,
+/// `1_Pooling/config.json` (mean pooling; other poolings are refused) and
+/// `sentence_bert_config.json` (`max_seq_length`: texts are truncated there, and never
+/// beyond the model's `max_position_embeddings`). A text's vector is the mean of its
+/// token vectors over the attention mask, L2-normalized, as sentence-transformers
+/// computes it. Texts are embedded in bounded batches sorted by length, so little is
+/// spent on padding.
+///
+/// Queries and passages may carry different prefixes (e5 and bge models want
+/// `"query: "` and `"passage: "`): they are read from the `prompts` of
+/// `config_sentence_transformers.json` when it has them, and can be set with the
+/// [builder](SentenceEmbedder::builder).
+///
+/// The [`id`](Embedder::id) names the model and a SHA-256 fingerprint of everything that
+/// decides its vectors (configuration, weights, tokenizer, pooling, truncation, prefixes),
+/// so a memory refuses a different model or a different configuration of the same one.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use cairn::{Embedder, Options, SentenceEmbedder};
+///
+/// let model = SentenceEmbedder::builder("models/e5-small-v2")
+///     .query_prefix("query: ")
+///     .passage_prefix("passage: ")
+///     .build()?;
+/// assert_eq!(model.dimension(), 384);
+/// let options = Options::new().embedder(Arc::new(model));
+/// # Ok::<(), cairn::Error>(())
+/// ```
+///
+/// [sentence-transformers]: https://www.sbert.net
+pub struct SentenceEmbedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    id: String,
+    name: String,
+    dimension: usize,
+    max_tokens: usize,
+    query_prefix: String,
+    passage_prefix: String,
+    threads: rayon::ThreadPool,
+}
+
+/// Options of a [`SentenceEmbedder`]; made by [`SentenceEmbedder::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SentenceEmbedderBuilder {
+    dir: PathBuf,
+    query_prefix: Option<String>,
+    passage_prefix: Option<String>,
+    threads: usize,
+}
+
+impl SentenceEmbedder {
+    /// The model in `dir`, with the prefixes its own files name (if any).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::builder(dir).build()
+    }
+
+    /// Options for the model in `dir`; [`SentenceEmbedderBuilder::build`] loads it.
+    pub fn builder(dir: impl AsRef<Path>) -> SentenceEmbedderBuilder {
+        SentenceEmbedderBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            query_prefix: None,
+            passage_prefix: None,
+            threads: DEFAULT_THREADS,
+        }
+    }
+
+    /// The model's name, from its `config.json`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The most tokens of a text that are embedded (special tokens included); the rest
+    /// is cut off.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// The text put before every query.
+    pub fn query_prefix(&self) -> &str {
+        &self.query_prefix
+    }
+
+    /// The text put before every stored text.
+    pub fn passage_prefix(&self) -> &str {
+        &self.passage_prefix
+    }
+
+    /// How many tokens the model sees for `text` as a passage (prefix and special
+    /// tokens included, after truncation).
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self
+            .encode(&[self.with_prefix(&self.passage_prefix, text)])?
+            .first()
+            .map_or(0, Encoding::len))
+    }
+
+    fn with_prefix<'t>(&self, prefix: &str, text: &'t str) -> Cow<'t, str> {
+        let text = cut(text, self.max_tokens.saturating_mul(MAX_BYTES_PER_TOKEN));
+        if prefix.is_empty() {
+            Cow::Borrowed(text)
+        } else {
+            Cow::Owned(format!("{prefix}{text}"))
+        }
+    }
+
+    fn encode(&self, texts: &[Cow<'_, str>]) -> Result<Vec<Encoding>> {
+        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        self.tokenizer
+            .encode_batch_fast(inputs, true)
+            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))
+    }
+
+    /// Embeds `texts` with `prefix`, one row each, on this embedder's threads (the
+    /// tokenizer's parallel loops and the matrix products both run in its pool).
+    fn embed_with(&self, prefix: &str, texts: &[&str]) -> Result<Array2<f32>> {
+        let mut rows = Array2::zeros((texts.len(), self.dimension));
+        self.threads
+            .install(|| self.embed_into(prefix, texts, &mut rows))?;
+        Ok(rows)
+    }
+
+    fn embed_into(&self, prefix: &str, texts: &[&str], out: &mut Array2<f32>) -> Result<()> {
+        let prefixed: Vec<Cow<'_, str>> =
+            texts.iter().map(|t| self.with_prefix(prefix, t)).collect();
+        let encodings = self.encode(&prefixed)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings.get(i).map_or(0, Encoding::len));
+        for batch in batches(&order, |i| encodings.get(i).map_or(0, Encoding::len)) {
+            let group: Vec<&Encoding> = batch.iter().filter_map(|&i| encodings.get(i)).collect();
+            let pooled = self.forward(&group)?;
+            for (&i, row) in batch.iter().zip(pooled.rows()) {
+                out.row_mut(i).assign(&row);
+            }
+        }
+        Ok(())
+    }
+
+    /// The pooled, normalized vectors of one batch, padded to its longest encoding.
+    fn forward(&self, batch: &[&Encoding]) -> Result<Array2<f32>> {
+        let length = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(batch.len() * length);
+        let mut mask = Vec::with_capacity(batch.len() * length);
+        for encoding in batch {
+            let pad = length - encoding.len();
+            ids.extend_from_slice(encoding.get_ids());
+            ids.extend(std::iter::repeat_n(0, pad));
+            mask.extend_from_slice(encoding.get_attention_mask());
+            mask.extend(std::iter::repeat_n(0, pad));
+        }
+        let hidden = (|| -> candle_core::Result<Vec<f32>> {
+            let shape = (batch.len(), length);
+            let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
+            let types = ids.zeros_like()?;
+            let attention = Tensor::from_vec(mask.clone(), shape, &Device::Cpu)?;
+            self.model
+                .forward(&ids, &types, Some(&attention))?
+                .flatten_all()?
+                .to_vec1::<f32>()
+        })()
+        .map_err(|e| Error::Inference(format!("model {}: {e}", self.name)))?;
+        if hidden.len() != batch.len() * length * self.dimension {
+            return Err(Error::Inference(format!(
+                "model {} returned {} values for {} × {} tokens of width {}",
+                self.name,
+                hidden.len(),
+                batch.len(),
+                length,
+                self.dimension
+            )));
+        }
+        let mut pooled = Array2::zeros((batch.len(), self.dimension));
+        let per_text = (length * self.dimension).max(1);
+        for ((states, mask), row) in hidden
+            .chunks(per_text)
+            .zip(mask.chunks(length.max(1)))
+            .zip(pooled.rows_mut())
+        {
+            mean_pool(states, mask, row);
+        }
+        Ok(pooled)
+    }
+}
+
+/// The mean of the token vectors (`states`, one row of `row.len()` values per token)
+/// whose `mask` is set, L2-normalized.
+fn mean_pool(states: &[f32], mask: &[u32], mut row: ArrayViewMut1<'_, f32>) {
+    let width = row.len();
+    let mut sum = vec![0.0_f64; width];
+    for (token, _) in states.chunks(width).zip(mask).filter(|(_, m)| **m != 0) {
+        for (total, &value) in sum.iter_mut().zip(token) {
+            *total += f64::from(value);
+        }
+    }
+    // The mean's divisor cancels in the normalization; only the direction is kept.
+    let norm = sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for (out, total) in row.iter_mut().zip(&sum) {
+            *out = (total / norm) as f32;
+        }
+    }
+}
+
+/// Splits `order` (indices sorted by length) into consecutive batches of at most
+/// [`MAX_BATCH_TEXTS`] texts and [`MAX_BATCH_TOKENS`] padded tokens (a single text
+/// longer than that still goes, alone).
+fn batches(order: &[usize], length: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in 1..=order.len() {
+        let size = end - start;
+        // Sorted by length, so the last text of a batch is its longest.
+        let padded = order.get(end - 1).map_or(0, |&i| length(i)) * size;
+        if size > 1 && (size > MAX_BATCH_TEXTS || padded > MAX_BATCH_TOKENS) {
+            out.push(&order[start..end - 1]);
+            start = end - 1;
+        }
+    }
+    if start < order.len() {
+        out.push(&order[start..]);
+    }
+    out
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    &text[..end]
+}
+
+impl Embedder for SentenceEmbedder {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn embed_passages(&self, texts: &[&str]) -> Result<Array2<f32>> {
+        self.embed_with(&self.passage_prefix, texts)
+    }
+
+    fn embed_query(&self, query: &str) -> Result<Array1<f32>> {
+        let rows = self.embed_with(&self.query_prefix, &[query])?;
+        Ok(rows.row(0).to_owned())
+    }
+}
+
+impl std::fmt::Debug for SentenceEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceEmbedder")
+            .field("id", &self.id)
+            .field("dimension", &self.dimension)
+            .field("max_tokens", &self.max_tokens)
+            .field("query_prefix", &self.query_prefix)
+            .field("passage_prefix", &self.passage_prefix)
+            .field("threads", &self.threads.current_num_threads())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SentenceEmbedderBuilder {
+    /// Put `prefix` before every query (e.g. `"query: "` for e5 models), instead of the
+    /// model's own `prompts["query"]`; `""` puts none.
+    pub fn query_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.query_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Put `prefix` before every stored text (e.g. `"passage: "`), instead of the
+    /// model's own `prompts["passage"]` (or `["document"]`); `""` puts none.
+    pub fn passage_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.passage_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Run the model on `threads` threads (at least 1; default 2). They are this
+    /// embedder's own, apart from any other thread pool of the process.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Reads, checks and loads the model. Fails with [`Error::Model`] naming the file
+    /// when one is missing, unreadable, malformed or asks for what is not implemented.
+    pub fn build(self) -> Result<SentenceEmbedder> {
+        let ModelFiles {
+            config,
+            weights,
+            mut tokenizer,
+            name,
+            max_tokens,
+            query_prompt,
+            passage_prompt,
+            mut digest,
+        } = ModelFiles::read(&self.dir)?;
+        let query_prefix = self.query_prefix.or(query_prompt).unwrap_or_default();
+        let passage_prefix = self.passage_prefix.or(passage_prompt).unwrap_or_default();
+        for part in [SCHEME, &query_prefix, &passage_prefix] {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part.as_bytes());
+        }
+        let fingerprint: String = digest
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+
+        let tokenizer_path = self.dir.join(files::TOKENIZER);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| Error::model(&tokenizer_path, ModelProblem::Malformed(e.to_string())))?;
+        // Batches are padded here, to their own longest text, not to a fixed length.
+        tokenizer.with_padding(None);
+
+        let weights_path = self.dir.join(files::WEIGHTS);
+        let malformed_weights = |e: candle_core::Error| {
+            Error::model(&weights_path, ModelProblem::Malformed(e.to_string()))
+        };
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(malformed_weights)?;
+        let model = BertModel::load(vb, &config).map_err(malformed_weights)?;
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .thread_name(|i| format!("cairn-embed-{i}"))
+            .build()
+            .map_err(|e| Error::Inference(format!("cannot start the model's threads: {e}")))?;
+        Ok(SentenceEmbedder {
+            model,
+            tokenizer,
+            id: format!("st-{name}-{}d-{fingerprint}", config.hidden_size),
+            name,
+            dimension: config.hidden_size,
+            max_tokens,
+            query_prefix,
+            passage_prefix,
+            threads,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::*;
+
+    #[test]
+    fn batches_are_bounded_by_texts_and_padded_tokens() {
+        let lengths = [3_usize, 5, 5, 100, 300, 300, 5000];
+        let order: Vec<usize> = (0..lengths.len()).collect();
+        let got = batches(&order, |i| lengths[i]);
+        // 4 × 100 = 400 fits; adding a 300 makes 5 × 300 = 1500 (fits), two: 6 × 300
+        // = 1800 fits; 5000 alone exceeds the bound and still goes alone.
+        assert_eq!(got, vec![&[0, 1, 2, 3, 4, 5][..], &[6][..]]);
+
+        let many: Vec<usize> = (0..70).collect();
+        let got = batches(&many, |_| 10);
+        assert_eq!(
+            got.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            vec![32, 32, 6]
+        );
+        let long = batches(&many, |_| 256);
+        assert!(long.iter().all(|b| b.len() * 256 <= MAX_BATCH_TOKENS));
+        assert_eq!(long.iter().map(|b| b.len()).sum::<usize>(), 70);
+        assert!(batches(&[], |_| 1).is_empty());
+    }
+
+    #[test]
+    fn mean_pool_averages_masked_tokens_and_normalizes() {
+        let states = [1.0, 0.0, 3.0, 4.0, 100.0, 100.0];
+        let mut out = Array2::zeros((1, 2));
+        mean_pool(&states, &[1, 1, 0], out.row_mut(0));
+        // Mean of (1, 0) and (3, 4) is (2, 2); the padding token is ignored.
+        let half = 0.5_f32.sqrt();
+        assert!((out[[0, 0]] - half).abs() < 1e-6 && (out[[0, 1]] - half).abs() < 1e-6);
+        let mut zero = Array2::zeros((1, 2));
+        mean_pool(&states, &[0, 0, 0], zero.row_mut(0));
+        assert!(zero.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("abc", 10), "abc");
+        assert_eq!(cut("abc", 2), "ab");
+        assert_eq!(cut("é", 1), "");
+        assert_eq!(cut("aé", 2), "a");
+    }
+}
