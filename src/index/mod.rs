@@ -481,12 +481,13 @@ fn term_clause(
 }
 
 impl Shared {
-    /// The vectors of the touched rows of the kinds this memory embeds.
-    fn embed(
+    /// The texts to embed of the touched rows of the kinds this memory embeds (`None`:
+    /// the row is gone). Read inside the batch's snapshot; embedded outside it.
+    fn embedding_texts(
         &self,
         conn: &rusqlite::Connection,
         touched: &std::collections::BTreeSet<(DocKind, i64)>,
-    ) -> Result<Vec<VectorWrite>> {
+    ) -> Result<Vec<(DocKind, i64, Option<String>)>> {
         let Some((embedding, _)) = &self.vectors else {
             return Ok(Vec::new());
         };
@@ -496,7 +497,19 @@ impl Shared {
                 texts.push((kind, id, indexer::embedding_text(conn, kind, id)?));
             }
         }
-        vectors::embed(embedding.embedder.as_ref(), texts)
+        Ok(texts)
+    }
+
+    /// Embeds what [`Shared::embedding_texts`] read. Runs outside any snapshot, so a slow
+    /// model never keeps a reader on the WAL (which would keep checkpoints from
+    /// restarting it), and stops between batches when the memory closes.
+    fn embed(&self, texts: Vec<(DocKind, i64, Option<String>)>) -> Result<Vec<VectorWrite>> {
+        let Some((embedding, _)) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        vectors::embed(embedding.embedder.as_ref(), texts, &|| {
+            self.progress.lock().stop
+        })
     }
 
     /// The chunks searchable now whose text holds every word of `key` (as the analyzer
@@ -812,10 +825,11 @@ fn index_new_changes(
                 indexer::apply(conn, writer, &shared.fields, &touched)?;
                 let links =
                     linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?;
-                let vectors = shared.embed(conn, &touched)?;
-                Ok((changes.last().map(|c| c.seq.get()), links, vectors))
+                let texts = shared.embedding_texts(conn, &touched)?;
+                Ok((changes.last().map(|c| c.seq.get()), links, texts))
             })
-            .and_then(|(last, links, vectors)| {
+            .and_then(|(last, links, texts)| {
+                let vectors = shared.embed(texts)?;
                 // Derived rows are written before the index commit that records the batch
                 // as applied: a crash in between only means deriving the batch again.
                 if !links.is_empty() || !vectors.is_empty() {

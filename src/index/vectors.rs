@@ -99,10 +99,16 @@ pub(crate) enum VectorWrite {
     Delete(DocKind, i64),
 }
 
-/// Embeds `texts` (the current text of each touched row; `None`: the row is gone).
+/// Texts are embedded this many at a time: a real model's memory grows with the batch,
+/// and `stopped` is asked between batches, so a closing memory waits for one batch at most.
+const EMBED_BATCH: usize = 32;
+
+/// Embeds `texts` (the current text of each touched row; `None`: the row is gone), until
+/// `stopped` says the memory is closing.
 pub(crate) fn embed(
     embedder: &dyn Embedder,
     texts: Vec<(DocKind, i64, Option<String>)>,
+    stopped: &dyn Fn() -> bool,
 ) -> Result<Vec<VectorWrite>> {
     let mut writes = Vec::with_capacity(texts.len());
     let mut present = Vec::new();
@@ -112,8 +118,10 @@ pub(crate) fn embed(
             None => writes.push(VectorWrite::Delete(kind, id)),
         }
     }
-    // Bounded batches: a real model's memory grows with the batch.
-    for batch in present.chunks(256) {
+    for batch in present.chunks(EMBED_BATCH) {
+        if stopped() {
+            return Err(Error::Index("the memory is closing".to_owned()));
+        }
         let refs: Vec<&str> = batch.iter().map(|(_, _, t)| t.as_str()).collect();
         let rows = embedder.embed_passages(&refs)?;
         if rows.dim() != (batch.len(), embedder.dimension()) {

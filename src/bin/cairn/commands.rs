@@ -375,8 +375,17 @@ fn search_options(search: &SearchArgs) -> SearchOptions {
         .read_your_writes(true)
 }
 
+/// A command-line search is its own process and wrote nothing, so read-your-writes has
+/// nothing to wait for; what a script expects (`cairn add X && cairn search X` finds X)
+/// is every write committed before the command, so it waits for the file's log first.
+fn caught_up(memory: &Memory) -> Result<(), Failure> {
+    memory.sync()?;
+    Ok(())
+}
+
 fn search(path: &Path, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
     let memory = open_existing(path)?;
+    caught_up(&memory)?;
     let hits = memory.search(query, &search_options(search))?;
     let views: Vec<HitView> = hits.iter().map(HitView::new).collect();
     emit(json, &views, |_| {
@@ -404,6 +413,7 @@ fn context(
     search: &SearchArgs,
 ) -> Result<(), Failure> {
     let memory = open_existing(path)?;
+    caught_up(&memory)?;
     let context = memory.context(query, &search_options(search), budget)?;
     #[derive(Serialize)]
     struct Out {
