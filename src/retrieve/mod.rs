@@ -315,38 +315,10 @@ fn vector_channel(nearest: Vec<(DocKind, i64, f32)>, kinds: &[DocKind], weight: 
 }
 
 /// Entities to expand from, with their distance from the matched text and a weight from
-/// the match's rank. The ends of matched relations, the entities of matched observations
-/// and the entities matched chunks mention are read with one statement per kind.
+/// the match's rank: the matched entities themselves, and the entities other matches name
+/// ([`passages::entities_named_by`]).
 fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
-    let ids_of = |kind: DocKind| -> Vec<i64> {
-        matches
-            .iter()
-            .filter(|m| m.kind == kind)
-            .map(|m| m.id)
-            .collect()
-    };
-    let mut ends: HashMap<(DocKind, i64), Vec<i64>> = HashMap::new();
-    for (kind, sql) in [
-        (
-            DocKind::Relation,
-            "SELECT id, subject_id FROM relation WHERE id IN (SELECT value FROM json_each(?1))
-             UNION ALL
-             SELECT id, object_id FROM relation WHERE id IN (SELECT value FROM json_each(?1))",
-        ),
-        (
-            DocKind::Observation,
-            "SELECT id, entity_id FROM observation WHERE id IN (SELECT value FROM json_each(?1))",
-        ),
-        (
-            DocKind::Chunk,
-            "SELECT chunk_id, entity_id FROM mention WHERE chunk_id IN (SELECT value FROM json_each(?1))
-             ORDER BY chunk_id, entity_id",
-        ),
-    ] {
-        for (id, entity) in rows_by_id::<i64>(conn, sql, &ids_of(kind))? {
-            ends.entry((kind, id)).or_default().push(entity);
-        }
-    }
+    let ends = passages::entities_named_by(conn, matches)?;
     let mut seeds = Vec::new();
     for (i, m) in matches.iter().enumerate() {
         let weight = 1.0 / (i + 1) as f32;

@@ -105,6 +105,28 @@ fn named_entities<'m>(
     conn: &Connection,
     matches: &'m [Bm25Hit],
 ) -> Result<Vec<(&'m Bm25Hit, i64)>> {
+    let ends = entities_named_by(conn, matches)?;
+    let mut out = Vec::new();
+    for m in matches {
+        match m.kind {
+            DocKind::Entity => out.push((m, m.id)),
+            DocKind::Document => {}
+            kind => {
+                let named = ends.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
+                out.extend(named.iter().map(|&e| (m, e)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The entities each non-entity match names, keyed by (kind, id): a relation's two ends,
+/// an observation's entity, the entities a chunk mentions and the one its document is
+/// about. One statement per kind, in a stable order.
+pub(crate) fn entities_named_by(
+    conn: &Connection,
+    matches: &[Bm25Hit],
+) -> Result<HashMap<(DocKind, i64), Vec<i64>>> {
     let ids_of = |kind: DocKind| -> Vec<i64> {
         matches
             .iter()
@@ -119,7 +141,8 @@ fn named_entities<'m>(
             "SELECT chunk_id, entity_id FROM mention WHERE chunk_id IN (SELECT value FROM json_each(?1))
              UNION
              SELECT c.id, d.about_id FROM chunk c JOIN document d ON d.id = c.document_id
-             WHERE c.id IN (SELECT value FROM json_each(?1)) AND d.about_id IS NOT NULL",
+             WHERE c.id IN (SELECT value FROM json_each(?1)) AND d.about_id IS NOT NULL
+             ORDER BY 1, 2",
         ),
         (
             DocKind::Relation,
@@ -136,18 +159,7 @@ fn named_entities<'m>(
             ends.entry((kind, id)).or_default().push(entity);
         }
     }
-    let mut out = Vec::new();
-    for m in matches {
-        match m.kind {
-            DocKind::Entity => out.push((m, m.id)),
-            DocKind::Document => {}
-            kind => {
-                let named = ends.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
-                out.extend(named.iter().map(|&e| (m, e)));
-            }
-        }
-    }
-    Ok(out)
+    Ok(ends)
 }
 
 /// The chunks an entity leads to, distinct, in a stable order: its documents' chunks, the
