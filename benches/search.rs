@@ -51,8 +51,8 @@ use cairn::{
     VectorIndex,
 };
 use common::{
-    Samples, bench_dir, copy_dir, dir_size, mib, ms, percentile, remove_memory_files, summarize,
-    sync_fully, with_suffix,
+    Samples, bench_dir, copy_dir, dir_size, mib, ms, percentile, recall, remove_memory_files,
+    summarize, sync_fully, with_suffix,
 };
 use criterion::Criterion;
 use rand::rngs::StdRng;
@@ -847,19 +847,6 @@ fn stored_vectors(db: &Path) -> Vec<(i64, Vec<f32>)> {
         (id, values)
     })
     .collect()
-}
-
-/// Recall of `fast` against `exact`, by score so ties at the k-th score do not count.
-fn recall(exact: &[(i64, f32)], fast: &[(i64, f32)]) -> f64 {
-    let Some(&(_, bar)) = exact.last() else {
-        return 1.0;
-    };
-    let ids: HashSet<i64> = exact.iter().map(|h| h.0).collect();
-    let found = fast
-        .iter()
-        .filter(|h| ids.contains(&h.0) || h.1 >= bar)
-        .count();
-    found.min(exact.len()) as f64 / exact.len() as f64
 }
 
 fn with_vectors(db: &Path, queries: &[Query], passes: usize) {

@@ -25,12 +25,11 @@ mod common;
 #[allow(dead_code)]
 mod synthetic;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use cairn::ndarray::{Array1, Array2, ArrayView1};
 use cairn::{Embedder, HashingEmbedder, VectorIndex};
-use common::{Samples, ms, summarize};
+use common::{Samples, ms, recall, summarize};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use synthetic::Synthetic;
@@ -102,21 +101,6 @@ fn read_rows(path: &std::path::Path) -> Option<Array2<f32>> {
         .collect();
     let n = values.len() / DIMENSION;
     Array2::from_shape_vec((n, DIMENSION), values).ok()
-}
-
-/// The share of the exact top k the fast result found, counting by score so that ties
-/// at the k-th exact score are not held against it.
-fn recall(exact: &[(i64, f32)], fast: &[(i64, f32)]) -> f64 {
-    let Some(&(_, bar)) = exact.last() else {
-        return 1.0;
-    };
-    let ids: HashSet<i64> = exact.iter().map(|h| h.0).collect();
-    let found = fast
-        .iter()
-        .filter(|h| ids.contains(&h.0) || h.1 >= bar)
-        .count()
-        .min(exact.len());
-    found as f64 / exact.len() as f64
 }
 
 fn measure(name: &str, index: &VectorIndex, queries: &[Array1<f32>], floor_rate: f64) {

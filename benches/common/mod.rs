@@ -224,3 +224,18 @@ pub fn machine() -> String {
         command_output("git", &["describe", "--always", "--dirty"]).unwrap_or_else(unknown),
     )
 }
+
+/// The share of the exact top k a fast nearest-neighbour result found, counting by score
+/// so that ties at the k-th exact score are not held against it.
+pub fn recall(exact: &[(i64, f32)], fast: &[(i64, f32)]) -> f64 {
+    let Some(&(_, bar)) = exact.last() else {
+        return 1.0;
+    };
+    let ids: std::collections::HashSet<i64> = exact.iter().map(|h| h.0).collect();
+    let found = fast
+        .iter()
+        .filter(|h| ids.contains(&h.0) || h.1 >= bar)
+        .count()
+        .min(exact.len());
+    found as f64 / exact.len() as f64
+}
