@@ -1,5 +1,6 @@
-//! The vector channel's scan alone: exact f32 search against cairn's fast path (1-bit
-//! sketch scan + exact re-scoring, `src/index/nearest.rs`), time and recall.
+//! The vector channel's search alone: exact f32 search against cairn's fast path (an
+//! inverted-file probe of two-level k-means lists, scored exactly: `src/index/nearest.rs`,
+//! `src/index/partition.rs`), time and recall.
 //!
 //! Run with `cargo bench --bench vectors`. Prints `>>>` summary lines:
 //!
@@ -9,13 +10,18 @@
 //! 2. For each data set and size: per-query time of the exact scan and of the fast path
 //!    (interleaved query by query), their ratio, the floor, and the fast path's recall
 //!    against exact search at k = 10, 50 and 100 (100 is what a search with limit 20
-//!    asks the vector channel for), plus recall@10 / @50 at other candidate depths.
+//!    asks the vector channel for), plus recall@10 / @50 at other probe depths, and the
+//!    time to build the index (partition training included).
 //!
 //! Data sets: `random` (unit vectors uniform on the sphere: no structure, the worst case
 //! for any sketch or index); `hashing` (`HashingEmbedder::new(384)` of the 100,000 chunk
 //! texts of `benches/synthetic/`, queried by its 200 queries); `minilm` (real
-//! all-MiniLM-L6-v2 vectors, when `CAIRN_MINILM_DIR` names a folder holding
-//! `corpus.f32` and `queries.f32`: raw little-endian f32 rows of 384 values).
+//! all-MiniLM-L6-v2 vectors of the LoCoMo turns and HotpotQA paragraphs in
+//! `../shared/data/`, queried by their questions, when `CAIRN_MODEL` names the model: they
+//! are embedded once and kept in `target/minilm-vectors/`); `minilm-derived` (100,000
+//! rows made from those: each the normalized sum of one real row, 0.3 of another and a
+//! little noise — a stand-in for a large memory with a real model's geometry, since
+//! embedding 100,000 texts on this machine takes most of an hour).
 //!
 //! Environment: `CAIRN_VECTORS_SIZES=10000,100000,1000000` (the random set's sizes);
 //! `CAIRN_VECTORS_QUERIES=n` (queries per set, default 200).
@@ -82,25 +88,22 @@ fn random_rows(rng: &mut StdRng, n: usize) -> Array2<f32> {
     rows
 }
 
+/// The rows under ids `0..n`, as the vector cache loads them (partition training
+/// included); prints the time it took.
 fn index_of(rows: &Array2<f32>) -> VectorIndex {
+    let start = Instant::now();
     let mut index = VectorIndex::new(rows.ncols());
     for (id, row) in (0..).zip(rows.rows()) {
         index.push(id, row).unwrap();
     }
+    println!(
+        "indexed {} rows ({} lists, the largest of {} rows) in {}",
+        index.len(),
+        index.lists(),
+        index.largest_list(),
+        ms(start.elapsed())
+    );
     index
-}
-
-/// Rows from a raw little-endian f32 file.
-fn read_rows(path: &std::path::Path) -> Option<Array2<f32>> {
-    let bytes = std::fs::read(path).ok()?;
-    let values: Vec<f32> = bytes
-        .as_chunks::<4>()
-        .0
-        .iter()
-        .map(|b| f32::from_le_bytes(*b))
-        .collect();
-    let n = values.len() / DIMENSION;
-    Array2::from_shape_vec((n, DIMENSION), values).ok()
 }
 
 fn measure(name: &str, index: &VectorIndex, queries: &[Array1<f32>], floor_rate: f64) {
@@ -152,33 +155,39 @@ fn measure(name: &str, index: &VectorIndex, queries: &[Array1<f32>], floor_rate:
     depth_sweep(name, index, queries);
 }
 
-/// Recall@10 and @50 of the sketched path at several re-scoring depths, and its time.
+/// Recall@10 and @50 of the partitioned path when it scores 1/48 to 1/6 of the rows
+/// (the default is 1/`PROBE_SHARE`), and its time.
 fn depth_sweep(name: &str, index: &VectorIndex, queries: &[Array1<f32>]) {
+    if index.lists() == 0 {
+        return;
+    }
     let mut parts = Vec::new();
-    for candidates in [250, 500, 1000, 2000, 4000] {
+    for share in [48, 24, 12, 6] {
+        let rows = index.len() / share;
         let (mut r10, mut r50) = (0.0, 0.0);
         let mut times = Samples::default();
         for q in queries {
             let exact = index.top_k_exact(q.view(), 50);
             let start = Instant::now();
-            let fast = index.top_k_sketched(q.view(), 50, candidates);
+            let fast = index.top_k_probed(q.view(), 50, rows);
             times.push(start.elapsed());
             r50 += recall(&exact, &fast);
             r10 += recall(
                 &exact[..10.min(exact.len())],
-                &index.top_k_sketched(q.view(), 10, candidates),
+                &index.top_k_probed(q.view(), 10, rows),
             );
         }
         let nq = queries.len() as f64;
         parts.push(format!(
-            "{candidates} re-scored: recall@10 {:.3}, @50 {:.3}, p50 {}",
+            "1/{share} of the rows ({rows}) scored: recall@10 {:.3}, @50 {:.3}, p50 {}",
             r10 / nq,
             r50 / nq,
             ms(times.p(50.0))
         ));
     }
     summarize(format!(
-        "vectors {name}, re-scoring depth: {}",
+        "vectors {name}, {} lists, probe depth: {}",
+        index.lists(),
         parts.join("; ")
     ));
 }
@@ -229,26 +238,22 @@ fn main() {
     );
     drop(rows);
 
-    if let Ok(dir) = std::env::var("CAIRN_MINILM_DIR") {
-        let dir = std::path::Path::new(&dir);
-        match (
-            read_rows(&dir.join("corpus.f32")),
-            read_rows(&dir.join("queries.f32")),
-        ) {
-            (Some(corpus), Some(queries)) => {
-                let queries = queries_of(&queries, nq.max(200));
-                measure(
-                    "minilm (all-MiniLM-L6-v2 of LoCoMo turns + HotpotQA sentences, queried by their questions)",
-                    &index_of(&corpus),
-                    &queries,
-                    rate,
-                );
-            }
-            _ => println!(
-                "CAIRN_MINILM_DIR={} lacks corpus.f32 / queries.f32",
-                dir.display()
-            ),
-        }
+    #[cfg(feature = "model")]
+    if let Some((corpus, queries)) = minilm::vectors() {
+        let queries = queries_of(&queries, nq.max(200));
+        measure(
+            "minilm (all-MiniLM-L6-v2 of the LoCoMo turns and HotpotQA paragraphs, queried by their questions)",
+            &index_of(&corpus),
+            &queries,
+            rate,
+        );
+        let derived = minilm::derived(&corpus, 100_000);
+        measure(
+            "minilm-derived (100,000 rows made from the real ones), real queries",
+            &index_of(&derived),
+            &queries,
+            rate,
+        );
     }
 
     let mut rng = StdRng::seed_from_u64(7);
@@ -263,4 +268,146 @@ fn main() {
         );
     }
     common::print_summary();
+}
+
+/// Real all-MiniLM-L6-v2 vectors of the development sets, embedded once per machine.
+#[cfg(feature = "model")]
+mod minilm {
+    use std::path::{Path, PathBuf};
+    use std::time::Instant;
+
+    use cairn::ndarray::Array2;
+    use cairn::{Embedder, SentenceEmbedder};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::Value;
+
+    use super::{DIMENSION, random_rows};
+
+    /// (corpus, queries) from the cache in `target/minilm-vectors/`, embedding them
+    /// first if the cache is missing; `None` without `CAIRN_MODEL` or the data sets.
+    pub fn vectors() -> Option<(Array2<f32>, Array2<f32>)> {
+        let model = std::env::var("CAIRN_MODEL").ok()?;
+        let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/minilm-vectors");
+        if let (Some(c), Some(q)) = (
+            read(&cache.join("corpus.f32")),
+            read(&cache.join("queries.f32")),
+        ) {
+            return Some((c, q));
+        }
+        let (passages, questions) = texts()?;
+        let embedder = SentenceEmbedder::open(&model).ok()?;
+        let start = Instant::now();
+        let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+        let corpus = embed(&refs, |batch| embedder.embed_passages(batch).ok());
+        let queries = embed(
+            &questions.iter().map(String::as_str).collect::<Vec<_>>(),
+            |batch| {
+                let rows: Option<Vec<_>> =
+                    batch.iter().map(|q| embedder.embed_query(q).ok()).collect();
+                let rows = rows?;
+                let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+                Array2::from_shape_vec((rows.len(), DIMENSION), flat).ok()
+            },
+        );
+        let (corpus, queries) = (corpus?, queries?);
+        println!(
+            "embedded {} passages and {} questions with {} in {:.1} s",
+            corpus.nrows(),
+            queries.nrows(),
+            embedder.id(),
+            start.elapsed().as_secs_f64()
+        );
+        std::fs::create_dir_all(&cache).ok()?;
+        write(&cache.join("corpus.f32"), &corpus)?;
+        write(&cache.join("queries.f32"), &queries)?;
+        Some((corpus, queries))
+    }
+
+    /// `n` rows, each the normalized sum of a real row, 0.3 of another and Gaussian
+    /// noise of norm about 0.1.
+    pub fn derived(real: &Array2<f32>, n: usize) -> Array2<f32> {
+        let mut rng = StdRng::seed_from_u64(11);
+        let noise = random_rows(&mut rng, n);
+        let mut rows = Array2::zeros((n, DIMENSION));
+        for (mut row, noise) in rows.rows_mut().into_iter().zip(noise.rows()) {
+            let a = real.row(rng.random_range(0..real.nrows()));
+            let b = real.row(rng.random_range(0..real.nrows()));
+            row.assign(&(&a + &(&b * 0.3) + &(&noise * 0.1)));
+            let norm = row.dot(&row).sqrt();
+            row /= norm;
+        }
+        rows
+    }
+
+    fn embed(texts: &[&str], run: impl Fn(&[&str]) -> Option<Array2<f32>>) -> Option<Array2<f32>> {
+        let mut rows = Vec::with_capacity(texts.len() * DIMENSION);
+        for batch in texts.chunks(32) {
+            rows.extend(run(batch)?.iter().copied());
+        }
+        Array2::from_shape_vec((texts.len(), DIMENSION), rows).ok()
+    }
+
+    /// LoCoMo turns and HotpotQA paragraphs (distinct), then both sets' questions.
+    fn texts() -> Option<(Vec<String>, Vec<String>)> {
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let locomo: Value =
+            serde_json::from_slice(&std::fs::read(data.join("locomo/locomo10.json")).ok()?).ok()?;
+        let hotpot: Value = serde_json::from_slice(
+            &std::fs::read(data.join("hotpotqa/hotpot_train_100.json")).ok()?,
+        )
+        .ok()?;
+        let (mut passages, mut questions) = (Vec::new(), Vec::new());
+        for sample in locomo.as_array()? {
+            for (key, session) in sample["conversation"].as_object()? {
+                if !key.starts_with("session_") || key.ends_with("date_time") {
+                    continue;
+                }
+                for turn in session.as_array().into_iter().flatten() {
+                    if let (Some(speaker), Some(text)) =
+                        (turn["speaker"].as_str(), turn["text"].as_str())
+                    {
+                        passages.push(format!("{speaker}: {text}"));
+                    }
+                }
+            }
+            for qa in sample["qa"].as_array().into_iter().flatten() {
+                questions.extend(qa["question"].as_str().map(str::to_owned));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for q in hotpot.as_array()? {
+            questions.extend(q["question"].as_str().map(str::to_owned));
+            for paragraph in q["context"].as_array().into_iter().flatten() {
+                let title = paragraph[0].as_str().unwrap_or_default();
+                let text: Vec<&str> = paragraph[1]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let text = format!("{title}\n{}", text.join(""));
+                if seen.insert(text.clone()) {
+                    passages.push(text);
+                }
+            }
+        }
+        Some((passages, questions))
+    }
+
+    fn read(path: &Path) -> Option<Array2<f32>> {
+        let bytes = std::fs::read(path).ok()?;
+        let values: Vec<f32> = bytes
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|b| f32::from_le_bytes(*b))
+            .collect();
+        Array2::from_shape_vec((values.len() / DIMENSION, DIMENSION), values).ok()
+    }
+
+    fn write(path: &Path, rows: &Array2<f32>) -> Option<()> {
+        let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(path, bytes).ok()
+    }
 }

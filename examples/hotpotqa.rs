@@ -37,6 +37,8 @@ use cairn::{
 };
 use serde_json::Value;
 
+mod common;
+
 /// recall@k reported for the pooled memory; the per-question memories report the first two.
 const KS: [usize; 3] = [2, 5, 10];
 
@@ -59,11 +61,7 @@ type Recall = [f64; 3];
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
-    let path = args
-        .iter()
-        .enumerate()
-        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--model"))
-        .map(|(_, a)| a)
+    let path = common::positional(&args)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -73,8 +71,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `--no-about`: the documents do not say what they are about (mention links only).
     let about = !args.iter().any(|a| a == "--no-about");
 
+    let model = common::model(&args)?;
     if args.iter().any(|a| a == "--study") {
-        return study(&paragraphs, &questions, about);
+        return study(&paragraphs, &questions, about, model);
     }
     let runs: Vec<(&str, Options, SearchOptions)> = vec![
         (
@@ -94,10 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     ];
     let mut runs = runs;
-    if let Some(model) = model_options(&args)? {
+    if let Some(model) = model {
         runs.push((
             "hybrid_model",
-            model,
+            Options::new().embedder(model),
             SearchOptions::new().kinds(&[HitKind::Chunk]),
         ));
     }
@@ -155,6 +154,7 @@ fn study(
     paragraphs: &[Paragraph],
     questions: &[Question],
     about: bool,
+    model: Option<Arc<common::Memo>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let base = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(KS[2]);
     let mut variants: Vec<(String, SearchOptions)> = vec![
@@ -173,18 +173,28 @@ fn study(
             ));
         }
     }
-    let embedder = std::env::var("HOTPOTQA_VECTORS").is_ok();
-    let options = if embedder {
-        Options::new().embedder(Arc::new(HashingEmbedder::default()))
-    } else {
-        Options::new()
+    // With a model (or HOTPOTQA_VECTORS=1: the hashing embedder) every variant also runs
+    // at several vector weights; without, the vector channel is off.
+    let embedder: Option<Arc<dyn cairn::Embedder>> = match model {
+        Some(model) => Some(model),
+        None if std::env::var("HOTPOTQA_VECTORS").is_ok() => {
+            Some(Arc::new(HashingEmbedder::default()))
+        }
+        None => None,
     };
+    let options = match &embedder {
+        Some(e) => Options::new().embedder(Arc::clone(e)),
+        None => Options::new(),
+    };
+    if embedder.is_some() {
+        variants = vector_variants(&base, &variants);
+    }
     println!(
         "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "variant", "pool R@2", "pool R@5", "pool R@10", "pq R@2", "pq R@5"
     );
     for (name, variant) in &variants {
-        let variant = if embedder {
+        let variant = if embedder.is_some() {
             variant.clone()
         } else {
             variant.clone().vector_weight(0.0)
@@ -199,17 +209,29 @@ fn study(
     Ok(())
 }
 
-/// `--model DIR` (or `CAIRN_MODEL`): memory options embedding with that sentence-
-/// transformers model, for the `hybrid_model` run.
-fn model_options(args: &[String]) -> Result<Option<Options>, Box<dyn std::error::Error>> {
-    let dir = args
-        .iter()
-        .position(|a| a == "--model")
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var("CAIRN_MODEL").ok());
-    let Some(dir) = dir else { return Ok(None) };
-    let embedder = cairn::SentenceEmbedder::open(&dir)?;
-    Ok(Some(Options::new().embedder(Arc::new(embedder))))
+/// Each fused variant at vector weights 0 (off), 0.2, 0.5 and 1.0, plus the vector
+/// channel alone: the measurement behind the default vector weight.
+fn vector_variants(
+    base: &SearchOptions,
+    variants: &[(String, SearchOptions)],
+) -> Vec<(String, SearchOptions)> {
+    let mut out = vec![(
+        "vectors only".to_owned(),
+        base.clone()
+            .bm25_weight(0.0)
+            .graph_weight(0.0)
+            .vector_weight(1.0),
+    )];
+    for (name, variant) in variants {
+        if name == "bm25 only" {
+            out.push((name.clone(), variant.clone()));
+            continue;
+        }
+        for w in [0.0f32, 0.2, 0.5, 1.0] {
+            out.push((format!("{name}, vec {w}"), variant.clone().vector_weight(w)));
+        }
+    }
+    out
 }
 
 /// Every paragraph in one memory; every question searched against it.

@@ -5,6 +5,8 @@
 //! cargo run --release --example locomo                     # the table
 //! cargo run --release --example locomo -- --json           # one JSON object
 //! cargo run --release --example locomo -- path/to/locomo10.json
+//! cargo run --release --example locomo -- --model DIR      # also the hybrid_model run
+//! cargo run --release --example locomo -- --fusion-study [--model DIR]
 //! ```
 //!
 //! The dataset is licensed CC BY-NC 4.0 and is read from the shared data folder at run
@@ -44,6 +46,8 @@ use cairn::{
 };
 use serde_json::Value;
 
+mod common;
+
 const KS: [usize; 3] = [5, 10, 20];
 
 struct Turn {
@@ -78,17 +82,16 @@ struct Provenance {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
-    let path = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
+    let path = common::positional(&args)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/locomo/locomo10.json")
         });
     let with_facts = args.iter().any(|a| a == "--with-observations");
     let conversations = load(&path)?;
+    let model = common::model(&args)?;
     if args.iter().any(|a| a == "--fusion-study") {
-        return fusion_study(&conversations);
+        return fusion_study(&conversations, model);
     }
 
     let bm25 = SearchOptions::new()
@@ -100,6 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .kinds(&[HitKind::Chunk, HitKind::Observation])
         .limit(KS[2]);
     let (mut r_bm25, mut r_hybrid, mut r_facts) = (Recalls::new(), Recalls::new(), Recalls::new());
+    let mut r_model = Recalls::new();
     let mut latencies_ms: Vec<f64> = Vec::new();
     for conversation in &conversations {
         let (memory, provenance) = ingest(conversation, false)?;
@@ -112,6 +116,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut r_hybrid,
             Some(&mut latencies_ms),
         )?;
+        if let Some(model) = &model {
+            let options = Options::new().embedder(Arc::clone(model) as Arc<dyn cairn::Embedder>);
+            let (memory, provenance) = ingest_with(conversation, false, options)?;
+            run(
+                &memory,
+                &provenance,
+                conversation,
+                &hybrid,
+                &mut r_model,
+                None,
+            )?;
+        }
         if with_facts {
             let (memory, provenance) = ingest(conversation, true)?;
             run(
@@ -141,6 +157,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if with_facts {
             out["hybrid_with_observations"] = table_json(&t_facts);
         }
+        if model.is_some() {
+            out["hybrid_model"] = table_json(&summarize(&r_model));
+        }
         println!("{out}");
     } else {
         print_table("bm25 (cairn, plain BM25 over turns)", &t_bm25);
@@ -150,6 +169,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!();
             print_table("hybrid + observation facts", &t_facts);
         }
+        if model.is_some() {
+            println!();
+            print_table("hybrid with the model's vectors", &summarize(&r_model));
+        }
         println!(
             "hybrid query latency: p50 {p50:.3} ms, p99 {p99:.3} ms over {} queries",
             latencies_ms.len()
@@ -158,27 +181,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The lexical channel alone, then with the hashing embedder's vector channel fused by
-/// reciprocal rank and by normalized score sum at several weights: the measurement
-/// behind the default fusion (`docs/retrieval.md`).
-fn fusion_study(conversations: &[Conversation]) -> Result<(), Box<dyn std::error::Error>> {
+/// The lexical channel alone, then with a vector channel (the model's with `--model`,
+/// else the hashing embedder's) fused by reciprocal rank, by score sum and by min-max
+/// sum at several weights: the measurement behind the default fusion
+/// (`docs/retrieval.md`).
+fn fusion_study(
+    conversations: &[Conversation],
+    model: Option<Arc<common::Memo>>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let base = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(KS[2]);
-    let mut variants: Vec<(String, SearchOptions)> =
-        vec![("no vectors".to_owned(), base.clone().vector_weight(0.0))];
-    for w in [0.2f32, 0.5, 1.0] {
-        variants.push((
-            format!("rrf k=60, vector weight {w}"),
+    let mut variants: Vec<(String, SearchOptions)> = vec![
+        ("no vectors".to_owned(), base.clone().vector_weight(0.0)),
+        (
+            "vectors only".to_owned(),
             base.clone()
-                .fusion(Fusion::ReciprocalRank { k: 60.0 })
-                .vector_weight(w),
-        ));
-        variants.push((
-            format!("score sum, vector weight {w}"),
-            base.clone().fusion(Fusion::Score).vector_weight(w),
-        ));
+                .bm25_weight(0.0)
+                .graph_weight(0.0)
+                .vector_weight(1.0),
+        ),
+    ];
+    for w in [0.2f32, 0.5, 1.0] {
+        for (name, fusion) in [
+            ("rrf k=60", Fusion::ReciprocalRank { k: 60.0 }),
+            ("score sum", Fusion::Score),
+            ("min-max sum", Fusion::MinMax),
+        ] {
+            variants.push((
+                format!("{name}, vector weight {w}"),
+                base.clone().fusion(fusion).vector_weight(w),
+            ));
+        }
     }
     let mut recalls: Vec<Recalls> = variants.iter().map(|_| Recalls::new()).collect();
-    let options = Options::new().embedder(Arc::new(HashingEmbedder::default()));
+    let embedder: Arc<dyn cairn::Embedder> = match model {
+        Some(model) => model,
+        None => Arc::new(HashingEmbedder::default()),
+    };
+    let options = Options::new().embedder(embedder);
     for conversation in conversations {
         let (memory, provenance) = ingest_with(conversation, false, options.clone())?;
         for ((_, variant), r) in variants.iter().zip(&mut recalls) {

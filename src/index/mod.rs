@@ -14,6 +14,7 @@
 pub(crate) mod indexer;
 pub(crate) mod linker;
 pub(crate) mod nearest;
+mod partition;
 pub(crate) mod schema;
 pub(crate) mod tokenizer;
 pub(crate) mod vectors;
