@@ -302,7 +302,7 @@ fn ingest(
             titles.insert(chunk, p.title.clone());
         }
     }
-    memory.sync()?;
+    common::settle(&memory)?;
     Ok((memory, titles))
 }
 

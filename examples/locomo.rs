@@ -279,7 +279,7 @@ fn ingest_with(
             provenance.facts.insert(id, cited.clone());
         }
     }
-    memory.sync()?;
+    common::settle(&memory)?;
     Ok((memory, provenance))
 }
 

@@ -102,3 +102,14 @@ impl Embedder for Memo {
         Ok(row)
     }
 }
+
+/// `memory.sync()`, waited out: a model embeds a large ingest for longer than one call's
+/// budget, which `sync` reports as [`Error::IndexLag`].
+pub fn settle(memory: &cairn::Memory) -> Result<(), Error> {
+    loop {
+        match memory.sync() {
+            Err(Error::IndexLag { behind, .. }) => eprintln!("index {behind} changes behind"),
+            done => return done,
+        }
+    }
+}
