@@ -63,6 +63,13 @@ impl std::fmt::Debug for Memory {
     }
 }
 
+impl Options {
+    /// Opens (creating if needed) the memory at `path` with these options.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Memory> {
+        Memory::open_with(path, self)
+    }
+}
+
 impl Memory {
     /// Opens the memory at `path` with default [`Options`], creating the file if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Memory> {
