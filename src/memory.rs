@@ -498,7 +498,8 @@ impl Memory {
         if options.read_your_writes {
             // This process's own writes, not everybody's: another process's backlog is
             // that process's to wait for.
-            self.index.wait_for(Seq::from_raw(self.db.own_seq()))?;
+            self.index
+                .wait_searchable(Seq::from_raw(self.db.own_seq()))?;
         }
         self.db
             .snapshot(|c| retrieve::search(c, &self.index, query, options))

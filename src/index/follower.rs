@@ -4,13 +4,13 @@
 //! that process's commits.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tantivy::{Index, IndexWriter};
 
-use super::Shared;
 use super::compaction::{self, Compaction};
-use super::payload;
+use super::repair::{self, Damage, Repaired};
+use super::{Live, Shared, payload};
 use crate::db::Db;
 use crate::error::Result;
 use crate::graph::{change, mention};
@@ -22,6 +22,8 @@ use crate::index::vectors::{self, VectorWrite};
 
 /// Changes applied per tantivy commit at most (bounds the memory of one batch).
 const BATCH: usize = 20_000;
+/// How often an idle indexer looks for damage nobody reported.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Memory budget of tantivy's writer.
 pub(super) const WRITER_HEAP: usize = 50_000_000;
 /// How long the indexer waits for this process's writers before it retries a batch later.
@@ -32,9 +34,11 @@ pub(super) struct Follower {
     writer: Option<IndexWriter>,
     linker: Linker,
     compaction: Compaction,
-    /// The last `seq` this process committed to the index.
+    /// The last `seq` this process committed to the index, or saw the holder commit.
     applied: i64,
     read_only: bool,
+    /// When the index was last checked for damage nobody reported (see [`health`]).
+    last_health: Option<Instant>,
 }
 
 impl Follower {
@@ -46,22 +50,58 @@ impl Follower {
             compaction: Compaction::default(),
             applied,
             read_only,
+            last_health: None,
         }
     }
 
-    /// Applies what is new (holding the writer) or reloads the holder's commits, and
-    /// returns the last `seq` searchable now.
+    /// Repairs reported damage, then applies what is new (holding the writer) or reloads
+    /// the holder's commits, and returns the last `seq` searchable now. A failed or idle
+    /// round looks for damage nobody reported (the folder deleted, `meta.json` garbled).
     pub(super) fn round(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
-        if self.writer.is_none() && !self.read_only {
-            self.writer = open_writer(&shared.index);
+        if shared.progress.lock().damage.is_some() {
+            // A held writer keeps tantivy's lock, which the repair must take itself.
+            self.writer = None;
+            match repair::repair(shared, db, self.read_only)? {
+                Repaired::Pending => return Ok(self.applied),
+                Repaired::From(seq) => self.applied = seq,
+            }
         }
         let before = self.applied;
+        let step = self.apply_or_follow(shared, db);
+        let idle = step.as_ref().is_ok_and(|_| self.applied == before);
+        if step.is_err() || (idle && self.health_due()) {
+            self.last_health = Some(Instant::now());
+            if let Some(damage) = health(shared, db) {
+                shared.progress.lock().report(damage);
+                shared.wake.notify_all();
+            }
+        }
+        step
+    }
+
+    fn health_due(&self) -> bool {
+        self.last_health.is_none_or(|t| t.elapsed() >= HEALTH_EVERY)
+    }
+
+    fn apply_or_follow(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
+        let live = shared.current();
+        if self.writer.is_none() && !self.read_only {
+            self.writer = open_writer(&live.index);
+        }
         let Some(writer) = self.writer.as_mut() else {
-            return follow_other_writer(shared);
+            return self.follow_other_writer(shared, db, &live);
         };
-        let step = index_new_changes(shared, db, writer, &mut self.linker, &mut self.applied);
+        let before = self.applied;
+        let step = index_new_changes(
+            shared,
+            &live,
+            db,
+            writer,
+            &mut self.linker,
+            &mut self.applied,
+        );
         let idle = step.is_ok() && self.applied == before;
-        self.compaction.tick(&shared.index, writer, idle);
+        self.compaction.tick(&live.index, writer, idle);
         if step.is_err() {
             // A failed commit (an I/O error in tantivy's worker) leaves the writer
             // without its indexing worker: later documents would vanish while commits
@@ -70,11 +110,47 @@ impl Follower {
         }
         step
     }
+
+    /// Reloads the writer holder's commits. An index whose position went back was
+    /// rebuilt by the holder: searches wait until it is where this process's was.
+    fn follow_other_writer(&mut self, shared: &Shared, db: &Db, live: &Live) -> Result<i64> {
+        live.reader.reload()?;
+        let payload = super::last_payload(&live.index)?;
+        let seq = payload::resume(payload.as_ref());
+        if seq < self.applied {
+            let last = db.read(change::last_seq)?.get();
+            let mut progress = shared.progress.lock();
+            progress.visible = seq;
+            progress.rebuilding = Some(last);
+        }
+        self.applied = seq;
+        Ok(seq)
+    }
+}
+
+/// Damage nobody reported: the folder gone or unreadable, or its last commit naming
+/// another file or history. Reads `meta.json` only, so it is cheap enough for every idle
+/// second.
+fn health(shared: &Shared, db: &Db) -> Option<Damage> {
+    let dir = shared.dir.as_deref()?;
+    if !dir.join("meta.json").exists() {
+        return Some(Damage::broken(format!(
+            "the index folder {} is gone or has no meta.json",
+            dir.display()
+        )));
+    }
+    let live = shared.current();
+    let payload = match super::last_payload(&live.index) {
+        Ok(payload) => payload,
+        Err(e) => return Some(Damage::broken(format!("the index cannot be read: {e}"))),
+    };
+    let last_seq = db.read(change::last_seq).ok()?.get();
+    payload::check(payload.as_ref(), shared.file_id.as_deref(), last_seq).err()
 }
 
 /// tantivy's writer with cairn's merge policy, or `None` while another process holds its
 /// lock.
-fn open_writer(index: &Index) -> Option<IndexWriter> {
+pub(super) fn open_writer(index: &Index) -> Option<IndexWriter> {
     let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP).ok()?;
     compaction::set_merge_policy(&writer);
     Some(writer)
@@ -82,6 +158,7 @@ fn open_writer(index: &Index) -> Option<IndexWriter> {
 
 fn index_new_changes(
     shared: &Shared,
+    live: &Live,
     db: &Db,
     writer: &mut IndexWriter,
     linker: &mut Linker,
@@ -124,14 +201,14 @@ fn index_new_changes(
             return Ok(*applied);
         };
         let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&payload::encode(last));
+        commit.set_payload(&payload::encode(last, shared.file_id.as_deref()));
         commit.commit()?;
-        shared.reader.reload()?;
+        live.reader.reload()?;
         *applied = last;
         let stop = {
             // A committed batch is progress: an error of an earlier round is over.
             let mut progress = shared.progress.lock();
-            progress.visible = last;
+            progress.advance(last);
             progress.error = None;
             progress.stop
         };
@@ -142,16 +219,6 @@ fn index_new_changes(
             return Ok(*applied);
         }
     }
-}
-
-fn follow_other_writer(shared: &Shared) -> Result<i64> {
-    shared.reader.reload()?;
-    let metas = shared.index.load_metas()?;
-    Ok(metas
-        .payload
-        .as_deref()
-        .and_then(payload::decode)
-        .unwrap_or(0))
 }
 
 impl Shared {

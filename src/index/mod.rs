@@ -2,20 +2,22 @@
 //!
 //! The SQLite file is the only source of truth. The index lives beside it
 //! (`<file>.index/`, or in RAM for ephemeral memories) and records, as its tantivy commit
-//! payload, the last change-log `seq` it applied. A background thread applies new
-//! changes in `seq` order and commits in batches; on open it catches up from the payload,
-//! and if the payload is missing or names another schema it starts over from `seq` 0.
+//! payload, the last change-log `seq` it applied and the file it was built from. A
+//! background thread applies new changes in `seq` order and commits in batches; on open
+//! it catches up from the payload, and if the payload is missing or names another schema
+//! it starts over from `seq` 0. A damaged index, or one of another file or history, is
+//! moved aside and rebuilt by the same thread ([`repair`]).
 //!
 //! Only one process can hold tantivy's writer lock. The others keep reading: the holder
 //! indexes everybody's changes (they are all in the change log), and the others reload
-//! its commits. [`SearchIndex::sync`] waits until everything committed to the file before
-//! the call is searchable.
-
+//! its commits. [`SearchIndex::wait_for`] waits until the changes a caller names are
+//! searchable.
 //!
 //! By role: [`search`] answers queries, [`follower`] is one round of the indexer thread,
 //! [`compaction`] keeps segments few, [`columns`] caches the fast fields hits are read
-//! from, [`payload`] is what a commit records. The thread itself ([`run`]) also runs the
-//! file's idle checkpoint, which is the database's business and not the follower's.
+//! from, [`payload`] is what a commit records, [`repair`] finds and heals damage. The
+//! thread itself ([`run`]) also runs the file's idle checkpoint, which is the database's
+//! business and not the follower's.
 
 pub(crate) mod columns;
 pub(crate) mod compaction;
@@ -24,6 +26,7 @@ pub(crate) mod indexer;
 pub(crate) mod linker;
 pub(crate) mod nearest;
 pub(crate) mod payload;
+pub(crate) mod repair;
 pub(crate) mod schema;
 pub(crate) mod search;
 pub(crate) mod tokenizer;
@@ -34,16 +37,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use tantivy::directory::MmapDirectory;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
+use tantivy::{Index, IndexReader, ReloadPolicy};
 
-use crate::db::Db;
+use crate::db::{Db, identity};
 use crate::error::{Error, Result};
 use crate::graph::change;
 use crate::id::Seq;
 use columns::ColumnCache;
-use follower::{Follower, WRITER_HEAP};
+use follower::Follower;
+use payload::Payload;
+use repair::{Damage, DamageLog};
 use schema::{Fields, SCHEMA_TAG};
 pub(crate) use search::{Bm25Hit, Census, FieldWeights};
 use vectors::{Embedding, VectorCache};
@@ -53,7 +58,7 @@ use vectors::{Embedding, VectorCache};
 const POLL: Duration = Duration::from_millis(50);
 /// How long [`SearchIndex::wait_for`] keeps waiting while the indexer reports an error.
 const SYNC_ERROR_GRACE: Duration = Duration::from_secs(1);
-/// How long [`SearchIndex::sync`] waits before reporting the index as busy.
+/// How long [`SearchIndex::wait_for`] waits before reporting the index as lagging.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The index of one memory, with its background indexing thread.
@@ -63,8 +68,13 @@ pub(crate) struct SearchIndex {
 }
 
 struct Shared {
-    index: Index,
-    reader: IndexReader,
+    /// Where the index lives; `None`: in RAM.
+    dir: Option<PathBuf>,
+    /// The file's identity, recorded in every commit payload (`None` in a file no writer
+    /// has opened since identities exist).
+    file_id: Option<String>,
+    /// The open index; replaced as a whole when the index is rebuilt.
+    live: RwLock<Arc<Live>>,
     fields: Fields,
     /// What this memory embeds, and the vectors loaded so far; `None` without an embedder.
     vectors: Option<(Embedding, VectorCache)>,
@@ -73,9 +83,15 @@ struct Shared {
     columns: ColumnCache,
 }
 
+/// An open tantivy index with its reader.
+struct Live {
+    index: Index,
+    reader: IndexReader,
+}
+
 #[derive(Default)]
 struct Progress {
-    /// The last `seq` searchable through `reader`.
+    /// The last `seq` searchable through the live reader.
     visible: i64,
     /// Set when the memory closes.
     stop: bool,
@@ -83,37 +99,110 @@ struct Progress {
     nudged: bool,
     /// The last indexing error, reported to `sync` callers.
     error: Option<String>,
+    /// Damage found and not repaired yet: the indexer's next round repairs it, and
+    /// searches answer [`Error::IndexRebuilding`] until the new index caught up.
+    damage: Option<Damage>,
+    /// While a new index is built: the position it must reach to be searched.
+    rebuilding: Option<i64>,
+    /// Every damage this process found, for `verify`.
+    found: DamageLog,
+}
+
+impl Progress {
+    /// Records that everything up to `seq` is searchable.
+    fn advance(&mut self, seq: i64) {
+        self.visible = self.visible.max(seq);
+        if self.rebuilding.is_some_and(|target| self.visible >= target) {
+            self.rebuilding = None;
+        }
+    }
+
+    /// `Err(IndexRebuilding)` while the index is damaged or being rebuilt.
+    fn searchable(&self) -> Result<()> {
+        if self.damage.is_none() && self.rebuilding.is_none() {
+            return Ok(());
+        }
+        Err(Error::IndexRebuilding {
+            indexed: if self.damage.is_some() {
+                0
+            } else {
+                self.visible
+            },
+            of: self.rebuilding.unwrap_or(self.visible),
+        })
+    }
+
+    /// Records `damage` for the indexer to repair (once: while one is pending, later
+    /// reports of the same damage add nothing).
+    fn report(&mut self, damage: Damage) {
+        if self.damage.is_none() {
+            self.found.push(damage.clone());
+            self.damage = Some(damage);
+        }
+    }
+}
+
+impl Shared {
+    /// The live index for a search: `Err(IndexRebuilding)` while it is damaged or being
+    /// rebuilt.
+    fn searchable(&self) -> Result<Arc<Live>> {
+        self.progress.lock().searchable()?;
+        Ok(self.current())
+    }
+
+    /// The live index, whatever its state (for the indexer, which rebuilds it).
+    fn current(&self) -> Arc<Live> {
+        Arc::clone(&self.live.read())
+    }
+
+    /// A search's error: a tantivy error means the index is damaged (a healthy index
+    /// does not fail a query), which is reported for repair and answered as
+    /// [`Error::IndexRebuilding`]; anything else is returned as it is.
+    fn damaged(&self, e: Error) -> Error {
+        let Error::Index(detail) = e else {
+            return e;
+        };
+        let mut progress = self.progress.lock();
+        progress.report(Damage::broken(format!("a search failed: {detail}")));
+        let answer = progress.searchable().err();
+        drop(progress);
+        self.wake.notify_all();
+        answer.unwrap_or(Error::Index(detail))
+    }
 }
 
 impl SearchIndex {
-    /// Opens (or creates, or rebuilds) the index for `db` and starts following it.
+    /// Opens (or creates) the index for `db` and starts following it. Never fails because
+    /// of the index itself: a damaged one is reported, and the indexer thread rebuilds it
+    /// while searches answer [`Error::IndexRebuilding`].
     pub(crate) fn open(db: Arc<Db>, dir: Option<&Path>) -> Result<SearchIndex> {
         let read_only = db.options().read_only;
         let embedding = Embedding::configured(db.options());
         vectors::check_embedder(&db, embedding.as_ref())?;
-        let (index, mut resume_from) = open_index(dir)?;
-        if resume_from > db.read(change::last_seq)?.get() && !read_only {
-            resume_from = forget_another_history(&index, resume_from)?;
-        }
-        let fields = schema::build().1;
-        let reader = index
-            .reader_builder()
-            // Commits of this process reload at once (see `index_new_changes`); this
-            // also picks up merged segments, which tantivy publishes in the background.
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
-            .try_into()?;
+        let file_id = db.read(identity::read)?;
+        let mut progress = Progress::default();
+        let live = match open_checked(dir, file_id.as_deref(), &db) {
+            Ok((live, resume_from)) => {
+                progress.visible = resume_from;
+                live
+            }
+            Err(damage) => {
+                // Searches wait for the rebuild; the placeholder is never searched.
+                progress.report(damage);
+                open_live(None)?
+            }
+        };
+        let resume_from = progress.visible;
         let shared = Arc::new(Shared {
-            index,
-            reader,
-            fields,
+            dir: dir.map(Path::to_owned),
+            file_id,
+            live: RwLock::new(Arc::new(live)),
+            fields: schema::build().1,
             vectors: embedding.map(|e| {
                 let cache = VectorCache::new(e.embedder.dimension());
                 (e, cache)
             }),
-            progress: Mutex::new(Progress {
-                visible: resume_from,
-                ..Progress::default()
-            }),
+            progress: Mutex::new(progress),
             wake: Condvar::new(),
             columns: ColumnCache::default(),
         });
@@ -127,11 +216,30 @@ impl SearchIndex {
         })
     }
 
-    /// Returns once every change with `seq <= target` is searchable.
+    /// Returns once every change with `seq <= target` is searchable (`sync`): waits
+    /// through a rebuild too, within the same budget.
     pub(crate) fn wait_for(&self, target: Seq) -> Result<()> {
+        self.wait(target, true)
+    }
+
+    /// [`SearchIndex::wait_for`] for a search with read-your-writes: a damaged or
+    /// rebuilding index answers [`Error::IndexRebuilding`] at once instead of keeping the
+    /// caller for the whole rebuild.
+    pub(crate) fn wait_searchable(&self, target: Seq) -> Result<()> {
+        self.wait(target, false)
+    }
+
+    fn wait(&self, target: Seq, through_rebuild: bool) -> Result<()> {
         let start = Instant::now();
         let mut progress = self.shared.progress.lock();
-        while progress.visible < target.get() {
+        loop {
+            let rebuilding = progress.searchable();
+            if rebuilding.is_err() && !through_rebuild {
+                return rebuilding;
+            }
+            if progress.visible >= target.get() && rebuilding.is_ok() {
+                return Ok(());
+            }
             let waited = start.elapsed();
             // The indexer retries a failed round with a fresh writer; only an error that
             // outlasts a few retries is the caller's.
@@ -149,7 +257,6 @@ impl SearchIndex {
             self.shared.wake.notify_all();
             self.shared.wake.wait_for(&mut progress, POLL);
         }
-        Ok(())
     }
 
     /// Something to call after each local commit: wakes the indexer at once instead of
@@ -162,6 +269,12 @@ impl SearchIndex {
                 shared.wake.notify_all();
             }
         })
+    }
+
+    /// The damage this process found in the index (repaired or being repaired), oldest
+    /// first, for `verify`.
+    pub(crate) fn damage_found(&self) -> Vec<Damage> {
+        self.shared.progress.lock().found.all()
     }
 }
 
@@ -188,12 +301,21 @@ pub(crate) fn folder_for(db_path: &Path) -> PathBuf {
     crate::db::sibling(db_path, ".index")
 }
 
-/// Opens (creating if needed) the index and tells from which `seq` to resume: its
-/// payload's, or 0 when it has none (new, or never committed) — applying the change log
-/// from the start is idempotent, so that rebuilds it. Safe when several processes open
-/// the same new file at once: creating the folder and the first `meta.json` are both
-/// idempotent.
-fn open_index(dir: Option<&Path>) -> Result<(Index, i64)> {
+/// Removes the index of the file at `db_path` and the damaged indexes kept beside it
+/// (for a file that is deleted or replaced).
+pub(crate) fn remove_all_for(db_path: &Path) -> Result<()> {
+    let folder = folder_for(db_path);
+    for damaged in repair::damaged_folders(&folder) {
+        crate::db::remove_dir_if_present(&damaged)?;
+    }
+    crate::db::remove_dir_if_present(&folder)
+}
+
+/// Opens (creating if needed) the index in `dir` (in RAM without one) with its reader.
+/// Safe when several processes open the same new file at once: creating the folder and
+/// the first `meta.json` are both idempotent. tantivy checks every segment file's footer
+/// when the reader opens them, so a truncated or missing file fails here.
+fn open_live(dir: Option<&Path>) -> Result<Live> {
     let (tantivy_schema, _) = schema::build();
     let index = match dir {
         None => Index::create_in_ram(tantivy_schema),
@@ -204,31 +326,42 @@ fn open_index(dir: Option<&Path>) -> Result<(Index, i64)> {
         }
     };
     schema::register(&index);
-    let resume = index
+    let reader = index
+        .reader_builder()
+        // Commits of this process reload at once (see `follower`); this also picks up
+        // merged segments, which tantivy publishes in the background.
+        .reload_policy(ReloadPolicy::OnCommitWithDelay)
+        .try_into()?;
+    Ok(Live { index, reader })
+}
+
+/// The last commit's payload of `index`.
+fn last_payload(index: &Index) -> Result<Option<Payload>> {
+    Ok(index
         .load_metas()?
         .payload
         .as_deref()
-        .and_then(payload::decode)
-        .unwrap_or(0);
-    Ok((index, resume))
+        .and_then(payload::decode))
 }
 
-/// Empties an index that is ahead of its file's change log: it was built from another
-/// history (a file restored or copied over the one it indexed), and following the log
-/// from its position would skip this file's rows. Returns the position to resume from
-/// (0: everything is indexed again). When another process holds the index writer the
-/// index is left as it is, and `verify` reports it.
-fn forget_another_history(index: &Index, position: i64) -> Result<i64> {
-    let writer: tantivy::Result<IndexWriter> = index.writer_with_num_threads(1, WRITER_HEAP);
-    let Ok(mut writer) = writer else {
-        return Ok(position);
-    };
-    writer.delete_all_documents()?;
-    let mut commit = writer.prepare_commit()?;
-    commit.set_payload(&payload::encode(0));
-    commit.commit()?;
-    writer.wait_merging_threads()?;
-    Ok(0)
+/// Opens the index in `dir` and checks that it is readable and is this file's (see
+/// [`payload::check`]); returns it with the `seq` to resume from (0 when it has no
+/// payload: applying the change log from the start is idempotent, so that builds it).
+fn open_checked(
+    dir: Option<&Path>,
+    file_id: Option<&str>,
+    db: &Db,
+) -> std::result::Result<(Live, i64), Damage> {
+    let broken = |e: Error| Damage::broken(format!("the index cannot be opened: {e}"));
+    let live = open_live(dir).map_err(broken)?;
+    let payload = last_payload(&live.index).map_err(broken)?;
+    // Read after the payload: a commit of another process in between is then never
+    // beyond the log this reads.
+    let last_seq = db
+        .read(change::last_seq)
+        .map_err(|e| Damage::broken(format!("the file's log cannot be read: {e}")))?;
+    payload::check(payload.as_ref(), file_id, last_seq.get())?;
+    Ok((live, payload::resume(payload.as_ref())))
 }
 
 /// The indexer thread: a follower round whenever this process wrote or the poll
@@ -262,7 +395,7 @@ fn publish(shared: &Shared, step: Result<i64>) {
     let mut progress = shared.progress.lock();
     match step {
         Ok(visible) => {
-            progress.visible = progress.visible.max(visible);
+            progress.advance(visible);
             progress.error = None;
         }
         Err(Error::Index(message)) => progress.error = Some(message),

@@ -59,7 +59,20 @@ impl SearchIndex {
             tokens = schema::stop_tokens(query);
         }
         let tokens = counted(tokens);
-        let searcher = self.shared.reader.searcher();
+        self.with_searcher(|searcher| {
+            self.bm25_in(searcher, &tokens, kinds, stop_words_only, limit, weights)
+        })
+    }
+
+    fn bm25_in(
+        &self,
+        searcher: &Searcher,
+        tokens: &[(String, f32)],
+        kinds: &[DocKind],
+        stop_words_only: bool,
+        limit: usize,
+        weights: FieldWeights,
+    ) -> Result<Vec<Bm25Hit>> {
         let f = &self.shared.fields;
         // (kind, its document count, its fields by role: name, body, context).
         let mut searched = Vec::new();
@@ -76,7 +89,7 @@ impl SearchIndex {
                     (k.context, weights.context),
                 ]
             };
-            searched.push((count(&searcher, f, kind)?, roles));
+            searched.push((count(searcher, f, kind)?, roles));
         }
         // A term's rarity is judged among all the kinds searched (its document frequency
         // in the same role's fields of each, over their documents), so that the scores
@@ -88,13 +101,13 @@ impl SearchIndex {
             let (mut role_tokens, mut role_docs) = (0u64, 0u64);
             for &(docs, roles) in &searched {
                 if let (Some(field), _) = roles[role] {
-                    role_tokens += Bm25StatisticsProvider::total_num_tokens(&searcher, field)?;
+                    role_tokens += Bm25StatisticsProvider::total_num_tokens(searcher, field)?;
                     role_docs += docs;
                 }
             }
             let field_tokens =
                 (role_tokens as f64 * all_docs as f64 / role_docs.max(1) as f64) as u64;
-            for (token, repeats) in &tokens {
+            for (token, repeats) in tokens {
                 let mut doc_freq = 0;
                 for (_, roles) in &searched {
                     if let (Some(field), _) = roles[role] {
@@ -116,27 +129,42 @@ impl SearchIndex {
         }
         // One flat union of term queries, whatever the kinds: tantivy scores it with
         // block-max WAND (skipping blocks that cannot make the top).
-        self.top(&searcher, clauses, limit)
+        self.top(searcher, clauses, limit)
+    }
+
+    /// Runs `search` on the live index's searcher: `Err(IndexRebuilding)` while it is
+    /// damaged or rebuilt, and a tantivy error reported as damage (see [`Shared::damaged`]).
+    fn with_searcher<T>(&self, search: impl FnOnce(&Searcher) -> Result<T>) -> Result<T> {
+        let live = self.shared.searchable()?;
+        search(&live.reader.searcher()).map_err(|e| self.shared.damaged(e))
     }
 
     /// BM25 of whole documents: their ids and scores, best first.
     pub(crate) fn documents(&self, query: &str, limit: usize) -> Result<Vec<(i64, f32)>> {
-        let searcher = self.shared.reader.searcher();
+        self.with_searcher(|searcher| self.documents_in(searcher, query, limit))
+    }
+
+    fn documents_in(
+        &self,
+        searcher: &Searcher,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>> {
         let f = &self.shared.fields;
         // Documents are scored among documents: a word in every session of a
         // conversation says nothing about which session the query is about.
-        let docs = count(&searcher, f, DocKind::Document)?;
+        let docs = count(searcher, f, DocKind::Document)?;
         let mut clauses = Vec::new();
         for (token, repeats) in counted(schema::tokens(query)) {
             let scoring = Scoring {
                 all_docs: docs,
-                field_tokens: Bm25StatisticsProvider::total_num_tokens(&searcher, f.whole)?,
+                field_tokens: Bm25StatisticsProvider::total_num_tokens(searcher, f.whole)?,
                 doc_freq: searcher.doc_freq(&Term::from_field_text(f.whole, &token))?,
             };
             clauses.extend(term_clause(f.whole, &token, repeats, scoring));
         }
         Ok(self
-            .top(&searcher, clauses, limit)?
+            .top(searcher, clauses, limit)?
             .into_iter()
             .map(|h| (h.id, h.score))
             .collect())
@@ -315,7 +343,7 @@ impl Shared {
                 )
             })
             .collect();
-        let searcher = self.reader.searcher();
+        let searcher = self.current().reader.searcher();
         let found = searcher.search(&BooleanQuery::new(must), &DocSetCollector)?;
         let mut chunks = Vec::with_capacity(found.len());
         for address in found {
@@ -334,17 +362,19 @@ impl SearchIndex {
     /// Live index documents per kind, and the change-log position they reflect.
     pub(crate) fn census(&self) -> Result<Census> {
         let before = self.shared.progress.lock().visible;
-        let searcher = self.shared.reader.searcher();
         let f = &self.shared.fields;
-        let mut counts = Vec::new();
-        for kind in DocKind::all() {
-            let query = TermQuery::new(
-                Term::from_field_text(f.kind, kind.as_str()),
-                IndexRecordOption::Basic,
-            );
-            let n = searcher.search(&query, &Count)?;
-            counts.push((kind, n as u64));
-        }
+        let counts = self.with_searcher(|searcher| {
+            let mut counts = Vec::new();
+            for kind in DocKind::all() {
+                let query = TermQuery::new(
+                    Term::from_field_text(f.kind, kind.as_str()),
+                    IndexRecordOption::Basic,
+                );
+                let n = searcher.search(&query, &Count)?;
+                counts.push((kind, n as u64));
+            }
+            Ok(counts)
+        })?;
         let after = self.shared.progress.lock().visible;
         Ok(Census {
             counts,
@@ -356,7 +386,12 @@ impl SearchIndex {
     /// How many segments searches read now.
     #[cfg(test)]
     pub(crate) fn segments(&self) -> usize {
-        self.shared.reader.searcher().segment_readers().len()
+        self.shared
+            .current()
+            .reader
+            .searcher()
+            .segment_readers()
+            .len()
     }
     /// The `k` rows whose vectors are most similar to `query`'s, best first; `None` when
     /// the memory has no embedder.
