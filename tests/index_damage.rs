@@ -231,6 +231,29 @@ fn an_index_folder_deleted_under_an_open_memory_is_rebuilt() {
     search_until_found(&memory, "seventeen gulls", "seventeen gulls");
 }
 
+/// Two handles opened separately on one file share one index folder as two processes
+/// do: one holds tantivy's writer, the other follows its commits. Whichever finds the
+/// folder deleted, both end up searching the new index.
+#[test]
+fn a_deleted_folder_is_rebuilt_for_a_follower_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = filled(dir.path());
+    let first = common::options().open(&path).unwrap();
+    let second = common::options().open(&path).unwrap();
+    search_until_found(&first, "lamp storm", "lit the lamp");
+    search_until_found(&second, "lamp storm", "lit the lamp");
+    delete_while_in_use(&index_folder(&path));
+    write_new_chunk(&first);
+    search_until_found(&second, "seventeen gulls", "seventeen gulls");
+    search_until_found(&first, "seventeen gulls", "seventeen gulls");
+    second
+        .add_units("harbour", &[Unit::new("the pilot boat left at dawn")])
+        .unwrap();
+    search_until_found(&first, "pilot boat dawn", "pilot boat");
+    search_until_found(&second, "pilot boat dawn", "pilot boat");
+    search_until_found(&second, "lamp storm", "lit the lamp");
+}
+
 #[test]
 fn another_memorys_file_copied_over_the_file_is_reindexed() {
     let dir = tempfile::tempdir().unwrap();

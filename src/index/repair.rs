@@ -102,8 +102,10 @@ pub(super) fn repair(shared: &Shared, db: &Db, read_only: bool) -> Result<Repair
             if read_only {
                 return Ok(Repaired::Pending);
             }
-            let Some(lock) = lock(dir) else {
-                return Ok(Repaired::Pending);
+            let lock = match lock(dir) {
+                FolderLock::Busy => return Ok(Repaired::Pending),
+                FolderLock::Taken(lock) => Some(lock),
+                FolderLock::Nobodys => None,
             };
             move_aside(dir)?;
             // Released only now: no other process could write into the folder meanwhile,
@@ -129,20 +131,29 @@ fn install(shared: &Shared, live: super::Live, seq: i64, target: i64) {
     shared.wake.notify_all();
 }
 
-/// tantivy's writer lock on `dir`, taken so that no other process writes into a folder
-/// while it is moved; `None` while another process holds it. A folder that is gone, or
-/// that cannot be locked at all, is nobody's: `Some(None)`.
-fn lock(dir: &Path) -> Option<Option<DirectoryLock>> {
+/// Who may move a damaged folder.
+enum FolderLock {
+    /// This process took tantivy's writer lock: no other process writes into the folder
+    /// while it is moved.
+    Taken(DirectoryLock),
+    /// The folder is gone, or cannot be locked at all: nobody writes into it.
+    Nobodys,
+    /// Another process holds the writer lock.
+    Busy,
+}
+
+/// Takes tantivy's writer lock on `dir` if it can.
+fn lock(dir: &Path) -> FolderLock {
     if !dir.exists() {
-        return Some(None);
+        return FolderLock::Nobodys;
     }
     let Ok(directory) = MmapDirectory::open(dir) else {
-        return Some(None);
+        return FolderLock::Nobodys;
     };
     match directory.acquire_lock(&INDEX_WRITER_LOCK) {
-        Ok(lock) => Some(Some(lock)),
-        Err(LockError::LockBusy) => None,
-        Err(_) => Some(None),
+        Ok(lock) => FolderLock::Taken(lock),
+        Err(LockError::LockBusy) => FolderLock::Busy,
+        Err(_) => FolderLock::Nobodys,
     }
 }
 
