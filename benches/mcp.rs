@@ -10,7 +10,17 @@
 //!    200 queries each, on that 2,000-entity memory;
 //! 3. the same two searches on a 100,000-entity memory (100,000 entities with 2
 //!    observations each, 200,000 relations; built through the library once and cached
-//!    in `<target>/cairn-bench/mcp-100k-v1.db`, about a minute).
+//!    in `<target>/cairn-bench/mcp-100k-v1.db`, about a minute);
+//! 4. cold starts on a scratch copy of that memory (issue 12, item 4): the first call of
+//!    a freshly started `cairn mcp`, `create_entities` (one new entity) on some servers
+//!    and `search_nodes` on others, [`FRESH_SERVERS`] servers each, timed from the call
+//!    (after the handshake, which is reported too); target 100 ms;
+//! 5. the CLI on the same copy: wall time of whole `cairn add` and `cairn search`
+//!    processes (spawn to exit), [`CLI_RUNS`] invocations each; target 50 ms. The same
+//!    on the 2,000-entity memory of part 1 (run after part 2), for comparison.
+//!
+//! Parts 4 and 5 print the load average (`/proc/loadavg`) before and after: the machine
+//! they were measured on is shared.
 //!
 //! The client waits for each reply before sending the next call (latency, not
 //! throughput). Percentiles are nearest-rank.
@@ -38,6 +48,13 @@ type Client = RunningService<RoleClient, ()>;
 
 const LARGE: usize = 100_000;
 const QUERIES: usize = 200;
+/// Fresh servers started per kind of first call (part 4).
+const FRESH_SERVERS: usize = 10;
+/// Invocations of each CLI command (part 5).
+const CLI_RUNS: usize = 20;
+/// Targets of issue 12 for parts 4 and 5.
+const FIRST_CALL_TARGET: Duration = Duration::from_millis(100);
+const CLI_TARGET: Duration = Duration::from_millis(50);
 
 fn summarize(what: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -136,6 +153,121 @@ async fn searches(client: &Client, syn: &Synthetic, n: usize, label: &str) {
     summarize(&format!("search_memory at {label} entities"), memory);
 }
 
+/// The median of `samples` against `target`, as a `>>>` line.
+fn against_target(what: &str, mut samples: Vec<Duration>, target: Duration) {
+    samples.sort();
+    let p50 = percentile(&samples, 50.0);
+    println!(
+        "\n>>> {what}: p50 {:.2} ms = {:.2} x the {} ms target (p95 {:.2} ms, max {:.2} ms, {} runs)\n",
+        p50.as_secs_f64() * 1e3,
+        p50.as_secs_f64() / target.as_secs_f64(),
+        target.as_millis(),
+        percentile(&samples, 95.0).as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3,
+        samples.len()
+    );
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// Part 4: the first call of fresh servers on `db`.
+async fn first_calls(db: &Path, syn: &Synthetic) {
+    println!("load average before part 4: {}", load_average());
+    let queries = queries(syn, LARGE);
+    let (mut handshakes, mut creates, mut searches) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..2 * FRESH_SERVERS {
+        let start = Instant::now();
+        let client = connect(db).await;
+        handshakes.push(start.elapsed());
+        if run % 2 == 0 {
+            let entity = KgEntity {
+                name: format!("Fresh server entity {run}"),
+                entity_type: "probe".into(),
+                observations: vec!["started to measure a first call".into()],
+            };
+            creates.push(timed(&client, "create_entities", json!({ "entities": [entity] })).await);
+        } else {
+            let query = &queries[run % queries.len()];
+            searches.push(
+                timed(
+                    &client,
+                    "search_nodes",
+                    json!({"query": query, "limit": 10}),
+                )
+                .await,
+            );
+        }
+        client.cancel().await.expect("close");
+    }
+    summarize(
+        "fresh server: spawn + MCP handshake at 100,000 entities",
+        handshakes,
+    );
+    against_target(
+        "fresh server: first call create_entities (1 entity) at 100,000 entities",
+        creates,
+        FIRST_CALL_TARGET,
+    );
+    against_target(
+        "fresh server: first call search_nodes (limit 10) at 100,000 entities",
+        searches,
+        FIRST_CALL_TARGET,
+    );
+    println!("load average after part 4: {}", load_average());
+}
+
+/// Part 5: whole `cairn add` and `cairn search` processes on `db`, which holds the first
+/// `n` synthetic entities (`label` of them).
+fn cli_invocations(db: &Path, syn: &Synthetic, n: usize, label: &str) {
+    println!("load average before part 5 at {label}: {}", load_average());
+    let run = |args: &[&str]| {
+        let start = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .env_remove("CAIRN_DB")
+            .env_remove("CAIRN_MODEL")
+            .output()
+            .expect("run cairn");
+        let elapsed = start.elapsed();
+        assert!(
+            out.status.success(),
+            "cairn {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        elapsed
+    };
+    let adds: Vec<Duration> = (0..CLI_RUNS)
+        .map(|i| {
+            let subject = format!("Cli probe {i}");
+            let object = &syn.entities[i * 97 % n];
+            run(&["add", &subject, "inspected", object])
+        })
+        .collect();
+    against_target(
+        &format!("cairn add (one triple, whole process) at {label} entities"),
+        adds,
+        CLI_TARGET,
+    );
+    let queries = queries(syn, n);
+    let searches: Vec<Duration> = (0..CLI_RUNS)
+        .map(|i| run(&["search", &queries[i % queries.len()]]))
+        .collect();
+    against_target(
+        &format!("cairn search (limit 10, depth 2, whole process) at {label} entities"),
+        searches,
+        CLI_TARGET,
+    );
+    println!("load average after part 5 at {label}: {}", load_average());
+}
+
 fn bench_dir() -> PathBuf {
     let dir = common::bench_dir();
     std::fs::create_dir_all(&dir).expect("bench dir");
@@ -209,10 +341,20 @@ fn main() {
         summarize("create_relations, 100 relations per call", relations);
         searches(&client, &syn, 2_000, "2,000").await;
         client.cancel().await.expect("close");
+        // The same commands on the small memory: what a CLI call costs whatever the size.
+        cli_invocations(&small, &syn, 2_000, "2,000");
 
         let large = large_memory(&syn);
         let client = connect(&large).await;
         searches(&client, &syn, LARGE, "100,000").await;
         client.cancel().await.expect("close");
+
+        // Parts 4 and 5 write: on a copy, so the cached memory stays as built.
+        let scratch = bench_dir().join("mcp-100k-scratch.db");
+        common::remove_memory_files(&scratch);
+        common::copy_memory(&large, &scratch).expect("copy the 100k memory");
+        first_calls(&scratch, &syn).await;
+        cli_invocations(&scratch, &syn, LARGE, "100,000");
+        common::remove_memory_files(&scratch);
     });
 }

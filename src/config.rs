@@ -1,15 +1,10 @@
 //! How a memory is opened: durability, busy budget, connection mode, read-only.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::embed::Embedder;
-use crate::error::Result;
-use crate::index::schema::DocKind;
-use crate::index::vectors::Embedding;
-use crate::memory::Memory;
-use crate::retrieve::HitKind;
+use crate::kinds::{DocKind, HitKind};
 
 /// Default of [`Options::autocheckpoint_pages`].
 const DEFAULT_AUTOCHECKPOINT_PAGES: u32 = 10_000;
@@ -102,7 +97,7 @@ pub enum ConnectionMode {
     },
 }
 
-/// Options for [`Memory::open_with`]; build them with [`Options::new`] and its setters.
+/// Options for [`crate::Memory::open_with`]; build them with [`Options::new`] and its setters.
 ///
 /// ```
 /// use std::time::Duration;
@@ -128,8 +123,18 @@ pub struct Options {
     pub(crate) checkpoint_policy: Option<CheckpointPolicy>,
     pub(crate) wal_guard_bytes: u64,
     pub(crate) wal_limit_bytes: u64,
-    pub(crate) embedder: Option<Embedding>,
+    pub(crate) embedder: Option<SharedEmbedder>,
     pub(crate) embed_kinds: Vec<DocKind>,
+}
+
+/// The configured embedder; a type of its own only to be `Debug` (embedders need not be).
+#[derive(Clone)]
+pub(crate) struct SharedEmbedder(pub(crate) Arc<dyn Embedder>);
+
+impl std::fmt::Debug for SharedEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (dimension {})", self.0.id(), self.0.dimension())
+    }
 }
 
 /// Default [`Options::mmap_bytes`]: 1 GiB.
@@ -273,10 +278,7 @@ impl Options {
     /// # let _ = options;
     /// ```
     pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
-        self.embedder = Some(Embedding {
-            embedder,
-            kinds: Vec::new(),
-        });
+        self.embedder = Some(SharedEmbedder(embedder));
         self
     }
 
@@ -286,18 +288,5 @@ impl Options {
     pub fn embed_kinds(mut self, kinds: &[HitKind]) -> Self {
         self.embed_kinds = kinds.iter().map(|k| k.doc_kind()).collect();
         self
-    }
-
-    /// The embedder with the kinds it embeds, if one is configured.
-    pub(crate) fn embedding(&self) -> Option<Embedding> {
-        self.embedder.as_ref().map(|e| Embedding {
-            embedder: Arc::clone(&e.embedder),
-            kinds: self.embed_kinds.clone(),
-        })
-    }
-
-    /// Opens (creating if needed) the memory at `path` with these options.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<Memory> {
-        Memory::open_with(path, self)
     }
 }

@@ -80,6 +80,16 @@ pub enum Error {
         /// How long the call waited.
         waited: Duration,
     },
+    /// The derived search index was found damaged (or built from another file) and is
+    /// being rebuilt from the file; searching works again once it has caught up. Writes
+    /// are not affected. Retryable.
+    #[error("the search index is being rebuilt ({indexed} of {of} changes indexed); retry")]
+    IndexRebuilding {
+        /// The change-log position the new index has reached.
+        indexed: i64,
+        /// The position it rebuilds up to (the log's end when the damage was found).
+        of: i64,
+    },
     /// A write was attempted on a memory opened read-only.
     #[error("this memory was opened read-only")]
     ReadOnly,
@@ -218,13 +228,22 @@ impl Error {
     /// True when repeating the same call may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Busy { .. } | Error::Pool(_) | Error::IndexLag { .. } => true,
+            Error::Busy { .. }
+            | Error::Pool(_)
+            | Error::IndexLag { .. }
+            | Error::IndexRebuilding { .. } => true,
             Error::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
             _ => false,
         }
+    }
+
+    /// True when the search index is being rebuilt after damage ([`Error::IndexRebuilding`]):
+    /// retry the search a little later.
+    pub fn is_index_rebuilding(&self) -> bool {
+        matches!(self, Error::IndexRebuilding { .. })
     }
 
     /// True when a commit failed in a way that leaves open whether it was stored
@@ -336,6 +355,9 @@ mod tests {
         assert!(bad.is_invalid_input());
         assert!(!bad.is_busy());
         assert!(Error::not_found("entity", 7).is_not_found());
+        let rebuilding = Error::IndexRebuilding { indexed: 3, of: 9 };
+        assert!(rebuilding.is_index_rebuilding() && rebuilding.is_retryable());
+        assert!(!Error::ReadOnly.is_index_rebuilding());
     }
 
     #[test]

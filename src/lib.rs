@@ -39,6 +39,7 @@ mod error;
 mod graph;
 mod id;
 mod index;
+mod kinds;
 mod memory;
 mod normalize;
 mod ops;
@@ -66,6 +67,7 @@ pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId
 /// `benches/vectors.rs` only: not part of cairn's stable API.
 #[doc(hidden)]
 pub use index::nearest::VectorIndex;
+pub use kinds::HitKind;
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
 pub use ops::backup::BackupReport;
@@ -78,7 +80,7 @@ pub use ops::knowledge_graph::{
 pub use ops::tenants::{MAX_TENANT_ID_BYTES, Tenants};
 pub use ops::verify::{Problem, VerifyMode, VerifyReport};
 pub use retrieve::context::{Context, estimate_tokens};
-pub use retrieve::{Fusion, Hit, HitKind, Reason, SearchOptions, Target};
+pub use retrieve::{Fusion, Hit, Reason, SearchOptions, Target};
 
 /// The `ndarray` version cairn's [`Embedder`] API uses.
 pub use ndarray;

@@ -63,6 +63,13 @@ impl std::fmt::Debug for Memory {
     }
 }
 
+impl Options {
+    /// Opens (creating if needed) the memory at `path` with these options.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Memory> {
+        Memory::open_with(path, self)
+    }
+}
+
 impl Memory {
     /// Opens the memory at `path` with default [`Options`], creating the file if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Memory> {
@@ -491,7 +498,8 @@ impl Memory {
         if options.read_your_writes {
             // This process's own writes, not everybody's: another process's backlog is
             // that process's to wait for.
-            self.index.wait_for(Seq::from_raw(self.db.own_seq()))?;
+            self.index
+                .wait_searchable(Seq::from_raw(self.db.own_seq()))?;
         }
         self.db
             .snapshot(|c| retrieve::search(c, &self.index, query, options))

@@ -6,6 +6,7 @@
 pub(crate) mod checkpoint;
 pub(crate) mod connections;
 pub(crate) mod group;
+pub(crate) mod identity;
 pub(crate) mod migrate;
 pub(crate) mod write;
 
@@ -370,6 +371,7 @@ fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
     migrate::prepare(&setup, path, options.read_only)?;
     if !options.read_only {
         connections::enable_wal(&setup)?;
+        identity::ensure(&setup)?;
     }
     let policy = checkpoint::resolve_policy(&setup, options.checkpoint_policy, options.read_only)?;
     // The setup connection may be the file's last one: in a replicated file its close

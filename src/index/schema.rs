@@ -9,6 +9,7 @@ use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, TextAn
 use tantivy::{Index, Term};
 
 use crate::index::tokenizer::{CairnTokenizer, StopWords, Unigrams};
+pub(crate) use crate::kinds::DocKind;
 use crate::normalize::fold_text;
 
 /// Names the schema and analyzer; stored in every commit payload. Change it whenever the
@@ -20,55 +21,6 @@ pub(crate) const SCHEMA_TAG: &str = "cairn-index-v4";
 
 const ANALYZER: &str = "cairn_en";
 const STOP_ANALYZER: &str = "cairn_stop";
-
-/// What a search-index document stands for. `Document` is not a search hit: one
-/// index document per stored document, holding all its text, scores whole documents so
-/// their chunks can be ranked by the document they belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum DocKind {
-    Entity,
-    Relation,
-    Observation,
-    Chunk,
-    Document,
-}
-
-impl DocKind {
-    /// The kinds a search returns.
-    pub(crate) const HITS: [DocKind; 4] = [
-        DocKind::Entity,
-        DocKind::Relation,
-        DocKind::Observation,
-        DocKind::Chunk,
-    ];
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            DocKind::Entity => "entity",
-            DocKind::Relation => "relation",
-            DocKind::Observation => "observation",
-            DocKind::Chunk => "chunk",
-            DocKind::Document => "document",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<DocKind> {
-        Self::all().find(|k| k.as_str() == s)
-    }
-
-    /// A small stable number, for the `kind_code` fast field.
-    pub(crate) fn code(self) -> u64 {
-        self as u64
-    }
-
-    pub(crate) fn from_code(code: u64) -> Option<DocKind> {
-        Self::all().find(|k| k.code() == code)
-    }
-
-    pub(crate) fn all() -> impl Iterator<Item = DocKind> {
-        DocKind::HITS.into_iter().chain([DocKind::Document])
-    }
-}
 
 /// The text fields of one kind of hit. Every kind has fields of its own, so that tantivy's
 /// per-field statistics (average length, document frequency) are that kind's: adding a

@@ -14,6 +14,7 @@ use ndarray::ArrayView1;
 use parking_lot::RwLock;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::config::Options;
 use crate::db::Db;
 use crate::embed::{Embedder, from_blob, to_blob};
 use crate::error::{Error, Result};
@@ -36,6 +37,16 @@ impl std::fmt::Debug for Embedding {
             )
             .field("kinds", &self.kinds)
             .finish()
+    }
+}
+
+impl Embedding {
+    /// The embedder `options` configure, with the kinds it embeds; `None` without one.
+    pub(crate) fn configured(options: &Options) -> Option<Embedding> {
+        options.embedder.as_ref().map(|e| Embedding {
+            embedder: Arc::clone(&e.0),
+            kinds: options.embed_kinds.clone(),
+        })
     }
 }
 

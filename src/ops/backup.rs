@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::config::Options;
 use crate::db::migrate::{APPLICATION_ID, SCHEMA_VERSION};
-use crate::db::{remove_dir_if_present, sibling};
+use crate::db::sibling;
 use crate::error::{Error, Result};
 use crate::index;
 use crate::memory::Memory;
@@ -136,7 +136,7 @@ fn clear_orphans_of(to: &Path) -> Result<()> {
             ));
         }
     }
-    remove_dir_if_present(&index::folder_for(to))
+    index::remove_all_for(to)
 }
 
 /// Copies every page of `source` (one snapshot) into a new database file at `path`.

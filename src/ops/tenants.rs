@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::config::Options;
-use crate::db::{remove_dir_if_present, remove_if_present, sibling};
+use crate::db::{remove_if_present, sibling};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::memory::Memory;
@@ -166,7 +166,7 @@ impl Tenants {
         for suffix in ["-wal", "-shm"] {
             remove_if_present(&sibling(&path, suffix))?;
         }
-        remove_dir_if_present(&index::folder_for(&path))?;
+        index::remove_all_for(&path)?;
         std::fs::remove_file(&path)?;
         Ok(true)
     }

@@ -8,7 +8,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::db::migrate::{APPLICATION_ID, SCHEMA_VERSION};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::index::repair::DamageKind;
 use crate::index::schema::DocKind;
 use crate::memory::Memory;
 use crate::normalize::normalize_name;
@@ -58,6 +59,33 @@ impl VerifyReport {
     /// True when nothing was found wrong.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// The report for a file that could not be opened because it is damaged (SQLite
+    /// cannot read it: garbage bytes, a malformed image), as a `check` of that file
+    /// reports it; `None` when `error` says nothing about the file's state (busy, a
+    /// missing folder, an invalid option...).
+    pub fn unreadable(mode: VerifyMode, error: &Error) -> Option<VerifyReport> {
+        let damaged = match error {
+            Error::NotADatabase { .. } => true,
+            Error::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ),
+            _ => false,
+        };
+        damaged.then(|| VerifyReport {
+            mode,
+            schema_version: 0,
+            last_seq: 0,
+            index_seq: 0,
+            index_compared: false,
+            foreign_tables: Vec::new(),
+            problems: vec![Problem {
+                check: "sqlite_file",
+                detail: error.to_string(),
+            }],
+        })
     }
 }
 
@@ -117,21 +145,49 @@ impl Memory {
     /// # Ok::<(), cairn::Error>(())
     /// ```
     pub fn verify(&self, mode: VerifyMode) -> Result<VerifyReport> {
+        let mut synced = Ok(());
         if mode == VerifyMode::Full && !self.options().read_only {
             // Counts can only be compared once the index reflects the whole log.
-            self.sync()?;
+            synced = self.sync();
         }
         let mut report = self.db().snapshot(|c| check_file(c, mode))?;
+        match synced {
+            // Writers kept the index behind: try again later.
+            Err(e) if e.is_retryable() => return Err(e),
+            // The index could not be built from the file (a malformed page, say): that is
+            // the file's damage, reported with the checks that name it.
+            Err(e) => report.problems.push(Problem {
+                check: "index_build",
+                detail: e.to_string(),
+            }),
+            Ok(()) => {}
+        }
         self.check_index(mode, &mut report)?;
         Ok(report)
     }
 
     fn check_index(&self, mode: VerifyMode, report: &mut VerifyReport) -> Result<()> {
+        // Damage is repaired as soon as it is found, often by this very open: the report
+        // still names it, since something damaged the folder (or replaced the file).
+        for damage in self.search_index().damage_found() {
+            report.problems.push(Problem {
+                check: match damage.kind {
+                    DamageKind::Broken => "index_damage",
+                    DamageKind::OtherHistory => "index_history",
+                },
+                detail: damage.detail,
+            });
+        }
+        let census = match self.search_index().census() {
+            // Still rebuilding (a quick check does not wait): reported above.
+            Err(e) if e.is_index_rebuilding() => return Ok(()),
+            other => other?,
+        };
         let crate::index::Census {
             counts,
             before,
             after,
-        } = self.search_index().census()?;
+        } = census;
         report.index_seq = after;
         if after > report.last_seq {
             report.problems.push(Problem {

@@ -26,6 +26,7 @@ use crate::error::Result;
 use crate::id::{ChunkId, EntityId, ObservationId, RelationId};
 use crate::index::schema::DocKind;
 use crate::index::{Bm25Hit, SearchIndex};
+pub use crate::kinds::HitKind;
 use crate::time::Timestamp;
 use bfs::{Expansion, Reached, Seed};
 use fusion::Channel;
@@ -43,31 +44,6 @@ pub enum Target {
     Observation(ObservationId),
     /// A chunk of a document.
     Chunk(ChunkId),
-}
-
-/// Which kinds of hits a search may return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HitKind {
-    /// Entities.
-    Entity,
-    /// Relations.
-    Relation,
-    /// Observations.
-    Observation,
-    /// Chunks.
-    Chunk,
-}
-
-impl HitKind {
-    pub(crate) fn doc_kind(self) -> DocKind {
-        match self {
-            HitKind::Entity => DocKind::Entity,
-            HitKind::Relation => DocKind::Relation,
-            HitKind::Observation => DocKind::Observation,
-            HitKind::Chunk => DocKind::Chunk,
-        }
-    }
 }
 
 /// Why a hit was found.

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use cairn::{
     Batch, BatchReport, CheckpointPolicy, Direction, Embedder, Episode, ImportOptions,
     ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Stats,
-    VerifyMode, WalStatus,
+    VerifyMode, VerifyReport, WalStatus,
 };
 use serde::Serialize;
 
@@ -119,13 +119,18 @@ fn open(path: &Path) -> Result<Memory, Failure> {
 
 /// Opens a memory that must already exist: reading a mistyped path should not create it.
 fn open_existing(path: &Path) -> Result<Memory, Failure> {
-    if !path.exists() {
-        return Err(Failure::not_found(format!(
-            "{} does not exist (create it with `cairn init`)",
-            path.display()
-        )));
-    }
+    require_existing(path)?;
     open(path)
+}
+
+fn require_existing(path: &Path) -> Result<(), Failure> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Failure::not_found(format!(
+        "{} does not exist (create it with `cairn init`)",
+        path.display()
+    )))
 }
 
 /// Writes `batch` under an episode of `provenance` (one transaction; once per key).
@@ -542,13 +547,19 @@ fn wal_text(wal: &WalStatus) -> String {
 }
 
 fn check(path: &Path, json: bool, full: bool) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
     let mode = if full {
         VerifyMode::Full
     } else {
         VerifyMode::Quick
     };
-    let report = memory.verify(mode)?;
+    // A file SQLite cannot read at all is the worst damage `check` can find: reported
+    // like any other (exit 4), not as a failure to run.
+    require_existing(path)?;
+    let options = OPTIONS.get().cloned().unwrap_or_default();
+    let report = match Memory::open_with(path, options).and_then(|m| m.verify(mode)) {
+        Ok(report) => report,
+        Err(e) => VerifyReport::unreadable(mode, &e).ok_or(e)?,
+    };
     emit(json, &report, |r| {
         let mut text = format!(
             "{}: {} ({:?} check; schema {}, change log at {}, index at {})",

@@ -1,0 +1,258 @@
+//! The follower: one round of the indexer thread. When this process holds tantivy's
+//! writer lock it applies new change-log entries in `seq` order (with their mention links
+//! and vectors) and commits them in batches; when another process holds it, it reloads
+//! that process's commits.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tantivy::{Index, IndexWriter};
+
+use super::compaction::{self, Compaction};
+use super::repair::{self, Damage, Repaired};
+use super::{Live, Shared, payload};
+use crate::db::Db;
+use crate::error::Result;
+use crate::graph::{change, mention};
+use crate::id::Seq;
+use crate::index::indexer;
+use crate::index::linker::Linker;
+use crate::index::schema::DocKind;
+use crate::index::vectors::{self, VectorWrite};
+
+/// Changes applied per tantivy commit at most (bounds the memory of one batch).
+const BATCH: usize = 20_000;
+/// How often an idle indexer looks for damage nobody reported.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// Memory budget of tantivy's writer.
+pub(super) const WRITER_HEAP: usize = 50_000_000;
+/// How long the indexer waits for this process's writers before it retries a batch later.
+const DERIVED_WAIT: Duration = Duration::from_secs(1);
+
+/// What the indexer thread keeps from one round to the next.
+pub(super) struct Follower {
+    writer: Option<IndexWriter>,
+    linker: Linker,
+    compaction: Compaction,
+    /// The last `seq` this process committed to the index, or saw the holder commit.
+    applied: i64,
+    read_only: bool,
+    /// When the index was last checked for damage nobody reported (see [`health`]).
+    last_health: Option<Instant>,
+}
+
+impl Follower {
+    /// A follower resuming after `applied`.
+    pub(super) fn new(applied: i64, read_only: bool) -> Follower {
+        Follower {
+            writer: None,
+            linker: Linker::default(),
+            compaction: Compaction::default(),
+            applied,
+            read_only,
+            last_health: None,
+        }
+    }
+
+    /// Repairs reported damage, then applies what is new (holding the writer) or reloads
+    /// the holder's commits, and returns the last `seq` searchable now. A failed or idle
+    /// round looks for damage nobody reported (the folder deleted, `meta.json` garbled).
+    pub(super) fn round(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
+        if shared.progress.lock().damage.is_some() {
+            // A held writer keeps tantivy's lock, which the repair must take itself.
+            self.writer = None;
+            match repair::repair(shared, db, self.read_only)? {
+                Repaired::Pending => return Ok(self.applied),
+                Repaired::From(seq) => self.applied = seq,
+            }
+        }
+        let before = self.applied;
+        let step = self.apply_or_follow(shared, db);
+        let idle = step.as_ref().is_ok_and(|_| self.applied == before);
+        if step.is_err() || (idle && self.health_due()) {
+            self.last_health = Some(Instant::now());
+            if let Some(damage) = health(shared, db) {
+                shared.progress.lock().report(damage);
+                shared.wake.notify_all();
+            }
+        }
+        step
+    }
+
+    fn health_due(&self) -> bool {
+        self.last_health.is_none_or(|t| t.elapsed() >= HEALTH_EVERY)
+    }
+
+    fn apply_or_follow(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
+        let live = shared.current();
+        if self.writer.is_none() && !self.read_only {
+            self.writer = open_writer(&live.index);
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return self.follow_other_writer(shared, db, &live);
+        };
+        let before = self.applied;
+        let step = index_new_changes(
+            shared,
+            &live,
+            db,
+            writer,
+            &mut self.linker,
+            &mut self.applied,
+        );
+        let idle = step.is_ok() && self.applied == before;
+        self.compaction.tick(&live.index, writer, idle);
+        if step.is_err() {
+            // A failed commit (an I/O error in tantivy's worker) leaves the writer
+            // without its indexing worker: later documents would vanish while commits
+            // still succeed. A fresh writer starts from the last commit.
+            self.writer = None;
+        }
+        step
+    }
+
+    /// Reloads the writer holder's commits. An index whose position went back was
+    /// rebuilt by the holder: searches wait until it is where this process's was.
+    fn follow_other_writer(&mut self, shared: &Shared, db: &Db, live: &Live) -> Result<i64> {
+        live.reader.reload()?;
+        let payload = super::last_payload(&live.index)?;
+        let seq = payload::resume(payload.as_ref());
+        if seq < self.applied {
+            let last = db.read(change::last_seq)?.get();
+            let mut progress = shared.progress.lock();
+            progress.visible = seq;
+            progress.rebuilding = Some(last);
+        }
+        self.applied = seq;
+        Ok(seq)
+    }
+}
+
+/// Damage nobody reported: the folder gone or unreadable, or its last commit naming
+/// another file or history. Reads `meta.json` only, so it is cheap enough for every idle
+/// second.
+fn health(shared: &Shared, db: &Db) -> Option<Damage> {
+    let dir = shared.dir.as_deref()?;
+    if !dir.join("meta.json").exists() {
+        return Some(Damage::broken(format!(
+            "the index folder {} is gone or has no meta.json",
+            dir.display()
+        )));
+    }
+    let live = shared.current();
+    let payload = match super::last_payload(&live.index) {
+        Ok(payload) => payload,
+        Err(e) => return Some(Damage::broken(format!("the index cannot be read: {e}"))),
+    };
+    let last_seq = db.read(change::last_seq).ok()?.get();
+    payload::check(payload.as_ref(), shared.file_id.as_deref(), last_seq).err()
+}
+
+/// tantivy's writer with cairn's merge policy, or `None` while another process holds its
+/// lock.
+pub(super) fn open_writer(index: &Index) -> Option<IndexWriter> {
+    let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP).ok()?;
+    compaction::set_merge_policy(&writer);
+    Some(writer)
+}
+
+fn index_new_changes(
+    shared: &Shared,
+    live: &Live,
+    db: &Db,
+    writer: &mut IndexWriter,
+    linker: &mut Linker,
+    applied: &mut i64,
+) -> Result<i64> {
+    loop {
+        let batch = db
+            .snapshot(|conn| {
+                let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
+                let touched = indexer::touched(conn, &changes)?;
+                indexer::apply(conn, writer, &shared.fields, &touched)?;
+                let links =
+                    linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?;
+                let texts = shared.embedding_texts(conn, &touched)?;
+                Ok((changes.last().map(|c| c.seq.get()), links, texts))
+            })
+            .and_then(|(last, links, texts)| {
+                let vectors = shared.embed(texts)?;
+                // Derived rows are written before the index commit that records the batch
+                // as applied: a crash in between only means deriving the batch again.
+                if !links.is_empty() || !vectors.is_empty() {
+                    db.try_write_for(DERIVED_WAIT, |conn| {
+                        for (chunk, key) in &links {
+                            mention::link(conn, *chunk, key)?;
+                        }
+                        vectors.iter().try_for_each(|v| vectors::store(conn, v))
+                    })?;
+                }
+                Ok(last)
+            });
+        let last = match batch {
+            Ok(last) => last,
+            Err(e) => {
+                // Drop what this batch added; the next round starts from `applied` again.
+                writer.rollback()?;
+                return Err(e);
+            }
+        };
+        let Some(last) = last else {
+            return Ok(*applied);
+        };
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&payload::encode(last, shared.file_id.as_deref()));
+        commit.commit()?;
+        live.reader.reload()?;
+        *applied = last;
+        let stop = {
+            // A committed batch is progress: an error of an earlier round is over.
+            let mut progress = shared.progress.lock();
+            progress.advance(last);
+            progress.error = None;
+            progress.stop
+        };
+        shared.wake.notify_all();
+        if stop {
+            // Closing: other processes may keep the log growing forever; whoever holds
+            // the index writer next catches up from this commit.
+            return Ok(*applied);
+        }
+    }
+}
+
+impl Shared {
+    /// The texts to embed of the touched rows of the kinds this memory embeds (`None`:
+    /// the row is gone). Read inside the batch's snapshot; embedded outside it.
+    pub(super) fn embedding_texts(
+        &self,
+        conn: &rusqlite::Connection,
+        touched: &BTreeSet<(DocKind, i64)>,
+    ) -> Result<Vec<(DocKind, i64, Option<String>)>> {
+        let Some((embedding, _)) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        let mut texts = Vec::new();
+        for &(kind, id) in touched {
+            if embedding.kinds.contains(&kind) {
+                texts.push((kind, id, indexer::embedding_text(conn, kind, id)?));
+            }
+        }
+        Ok(texts)
+    }
+
+    /// Embeds what [`Shared::embedding_texts`] read. Runs outside any snapshot, so a slow
+    /// model never keeps a reader on the WAL (which would keep checkpoints from
+    /// restarting it), and stops between batches when the memory closes.
+    pub(super) fn embed(
+        &self,
+        texts: Vec<(DocKind, i64, Option<String>)>,
+    ) -> Result<Vec<VectorWrite>> {
+        let Some((embedding, _)) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        vectors::embed(embedding.embedder.as_ref(), texts, &|| {
+            self.progress.lock().stop
+        })
+    }
+}
