@@ -172,13 +172,14 @@ pub fn copy_memory(from: &Path, to: &Path) -> std::io::Result<()> {
 
 // ----- memories ---------------------------------------------------------------------
 
-/// `sync`, repeated while it reports the index as busy (its wait is bounded at 60 s).
+/// `sync`, repeated while it reports the index as behind or busy (each wait is bounded
+/// at 60 s; a model embedding a large backlog takes longer).
 pub fn sync_fully(memory: &Memory) -> Duration {
     let start = Instant::now();
     loop {
         match memory.sync() {
             Ok(()) => return start.elapsed(),
-            Err(e) if e.is_busy() => {
+            Err(e) if e.is_retryable() => {
                 println!(
                     "  (sync still waiting for the indexer after {:.0} s)",
                     start.elapsed().as_secs_f64()
