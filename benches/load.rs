@@ -162,13 +162,16 @@ fn searcher() {
     let options = SearchOptions::new().limit(20).read_your_writes(true);
     let mut latencies = Vec::new();
     let mut lags = Vec::new();
-    let mut errors = 0u64;
+    let (mut errors, mut first_error) = (0u64, None);
     let mut i = 0usize;
     while Instant::now() < deadline {
         let start = Instant::now();
         match memory.search(&query(me, i), &options) {
             Ok(_) => latencies.push(start.elapsed()),
-            Err(_) => errors += 1,
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
         }
         if i.is_multiple_of(20) {
             // This process writes nothing: sync() waits exactly for the other
@@ -185,7 +188,8 @@ fn searcher() {
     println!(
         "{}",
         json!({ "role": "searcher", "latencies_ms": ms_list(&latencies), "lags_ms": ms_list(&lags),
-                "errors": errors, "rss": rss, "exit_ms": millis(exit) })
+                "errors": errors, "first_error": first_error, "rss": rss,
+                "exit_ms": millis(exit) })
     );
 }
 
@@ -376,11 +380,6 @@ fn mcp_part(duration: Duration) {
             (name, report)
         })
         .collect();
-    for (name, r) in &reports {
-        if let Some(e) = r["first_error"].as_str() {
-            println!("  {name}: first error: {e}");
-        }
-    }
     report(
         "mcp",
         duration,
@@ -398,7 +397,8 @@ struct Sampler {
     wal: PathBuf,
     pids: Vec<(String, u32)>,
     wal_samples: Vec<(u64, u64)>,
-    rss_samples: Vec<(u64, Vec<u64>)>,
+    /// Per sample, each process's `VmRSS` and `RssAnon` (0 once it exited).
+    rss_samples: Vec<(u64, Vec<(u64, u64)>)>,
 }
 
 impl Sampler {
@@ -423,7 +423,11 @@ impl Sampler {
                 let rss = self
                     .pids
                     .iter()
-                    .map(|(_, pid)| proc_memory(&pid.to_string(), "VmRSS").unwrap_or(0))
+                    .map(|(_, pid)| {
+                        let pid = pid.to_string();
+                        let field = |key| proc_memory(&pid, key).unwrap_or(0);
+                        (field("VmRSS"), field("RssAnon"))
+                    })
                     .collect();
                 self.rss_samples.push((second, rss));
                 next_rss += RSS_EVERY;
@@ -436,21 +440,28 @@ impl Sampler {
         self.wal_samples.iter().map(|s| s.1).max().unwrap_or(0)
     }
 
-    /// Per tenth of the run: the WAL's largest size and each process's largest RSS.
+    /// Per tenth of the run: the WAL's largest size, each process's largest RSS and,
+    /// apart, its largest anonymous RSS (heap, without the mapped index and database
+    /// pages that RSS also counts).
     fn print_over_time(&self, duration: Duration) {
         let step = (duration.as_secs() / 10).max(1);
-        let short: Vec<String> = self
+        let short: String = self
             .pids
             .iter()
             .map(|(name, _)| {
                 let (role, n) = name.split_once(' ').unwrap_or((name, ""));
-                format!("{}{n}", &role[..1])
+                format!("{:>4}", format!("{}{n}", &role[..1]))
             })
             .collect();
-        println!(
-            "largest per {step} s (MiB): from    WAL  RSS {}",
-            short.iter().map(|s| format!("{s:>4}")).collect::<String>()
-        );
+        println!("largest per {step} s (MiB): from    WAL  RSS {short}  RssAnon {short}");
+        let mib_column = |bytes: u64| {
+            // No sample: the process had exited.
+            if bytes == 0 {
+                "   -".to_owned()
+            } else {
+                format!("{:>4.0}", bytes as f64 / (1024.0 * 1024.0))
+            }
+        };
         for t in (0..=duration.as_secs()).step_by(step as usize) {
             let within = |s: u64| s >= t && s < t + step;
             let wal = self
@@ -460,25 +471,24 @@ impl Sampler {
                 .map(|s| s.1)
                 .max()
                 .unwrap_or(0);
-            let rss: String = (0..self.pids.len())
+            let largest = |p: usize, pick: fn(&(u64, u64)) -> u64| {
+                self.rss_samples
+                    .iter()
+                    .filter(|s| within(s.0))
+                    .map(|s| pick(&s.1[p]))
+                    .max()
+                    .unwrap_or(0)
+            };
+            let (rss, anon): (String, String) = (0..self.pids.len())
                 .map(|p| {
-                    let max = self
-                        .rss_samples
-                        .iter()
-                        .filter(|s| within(s.0))
-                        .map(|s| s.1[p])
-                        .max()
-                        .unwrap_or(0);
-                    // No sample: the process had exited.
-                    if max == 0 {
-                        "   -".to_owned()
-                    } else {
-                        format!("{:>4.0}", max as f64 / (1024.0 * 1024.0))
-                    }
+                    (
+                        mib_column(largest(p, |r| r.0)),
+                        mib_column(largest(p, |r| r.1)),
+                    )
                 })
-                .collect();
+                .unzip();
             println!(
-                "                          {t:>4}s {:>6.1}      {rss}",
+                "                          {t:>4}s {:>6.1}      {rss}          {anon}",
                 wal as f64 / (1024.0 * 1024.0)
             );
         }
@@ -536,6 +546,11 @@ fn report(
             mib(r["rss"].as_u64().unwrap_or(0)),
             r["exit_ms"].as_f64().unwrap_or(f64::NAN)
         );
+    }
+    for (name, r) in reports {
+        if let Some(e) = r["first_error"].as_str() {
+            println!("  {name}: first error: {e}");
+        }
     }
     sampler.print_over_time(duration);
     let elapsed = duration.as_secs_f64();
