@@ -1,17 +1,27 @@
-//! Multi-process load on one file: 4 writer processes (single calls at full speed:
-//! triples, observations, units) and 4 searcher processes (read-your-writes on, as the MCP
-//! server searches), for 60 s by default.
+//! Multi-process load on one file, for 60 s per part by default:
+//!
+//! 1. *library*: 4 writer processes (single calls at full speed: triples, observations,
+//!    units) and 4 searcher processes (read-your-writes on, as the MCP server searches);
+//! 2. *mcp*: the same through `cairn mcp` — 4 writer servers (single `create_entities`,
+//!    `add_observations` and `create_relations` calls at full speed) and 4 searcher
+//!    servers (`search_memory` and `search_nodes` in turn, which search with
+//!    read-your-writes), each server a child process on the same file driven over its
+//!    stdio by a thread of this bench that waits for each reply before the next call.
 //!
 //! ```sh
-//! cargo bench --bench load                      # 60 s
-//! CAIRN_LOAD_SECS=600 cargo bench --bench load  # the 10-minute soak
+//! cargo bench --bench load                                       # both parts, 60 s each
+//! CAIRN_LOAD_MODE=lib CAIRN_LOAD_SECS=600 cargo bench --bench load  # the 10-minute soak
+//! CAIRN_LOAD_MODE=mcp cargo bench --bench load                   # the MCP part only
 //! ```
 //!
-//! Prints writes/s, search p50/p99, the index lag (how long `sync()` waits in a process
-//! that writes nothing: commit in one process → visible in another), the WAL's largest
-//! size (sampled every 20 ms by the parent), each process's peak RSS, and how long each
-//! process took to close its memory after its last call. The process roles are this
-//! same binary, re-run with `CAIRN_LOAD_ROLE` set.
+//! Each part prints writes/s, search p50/p99, the WAL's largest size (sampled every
+//! 20 ms by the parent), each process's peak RSS (`VmHWM`), and how long each process
+//! took to exit after its last call (library: closing the memory; MCP: from closing the
+//! server's stdin to its exit). The library part also prints the index lag (how long
+//! `sync()` waits in a process that writes nothing: commit in one process → visible in
+//! another). A table of the WAL's largest size and each process's largest RSS per tenth
+//! of the run shows whether they stay flat. The library part's processes are this same
+//! binary, re-run with `CAIRN_LOAD_ROLE` set.
 
 mod common;
 
@@ -21,7 +31,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn::{Memory, SearchOptions, Unit};
-use common::{mib, ms, percentile, summarize};
+use common::stdio_mcp::StdioMcp;
+use common::{load_average, mib, ms, percentile, proc_memory, summarize};
 use serde_json::{Value, json};
 
 const WRITERS: usize = 4;
@@ -31,6 +42,9 @@ const WORDS: [&str; 16] = [
     "invoice", "meeting", "calendar", "acme", "widget", "flight", "hotel", "budget", "launch",
     "review", "contract", "partner", "roadmap", "hiring", "offsite", "customer",
 ];
+/// How often the parent samples the WAL's size, and each process's RSS.
+const WAL_EVERY: Duration = Duration::from_millis(20);
+const RSS_EVERY: Duration = Duration::from_secs(1);
 
 fn main() {
     match std::env::var("CAIRN_LOAD_ROLE").as_deref() {
@@ -59,16 +73,9 @@ fn index() -> usize {
         .unwrap_or(0)
 }
 
-/// Peak resident set of this process, from `/proc/self/status` (`VmHWM`), in bytes.
+/// Peak resident set of this process, in bytes.
 fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
+    proc_memory("self", "VmHWM").unwrap_or(0)
 }
 
 /// Closes `memory` and says how long that took.
@@ -78,6 +85,33 @@ fn close(memory: Memory) -> Duration {
     start.elapsed()
 }
 
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn ms_list(v: &[Duration]) -> Vec<f64> {
+    v.iter().copied().map(millis).collect()
+}
+
+/// The words of writer `me`'s `i`-th call: its subject's word and another word.
+fn words(me: usize, i: usize) -> (&'static str, &'static str) {
+    (
+        WORDS[(i + me) % WORDS.len()],
+        WORDS[(i * 7 + 3) % WORDS.len()],
+    )
+}
+
+/// Searcher `me`'s `i`-th query.
+fn query(me: usize, i: usize) -> String {
+    format!(
+        "what about the {} {}",
+        WORDS[(i + me) % WORDS.len()],
+        WORDS[(i * 5 + 1) % WORDS.len()]
+    )
+}
+
+// ----- part 1: library processes ----------------------------------------------------
+
 fn writer() {
     let memory = Memory::open(db_path()).expect("open");
     let me = index();
@@ -86,8 +120,7 @@ fn writer() {
     let mut errors = 0u64;
     let mut i = 0usize;
     while Instant::now() < deadline {
-        let word = WORDS[(i + me) % WORDS.len()];
-        let other = WORDS[(i * 7 + 3) % WORDS.len()];
+        let (word, other) = words(me, i);
         let subject = format!("Agent{me} {word} {}", i % 500);
         let result = match i % 3 {
             0 => memory
@@ -118,7 +151,7 @@ fn writer() {
     println!(
         "{}",
         json!({ "role": "writer", "writes": writes, "errors": errors, "rss": rss,
-                "exit_ms": exit.as_secs_f64() * 1e3 })
+                "exit_ms": millis(exit) })
     );
 }
 
@@ -129,18 +162,16 @@ fn searcher() {
     let options = SearchOptions::new().limit(20).read_your_writes(true);
     let mut latencies = Vec::new();
     let mut lags = Vec::new();
-    let mut errors = 0u64;
+    let (mut errors, mut first_error) = (0u64, None);
     let mut i = 0usize;
     while Instant::now() < deadline {
-        let query = format!(
-            "what about the {} {}",
-            WORDS[(i + me) % WORDS.len()],
-            WORDS[(i * 5 + 1) % WORDS.len()]
-        );
         let start = Instant::now();
-        match memory.search(&query, &options) {
+        match memory.search(&query(me, i), &options) {
             Ok(_) => latencies.push(start.elapsed()),
-            Err(_) => errors += 1,
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
         }
         if i.is_multiple_of(20) {
             // This process writes nothing: sync() waits exactly for the other
@@ -154,11 +185,11 @@ fn searcher() {
     }
     let rss = peak_rss();
     let exit = close(memory);
-    let ms_list = |v: &[Duration]| v.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>();
     println!(
         "{}",
         json!({ "role": "searcher", "latencies_ms": ms_list(&latencies), "lags_ms": ms_list(&lags),
-                "errors": errors, "rss": rss, "exit_ms": exit.as_secs_f64() * 1e3 })
+                "errors": errors, "first_error": first_error, "rss": rss,
+                "exit_ms": millis(exit) })
     );
 }
 
@@ -173,17 +204,28 @@ fn spawn(role: &str, db: &Path, index: usize) -> Child {
         .expect("spawn")
 }
 
-fn parent() {
+/// The last JSON line `child` printed.
+fn child_report(name: &str, mut child: Child) -> Value {
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut out);
+    }
+    let status = child.wait().expect("wait");
+    out.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("{name} ({status}) printed no report: {out}"))
+}
+
+fn library_part(duration: Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("load.db");
     drop(Memory::open(&db).expect("create"));
-    let wal = PathBuf::from(format!("{}-wal", db.display()));
-    let duration = seconds();
     println!(
-        "{WRITERS} writer and {SEARCHERS} searcher processes on one file for {}s",
-        duration.as_secs()
+        "\n== library: {WRITERS} writer and {SEARCHERS} searcher processes on one file for {}s (load average {})",
+        duration.as_secs(),
+        load_average()
     );
-    let start = Instant::now();
     let mut children: Vec<(String, Child)> = Vec::new();
     for i in 0..WRITERS {
         children.push((format!("writer {i}"), spawn("writer", &db, i)));
@@ -191,109 +233,387 @@ fn parent() {
     for i in 0..SEARCHERS {
         children.push((format!("searcher {i}"), spawn("searcher", &db, i)));
     }
-    let mut wal_max = 0u64;
-    let mut wal_samples = Vec::new();
-    while start.elapsed() < duration + Duration::from_secs(5)
-        && children
+    let pids = children.iter().map(|(n, c)| (n.clone(), c.id())).collect();
+    let mut sampler = Sampler::new(&db, pids);
+    sampler.run(duration, || {
+        children
             .iter_mut()
             .any(|(_, c)| c.try_wait().ok().flatten().is_none())
-    {
-        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        wal_max = wal_max.max(size);
-        wal_samples.push((start.elapsed().as_secs(), size));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut reports = Vec::new();
-    for (name, mut child) in children {
-        let mut out = String::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            let _ = stdout.read_to_string(&mut out);
-        }
-        let status = child.wait().expect("wait");
-        let report: Value = out
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("{name} ({status}) printed no report: {out}"));
-        reports.push((name, report));
-    }
-    let elapsed = duration.as_secs_f64();
+    });
+    let reports: Vec<(String, Value)> = children
+        .into_iter()
+        .map(|(name, child)| {
+            let report = child_report(&name, child);
+            (name, report)
+        })
+        .collect();
+    report(
+        "library",
+        duration,
+        &reports,
+        &sampler,
+        "exit after last call",
+    );
+}
 
-    let writes: u64 = reports
-        .iter()
-        .filter_map(|(_, r)| r["writes"].as_u64())
-        .sum();
-    let write_errors: u64 = reports
-        .iter()
-        .filter(|(_, r)| r["role"] == "writer")
-        .filter_map(|(_, r)| r["errors"].as_u64())
-        .sum();
-    let collect = |key: &str| -> Vec<Duration> {
-        let mut all: Vec<Duration> = reports
+// ----- part 2: cairn mcp servers ----------------------------------------------------
+
+/// Writer `me`'s `i`-th call: every third step creates an entity, adds an observation
+/// to it, and relates it to the next step's entity.
+fn mcp_write(server: &mut StdioMcp, me: usize, i: usize) -> Result<Value, String> {
+    let k = i / 3;
+    let name = |k: usize| format!("Agent{me} {} {}", words(me, k).0, k % 500);
+    let other = words(me, k).1;
+    match i % 3 {
+        0 => server.call(
+            "create_entities",
+            json!({"entities": [{"name": name(k), "entityType": "topic",
+                   "observations": [format!("{} wrote about the {other} {i}", name(k))]}]}),
+        ),
+        1 => server.call(
+            "add_observations",
+            json!({"observations": [{"entityName": name(k),
+                   "contents": [format!("noted the {other} at step {i}")]}]}),
+        ),
+        _ => server.call(
+            "create_relations",
+            json!({"relations": [{"from": name(k), "to": name(k + 1),
+                   "relationType": "mentions"}]}),
+        ),
+    }
+}
+
+/// Drives writer server `me` at full speed until `deadline`, then closes it.
+fn mcp_writer(mut server: StdioMcp, me: usize, deadline: Instant) -> Value {
+    let (mut writes, mut errors, mut first_error) = (0u64, 0u64, None);
+    let mut i = 0usize;
+    while Instant::now() < deadline {
+        match mcp_write(&mut server, me, i) {
+            Ok(_) => writes += 1,
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+        i += 1;
+    }
+    let rss = proc_memory(&server.pid().to_string(), "VmHWM").unwrap_or(0);
+    let exit = server.close();
+    json!({ "role": "writer", "writes": writes, "errors": errors, "first_error": first_error,
+            "rss": rss, "exit_ms": millis(exit) })
+}
+
+/// Drives searcher server `me` until `deadline`: `search_memory` and `search_nodes` in
+/// turn, then closes it.
+fn mcp_searcher(mut server: StdioMcp, me: usize, deadline: Instant) -> Value {
+    let (mut memory_calls, mut node_calls) = (Vec::new(), Vec::new());
+    let (mut errors, mut first_error) = (0u64, None);
+    let mut i = 0usize;
+    while Instant::now() < deadline {
+        let q = query(me, i / 2);
+        let start = Instant::now();
+        let result = if i.is_multiple_of(2) {
+            server.call(
+                "search_memory",
+                json!({"query": q, "limit": 20, "depth": 2, "token_budget": 1000}),
+            )
+        } else {
+            server.call("search_nodes", json!({"query": q, "limit": 10}))
+        };
+        let elapsed = start.elapsed();
+        match result {
+            Ok(_) if i.is_multiple_of(2) => memory_calls.push(elapsed),
+            Ok(_) => node_calls.push(elapsed),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+        i += 1;
+    }
+    let rss = proc_memory(&server.pid().to_string(), "VmHWM").unwrap_or(0);
+    let exit = server.close();
+    json!({ "role": "searcher", "latencies_ms": ms_list(&memory_calls),
+            "nodes_ms": ms_list(&node_calls), "errors": errors, "first_error": first_error,
+            "rss": rss, "exit_ms": millis(exit) })
+}
+
+fn mcp_part(duration: Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("load-mcp.db");
+    drop(Memory::open(&db).expect("create"));
+    let bin = Path::new(env!("CARGO_BIN_EXE_cairn"));
+    println!(
+        "\n== mcp: {WRITERS} writer and {SEARCHERS} searcher `cairn mcp` servers on one file for {}s (load average {})",
+        duration.as_secs(),
+        load_average()
+    );
+    let servers: Vec<(String, StdioMcp)> = (0..WRITERS)
+        .map(|i| format!("writer {i}"))
+        .chain((0..SEARCHERS).map(|i| format!("searcher {i}")))
+        .map(|name| (name, StdioMcp::start(bin, &db)))
+        .collect();
+    let pids = servers.iter().map(|(n, s)| (n.clone(), s.pid())).collect();
+    let mut sampler = Sampler::new(&db, pids);
+    let deadline = Instant::now() + duration;
+    let drivers: Vec<(String, std::thread::JoinHandle<Value>)> = servers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, server))| {
+            let driver = std::thread::spawn(move || {
+                if i < WRITERS {
+                    mcp_writer(server, i, deadline)
+                } else {
+                    mcp_searcher(server, i - WRITERS, deadline)
+                }
+            });
+            (name, driver)
+        })
+        .collect();
+    sampler.run(duration, || drivers.iter().any(|(_, d)| !d.is_finished()));
+    let reports: Vec<(String, Value)> = drivers
+        .into_iter()
+        .map(|(name, d)| {
+            let report = d
+                .join()
+                .unwrap_or_else(|_| panic!("{name}'s driver panicked"));
+            (name, report)
+        })
+        .collect();
+    report(
+        "mcp",
+        duration,
+        &reports,
+        &sampler,
+        "exit after stdin closes",
+    );
+}
+
+// ----- sampling and reporting -------------------------------------------------------
+
+/// The WAL's size every [`WAL_EVERY`] and each process's RSS every [`RSS_EVERY`], with
+/// the second of the run each was taken in.
+struct Sampler {
+    wal: PathBuf,
+    pids: Vec<(String, u32)>,
+    wal_samples: Vec<(u64, u64)>,
+    /// Per sample, each process's `VmRSS` and `RssAnon` (0 once it exited).
+    rss_samples: Vec<(u64, Vec<(u64, u64)>)>,
+}
+
+impl Sampler {
+    fn new(db: &Path, pids: Vec<(String, u32)>) -> Sampler {
+        Sampler {
+            wal: common::with_suffix(db, "-wal"),
+            pids,
+            wal_samples: Vec::new(),
+            rss_samples: Vec::new(),
+        }
+    }
+
+    /// Samples while `alive` says some process still runs, for at most `duration` + 5 s.
+    fn run(&mut self, duration: Duration, mut alive: impl FnMut() -> bool) {
+        let start = Instant::now();
+        let mut next_rss = start;
+        while start.elapsed() < duration + Duration::from_secs(5) && alive() {
+            let second = start.elapsed().as_secs();
+            let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
+            self.wal_samples.push((second, size));
+            if Instant::now() >= next_rss {
+                let rss = self
+                    .pids
+                    .iter()
+                    .map(|(_, pid)| {
+                        let pid = pid.to_string();
+                        let field = |key| proc_memory(&pid, key).unwrap_or(0);
+                        (field("VmRSS"), field("RssAnon"))
+                    })
+                    .collect();
+                self.rss_samples.push((second, rss));
+                next_rss += RSS_EVERY;
+            }
+            std::thread::sleep(WAL_EVERY);
+        }
+    }
+
+    fn wal_max(&self) -> u64 {
+        self.wal_samples.iter().map(|s| s.1).max().unwrap_or(0)
+    }
+
+    /// Per tenth of the run: the WAL's largest size, each process's largest RSS and,
+    /// apart, its largest anonymous RSS (heap, without the mapped index and database
+    /// pages that RSS also counts).
+    fn print_over_time(&self, duration: Duration) {
+        let step = (duration.as_secs() / 10).max(1);
+        let short: String = self
+            .pids
             .iter()
-            .filter_map(|(_, r)| r[key].as_array())
-            .flatten()
-            .filter_map(Value::as_f64)
-            .map(|ms| Duration::from_secs_f64(ms / 1e3))
+            .map(|(name, _)| {
+                let (role, n) = name.split_once(' ').unwrap_or((name, ""));
+                format!("{:>4}", format!("{}{n}", &role[..1]))
+            })
             .collect();
-        all.sort();
-        all
-    };
-    let searches = collect("latencies_ms");
-    let lags = collect("lags_ms");
-    let search_errors: u64 = reports
+        println!("largest per {step} s (MiB): from    WAL  RSS {short}  RssAnon {short}");
+        let mib_column = |bytes: u64| {
+            // No sample: the process had exited.
+            if bytes == 0 {
+                "   -".to_owned()
+            } else {
+                format!("{:>4.0}", bytes as f64 / (1024.0 * 1024.0))
+            }
+        };
+        for t in (0..=duration.as_secs()).step_by(step as usize) {
+            let within = |s: u64| s >= t && s < t + step;
+            let wal = self
+                .wal_samples
+                .iter()
+                .filter(|s| within(s.0))
+                .map(|s| s.1)
+                .max()
+                .unwrap_or(0);
+            let largest = |p: usize, pick: fn(&(u64, u64)) -> u64| {
+                self.rss_samples
+                    .iter()
+                    .filter(|s| within(s.0))
+                    .map(|s| pick(&s.1[p]))
+                    .max()
+                    .unwrap_or(0)
+            };
+            let (rss, anon): (String, String) = (0..self.pids.len())
+                .map(|p| {
+                    (
+                        mib_column(largest(p, |r| r.0)),
+                        mib_column(largest(p, |r| r.1)),
+                    )
+                })
+                .unzip();
+            println!(
+                "                          {t:>4}s {:>6.1}      {rss}          {anon}",
+                wal as f64 / (1024.0 * 1024.0)
+            );
+        }
+    }
+}
+
+/// Every value of `key` (a list of milliseconds) across `reports`, sorted.
+fn collect(reports: &[(String, Value)], key: &str) -> Vec<Duration> {
+    let mut all: Vec<Duration> = reports
         .iter()
-        .filter(|(_, r)| r["role"] == "searcher")
-        .filter_map(|(_, r)| r["errors"].as_u64())
-        .sum();
+        .filter_map(|(_, r)| r[key].as_array())
+        .flatten()
+        .filter_map(Value::as_f64)
+        .map(|ms| Duration::from_secs_f64(ms / 1e3))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The sum of `key` over the reports of processes in `role`.
+fn total(reports: &[(String, Value)], role: &str, key: &str) -> u64 {
+    reports
+        .iter()
+        .filter(|(_, r)| r["role"] == role)
+        .filter_map(|(_, r)| r[key].as_u64())
+        .sum()
+}
+
+/// `p50 x p99 y over n <what>`, or nothing without samples.
+fn latency_line(part: &str, what: &str, samples: &[Duration], target: &str) {
+    if let (Some(max), false) = (samples.last(), samples.is_empty()) {
+        summarize(format!(
+            "{part}: {what} p50 {} p99 {} max {} over {} calls{target}",
+            ms(percentile(samples, 50.0)),
+            ms(percentile(samples, 99.0)),
+            ms(*max),
+            samples.len()
+        ));
+    }
+}
+
+/// Prints one part's figures from its processes' `reports` and the parent's samples.
+fn report(
+    part: &str,
+    duration: Duration,
+    reports: &[(String, Value)],
+    sampler: &Sampler,
+    exit: &str,
+) {
+    println!("load average after {part}: {}", load_average());
     println!("per process:");
-    for (name, r) in &reports {
+    for (name, r) in reports {
         println!(
-            "  {name:<11} peak RSS {:>8}  exit after last call {:>8.1} ms",
+            "  {name:<11} peak RSS {:>8}  {exit} {:>8.1} ms",
             mib(r["rss"].as_u64().unwrap_or(0)),
             r["exit_ms"].as_f64().unwrap_or(f64::NAN)
         );
     }
+    for (name, r) in reports {
+        if let Some(e) = r["first_error"].as_str() {
+            println!("  {name}: first error: {e}");
+        }
+    }
+    sampler.print_over_time(duration);
+    let elapsed = duration.as_secs_f64();
+    let writes = total(reports, "writer", "writes");
+    summarize(format!(
+        "{part}: writes {:.0}/s ({writes} in {elapsed:.0} s, {} errors) from {WRITERS} processes",
+        writes as f64 / elapsed,
+        total(reports, "writer", "errors")
+    ));
+    println!(
+        "{part}: search errors: {}",
+        total(reports, "searcher", "errors")
+    );
+    let search = if part == "mcp" {
+        "search_memory"
+    } else {
+        "search (read-your-writes)"
+    };
+    latency_line(
+        part,
+        search,
+        &collect(reports, "latencies_ms"),
+        " (target p99 <= 50 ms)",
+    );
+    latency_line(part, "search_nodes", &collect(reports, "nodes_ms"), "");
+    latency_line(
+        part,
+        "index lag (sync in a process that writes nothing)",
+        &collect(reports, "lags_ms"),
+        " (target p99 <= 250 ms)",
+    );
+    summarize(format!(
+        "{part}: WAL max {} (target <= 64 MiB)",
+        mib(sampler.wal_max())
+    ));
+    let rss_max = reports
+        .iter()
+        .filter_map(|(_, r)| r["rss"].as_u64())
+        .max()
+        .unwrap_or(0);
     let exit_max = reports
         .iter()
         .filter_map(|(_, r)| r["exit_ms"].as_f64())
         .fold(0.0, f64::max);
-    // The WAL over time, a line per tenth of the run: flat means bounded.
-    let step = (duration.as_secs() / 10).max(1);
-    let mut over_time = Vec::new();
-    for t in (0..=duration.as_secs()).step_by(step as usize) {
-        let max_in = wal_samples
-            .iter()
-            .filter(|(s, _)| *s >= t && *s < t + step)
-            .map(|(_, b)| *b)
-            .max()
-            .unwrap_or(0);
-        over_time.push(format!("{t}s {}", mib(max_in)));
-    }
-    println!("WAL max per interval: {}", over_time.join(", "));
     summarize(format!(
-        "writes: {:.0}/s ({writes} in {elapsed:.0} s, {write_errors} errors) from {WRITERS} processes",
-        writes as f64 / elapsed
+        "{part}: peak RSS max {} per process; {exit}: max {exit_max:.1} ms (target <= 200 ms)",
+        mib(rss_max)
     ));
-    if !searches.is_empty() {
-        summarize(format!(
-            "search (read-your-writes) p50 {} p99 {} over {} searches, {search_errors} errors (target p99 <= 50 ms)",
-            ms(percentile(&searches, 50.0)),
-            ms(percentile(&searches, 99.0)),
-            searches.len()
-        ));
+}
+
+fn parent() {
+    let duration = seconds();
+    let mode = std::env::var("CAIRN_LOAD_MODE").unwrap_or_else(|_| "both".into());
+    println!("{}", common::machine());
+    if matches!(mode.as_str(), "both" | "lib") {
+        library_part(duration);
     }
-    if !lags.is_empty() {
-        summarize(format!(
-            "index lag (sync in a process that writes nothing) p50 {} p99 {} max {} (target p99 <= 250 ms)",
-            ms(percentile(&lags, 50.0)),
-            ms(percentile(&lags, 99.0)),
-            ms(*lags.last().unwrap_or(&Duration::ZERO))
-        ));
+    if matches!(mode.as_str(), "both" | "mcp") {
+        mcp_part(duration);
     }
-    summarize(format!("WAL max {} (target <= 64 MiB)", mib(wal_max)));
-    summarize(format!(
-        "exit after the last call: max {exit_max:.1} ms (target <= 200 ms)"
-    ));
+    assert!(
+        matches!(mode.as_str(), "both" | "lib" | "mcp"),
+        "CAIRN_LOAD_MODE is lib, mcp or both, not {mode:?}"
+    );
     common::print_summary();
 }

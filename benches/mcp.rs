@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn::{KgEntity, KgRelation, Memory};
-use common::percentile;
+use common::{load_average, percentile};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rmcp::model::CallToolRequestParams;
@@ -166,14 +166,6 @@ fn against_target(what: &str, mut samples: Vec<Duration>, target: Duration) {
         samples[samples.len() - 1].as_secs_f64() * 1e3,
         samples.len()
     );
-}
-
-/// `/proc/loadavg`'s 1, 5 and 15 minute figures.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".into(),
-        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-    )
 }
 
 /// Part 4: the first call of fresh servers on `db`.

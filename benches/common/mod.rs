@@ -1,6 +1,7 @@
 //! Helpers shared by the `harness = false` benches: where cached datasets live, copying
-//! and removing a memory's files, percentiles, the `>>>` summary lines, and a
-//! description of the machine.
+//! and removing a memory's files, percentiles, the `>>>` summary lines, a description of
+//! the machine and its load, processes' memory from `/proc`, and a stdio MCP client
+//! ([`stdio_mcp`]).
 //!
 //! Each bench uses a different subset.
 
@@ -11,6 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cairn::Memory;
+
+pub mod stdio_mcp;
 
 // ----- summary lines ---------------------------------------------------------------
 
@@ -211,6 +214,22 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute figures.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`pid` may be `self`) in bytes: `VmHWM` is the
+/// peak resident set, `VmRSS` the current one. `None` once the process is gone.
+pub fn proc_memory(pid: &str, key: &str) -> Option<u64> {
+    let value = proc_field(&format!("/proc/{pid}/status"), key)?;
+    let kib: u64 = value.trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// CPU count, CPU model, memory, the date and the source revision, for the record.
