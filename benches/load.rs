@@ -283,6 +283,13 @@ fn mcp_write(server: &mut StdioMcp, me: usize, i: usize) -> Result<Value, String
     }
 }
 
+/// Reads the server's peak RSS, closes its stdin and adds both (`rss`, `exit_ms`: the
+/// time until it exited) to `report`.
+fn close_server(server: StdioMcp, report: &mut Value) {
+    report["rss"] = json!(proc_memory(&server.pid().to_string(), "VmHWM").unwrap_or(0));
+    report["exit_ms"] = json!(millis(server.close()));
+}
+
 /// Drives writer server `me` at full speed until `deadline`, then closes it.
 fn mcp_writer(mut server: StdioMcp, me: usize, deadline: Instant) -> Value {
     let (mut writes, mut errors, mut first_error) = (0u64, 0u64, None);
@@ -297,10 +304,10 @@ fn mcp_writer(mut server: StdioMcp, me: usize, deadline: Instant) -> Value {
         }
         i += 1;
     }
-    let rss = proc_memory(&server.pid().to_string(), "VmHWM").unwrap_or(0);
-    let exit = server.close();
-    json!({ "role": "writer", "writes": writes, "errors": errors, "first_error": first_error,
-            "rss": rss, "exit_ms": millis(exit) })
+    let mut report = json!({ "role": "writer", "writes": writes, "errors": errors,
+                             "first_error": first_error });
+    close_server(server, &mut report);
+    report
 }
 
 /// Drives searcher server `me` until `deadline`: `search_memory` and `search_nodes` in
@@ -331,11 +338,11 @@ fn mcp_searcher(mut server: StdioMcp, me: usize, deadline: Instant) -> Value {
         }
         i += 1;
     }
-    let rss = proc_memory(&server.pid().to_string(), "VmHWM").unwrap_or(0);
-    let exit = server.close();
-    json!({ "role": "searcher", "latencies_ms": ms_list(&memory_calls),
-            "nodes_ms": ms_list(&node_calls), "errors": errors, "first_error": first_error,
-            "rss": rss, "exit_ms": millis(exit) })
+    let mut report = json!({ "role": "searcher", "latencies_ms": ms_list(&memory_calls),
+                             "nodes_ms": ms_list(&node_calls), "errors": errors,
+                             "first_error": first_error });
+    close_server(server, &mut report);
+    report
 }
 
 fn mcp_part(duration: Duration) {

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::texts;
+
 use cairn::{Document, HitKind, KgEntity, KgRelation, Memory, SearchOptions, Target};
 
 fn memory() -> Memory {
@@ -11,15 +13,6 @@ fn memory() -> Memory {
 
 fn bm25(kinds: &[HitKind], limit: usize) -> SearchOptions {
     SearchOptions::new().bm25_only().kinds(kinds).limit(limit)
-}
-
-fn texts(memory: &Memory, query: &str, options: &SearchOptions) -> Vec<String> {
-    memory
-        .search(query, options)
-        .unwrap()
-        .into_iter()
-        .map(|h| h.text)
-        .collect()
 }
 
 fn ranking(memory: &Memory, query: &str) -> Vec<(Target, f32)> {

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::texts;
+
 use std::time::Duration;
 
 use cairn::{HitKind, Memory, SearchOptions, Target, Unit};
@@ -13,15 +15,6 @@ fn chunks_only(limit: usize) -> SearchOptions {
         .bm25_only()
         .kinds(&[HitKind::Chunk])
         .limit(limit)
-}
-
-fn texts(memory: &Memory, query: &str, options: &SearchOptions) -> Vec<String> {
-    memory
-        .search(query, options)
-        .unwrap()
-        .into_iter()
-        .map(|h| h.text)
-        .collect()
 }
 
 #[test]

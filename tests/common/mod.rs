@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cairn::{Direction, Memory, Options};
+use cairn::{Direction, Memory, Options, SearchOptions};
 use rand::Rng;
 
 /// Generous busy budget: the tests prove that nothing fails *while the budget lasts*, on
@@ -224,4 +224,14 @@ pub fn test_model_dir() -> std::path::PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The texts of `memory`'s hits for `query`, best first.
+pub fn texts(memory: &Memory, query: &str, options: &SearchOptions) -> Vec<String> {
+    memory
+        .search(query, options)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.text)
+        .collect()
 }
