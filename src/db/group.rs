@@ -172,6 +172,7 @@ pub(crate) fn lead(
     // One job alone needs no savepoint: if it fails, the whole transaction rolls back,
     // which is exactly its own work.
     let isolate = jobs.len() > 1;
+    tracing::debug!(target: "cairn::write", jobs = jobs.len(), "group commit");
     let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(jobs.len());
     let outcome = begin_and_run(&mut |conn| {
         for job in jobs.drain(..) {

@@ -133,8 +133,21 @@ impl Db {
         if self.options.read_only {
             return Err(Error::ReadOnly);
         }
-        let state = self.lock.lock();
+        let state = self.queue_for_lock();
         self.write_locked(&state, f)
+    }
+
+    /// The process-wide write lock, with a `debug` event saying how long this thread
+    /// queued behind the process's other writers.
+    fn queue_for_lock(&self) -> ReentrantMutexGuard<'_, WriteState> {
+        let asked = std::time::Instant::now();
+        let state = self.lock.lock();
+        tracing::debug!(
+            target: "cairn::write",
+            lock_wait_us = write::micros(asked.elapsed()),
+            "process write lock"
+        );
+        state
     }
 
     /// Like [`Db::write`], but gives up with [`Error::Busy`] if the process-wide lock is
@@ -176,7 +189,7 @@ impl Db {
             slot: Arc::clone(&slot),
         });
         self.queue.submit(job, &slot, || {
-            let state = self.lock.lock();
+            let state = self.queue_for_lock();
             group::lead(
                 self.queue.take(),
                 &state,

@@ -69,15 +69,39 @@ pub(crate) fn run<T>(
     let depth = state.depth.get();
     let _depth = DepthGuard::enter(state, conn);
     if depth == 0 {
+        let started = Instant::now();
         begin_immediate(conn, busy_budget)?;
+        let begun = Instant::now();
         let result = f(conn);
-        finish(conn, result)
+        let ran = Instant::now();
+        let result = finish(conn, result);
+        trace_transaction(started, begun, ran, result.is_ok());
+        result
     } else {
         let name = format!("cairn_{depth}");
         conn.execute_batch(&format!("SAVEPOINT {name}"))?;
         let result = f(conn);
         finish_savepoint(conn, &name, result)
     }
+}
+
+/// One `debug` event per transaction: how long it waited for SQLite's lock (other
+/// processes), ran, and committed (the fsync) — what an operator needs to tell contention
+/// from slow disks.
+fn trace_transaction(started: Instant, begun: Instant, ran: Instant, committed: bool) {
+    tracing::debug!(
+        target: "cairn::write",
+        begin_wait_us = micros(begun - started),
+        run_us = micros(ran - begun),
+        commit_us = micros(ran.elapsed()),
+        committed,
+        "transaction"
+    );
+}
+
+/// A duration in whole microseconds, for trace fields.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Restores the depth when the write ends, and rolls the transaction back if the

@@ -117,6 +117,9 @@ impl Follower {
         live.reader.reload()?;
         let payload = super::last_payload(&live.index)?;
         let seq = payload::resume(payload.as_ref());
+        if seq != self.applied {
+            tracing::trace!(target: "cairn::index", from = self.applied, to = seq, "followed the writer's commits");
+        }
         if seq < self.applied {
             let last = db.read(change::last_seq)?.get();
             let mut progress = shared.progress.lock();
@@ -165,6 +168,8 @@ fn index_new_changes(
     applied: &mut i64,
 ) -> Result<i64> {
     loop {
+        let started = Instant::now();
+        let mut traced = BatchTrace::default();
         let batch = db
             .snapshot(|conn| {
                 let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
@@ -173,6 +178,13 @@ fn index_new_changes(
                 let links =
                     linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?;
                 let texts = shared.embedding_texts(conn, &touched)?;
+                traced = BatchTrace {
+                    changes: changes.len(),
+                    documents: touched.len(),
+                    links: links.len(),
+                    vectors: texts.len(),
+                    oldest: changes.first().map(|c| c.at),
+                };
                 Ok((changes.last().map(|c| c.seq.get()), links, texts))
             })
             .and_then(|(last, links, texts)| {
@@ -200,10 +212,12 @@ fn index_new_changes(
         let Some(last) = last else {
             return Ok(*applied);
         };
+        let committing = Instant::now();
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&payload::encode(last, shared.file_id.as_deref()));
         commit.commit()?;
         live.reader.reload()?;
+        traced.emit(last, started, committing);
         *applied = last;
         let stop = {
             // A committed batch is progress: an error of an earlier round is over.
@@ -218,6 +232,39 @@ fn index_new_changes(
             // the index writer next catches up from this commit.
             return Ok(*applied);
         }
+    }
+}
+
+/// What one index batch did, for its `debug` event.
+#[derive(Default)]
+struct BatchTrace {
+    changes: usize,
+    documents: usize,
+    links: usize,
+    vectors: usize,
+    /// When the batch's oldest change was committed: its lag is how long ago that was.
+    oldest: Option<crate::time::Timestamp>,
+}
+
+impl BatchTrace {
+    /// One event per committed batch: its size, where its time went, and how far behind
+    /// the writers it was (commit of its oldest change → searchable now).
+    fn emit(&self, through: i64, started: Instant, committing: Instant) {
+        let lag_ms = self.oldest.map_or(0, |at| {
+            crate::time::Timestamp::now().as_millis() - at.as_millis()
+        });
+        tracing::debug!(
+            target: "cairn::index",
+            through,
+            changes = self.changes,
+            documents = self.documents,
+            links = self.links,
+            vectors = self.vectors,
+            apply_ms = (committing - started).as_millis() as u64,
+            commit_ms = committing.elapsed().as_millis() as u64,
+            lag_ms,
+            "index batch committed"
+        );
     }
 }
 

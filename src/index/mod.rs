@@ -137,6 +137,7 @@ impl Progress {
     /// reports of the same damage add nothing).
     fn report(&mut self, damage: Damage) {
         if self.damage.is_none() {
+            tracing::warn!(target: "cairn::index", detail = %damage.detail, "index damaged; it will be rebuilt from the file");
             self.found.push(damage.clone());
             self.damage = Some(damage);
         }

@@ -108,6 +108,7 @@ pub(super) fn repair(shared: &Shared, db: &Db, read_only: bool) -> Result<Repair
                 FolderLock::Nobodys => None,
             };
             move_aside(dir)?;
+            tracing::warn!(target: "cairn::index", dir = %dir.display(), "damaged index moved aside; rebuilding");
             // Released only now: no other process could write into the folder meanwhile,
             // and the new one is not created yet.
             drop(lock);

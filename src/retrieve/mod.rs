@@ -124,7 +124,9 @@ fn search_at(
 ) -> Result<(Vec<Hit>, usize)> {
     let candidates = options.limit.saturating_mul(depth_factor).max(50);
     let kinds = options.doc_kinds();
+    let mut clock = Laps::start();
     let matches = lexical::matches(conn, index, query, &kinds, candidates, options)?;
+    let lexical_us = clock.lap();
     let mut channels = vec![bm25_channel(&matches, options.bm25_weight)];
     if options.depth > 0 && options.graph_weight > 0.0 {
         // Seeds come from matches of every kind, whatever kinds the caller wants back.
@@ -138,13 +140,16 @@ fn search_at(
         let seeds = &seed_matches[..seed_matches.len().min(options.limit.max(SEEDS))];
         channels.push(graph_channel(conn, seeds, &kinds, options)?);
     }
+    let graph_us = clock.lap();
     if options.vector_weight > 0.0
         && let Some(nearest) = index.similar(conn, query, candidates)?
     {
         channels.push(vector_channel(nearest, &kinds, options.vector_weight));
     }
+    let vector_us = clock.lap();
     let ranked = fusion::fuse(channels, options.fusion, order_key);
     let ranked = rerank::rerank(conn, ranked)?;
+    let rank_us = clock.lap();
     let mut hits = Vec::with_capacity(options.limit);
     let mut ranked = ranked.into_iter().peekable();
     let (now, mut hidden) = (Timestamp::now(), 0);
@@ -177,7 +182,36 @@ fn search_at(
             }
         }
     }
+    tracing::debug!(
+        target: "cairn::search",
+        query_bytes = query.len(),
+        candidates,
+        lexical_us,
+        graph_us,
+        vector_us,
+        rank_us,
+        render_us = clock.lap(),
+        hits = hits.len(),
+        "search"
+    );
     Ok((hits, hidden))
+}
+
+/// Time between successive points of one search, for its trace event.
+struct Laps(std::time::Instant);
+
+impl Laps {
+    fn start() -> Laps {
+        Laps(std::time::Instant::now())
+    }
+
+    /// Microseconds since the last lap (or the start).
+    fn lap(&mut self) -> u64 {
+        let now = std::time::Instant::now();
+        let lap = now - self.0;
+        self.0 = now;
+        crate::db::write::micros(lap)
+    }
 }
 
 /// `ids` as a JSON array, for statements that take a list through `json_each`.
