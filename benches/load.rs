@@ -12,6 +12,7 @@
 //! cargo bench --bench load                                       # both parts, 60 s each
 //! CAIRN_LOAD_MODE=lib CAIRN_LOAD_SECS=600 cargo bench --bench load  # the 10-minute soak
 //! CAIRN_LOAD_MODE=mcp cargo bench --bench load                   # the MCP part only
+//! CAIRN_LOAD_TRACE=/tmp/t cargo bench --bench load  # each process's cairn debug events in /tmp/t
 //! ```
 //!
 //! Each part prints writes/s, search p50/p99, the WAL's largest size (sampled every
@@ -47,11 +48,27 @@ const WAL_EVERY: Duration = Duration::from_millis(20);
 const RSS_EVERY: Duration = Duration::from_secs(1);
 
 fn main() {
+    if let Some(dir) = std::env::var_os("CAIRN_LOAD_TRACE") {
+        trace_into(Path::new(&dir));
+    }
     match std::env::var("CAIRN_LOAD_ROLE").as_deref() {
         Ok("writer") => writer(),
         Ok("searcher") => searcher(),
         _ => parent(),
     }
+}
+
+/// Writes this process's cairn debug events (lock waits, transactions, checkpoints,
+/// index batches with their lag, searches) to `DIR/<role>-<pid>.log`.
+fn trace_into(dir: &Path) {
+    let role = std::env::var("CAIRN_LOAD_ROLE").unwrap_or_else(|_| "parent".into());
+    let path = dir.join(format!("{role}-{}.log", std::process::id()));
+    let file = std::fs::File::create(&path).expect("trace file");
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
 }
 
 fn seconds() -> Duration {

@@ -215,6 +215,7 @@ impl Checkpointer {
             return None;
         }
         state.last_guard = Some(Instant::now());
+        tracing::debug!(target: "cairn::checkpoint", wal_bytes = bytes, threshold, "WAL over its bound");
         Some(wanted)
     }
 
@@ -280,6 +281,7 @@ pub(crate) fn run(
     wait: Duration,
     budget: Duration,
 ) -> Result<CheckpointRun> {
+    let started = std::time::Instant::now();
     conn.busy_timeout(wait)?;
     let row = conn.query_row(mode.pragma(), [], |r| {
         Ok((
@@ -290,6 +292,16 @@ pub(crate) fn run(
     });
     conn.busy_timeout(budget)?;
     let (busy, log, checkpointed) = row?;
+    tracing::debug!(
+        target: "cairn::checkpoint",
+        ?mode,
+        ?trigger,
+        wal_frames = log,
+        checkpointed_frames = checkpointed,
+        complete = busy == 0,
+        took_us = super::write::micros(started.elapsed()),
+        "checkpoint"
+    );
     Ok(CheckpointRun {
         at: Timestamp::now(),
         mode,

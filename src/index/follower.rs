@@ -102,8 +102,10 @@ impl Follower {
         );
         let idle = step.is_ok() && self.applied == before;
         self.compaction.tick(&live.index, writer, idle);
-        if step.is_err() {
-            // A failed commit (an I/O error in tantivy's worker) leaves the writer
+        if step.as_ref().is_err_and(|e| !e.is_busy()) {
+            // A batch that only waited too long for the write lock keeps the writer (and
+            // with it the index: handing it to another process costs its catch-up). A
+            // failed commit (an I/O error in tantivy's worker) leaves the writer
             // without its indexing worker: later documents would vanish while commits
             // still succeed. A fresh writer starts from the last commit.
             self.writer = None;

@@ -400,8 +400,13 @@ fn publish(shared: &Shared, step: Result<i64>) {
             progress.advance(visible);
             progress.error = None;
         }
-        Err(Error::Index(message)) => progress.error = Some(message),
-        Err(e) => progress.error = Some(e.to_string()),
+        Err(e) => {
+            tracing::warn!(target: "cairn::index", error = %e, "indexer round failed; retrying");
+            progress.error = Some(match e {
+                Error::Index(message) => message,
+                e => e.to_string(),
+            });
+        }
     }
     shared.wake.notify_all();
 }
