@@ -16,6 +16,7 @@ fn cairn(db: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("CAIRN_DB")
         .env_remove("CAIRN_MODEL")
+        .env_remove("CAIRN_LOG")
         .output()
         .expect("run cairn")
 }
@@ -442,4 +443,36 @@ fn a_model_directory_embeds_and_stats_says_which() {
         stderr.contains("/nonexistent/model/config.json"),
         "{stderr}"
     );
+}
+
+#[test]
+fn log_level_sends_the_library_events_to_stderr_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let quiet = cairn(&db, &["add", "Acme Corp", "acquired", "Widget Inc"]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+
+    let loud = cairn(
+        &db,
+        &["--log", "debug", "add", "Acme Corp", "owns", "Gadget Co"],
+    );
+    assert!(loud.status.success());
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    assert!(
+        stderr.contains("cairn::write") && stderr.contains("commit_us="),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&loud.stdout);
+    assert!(
+        stdout.contains("Gadget Co") && !stdout.contains("cairn::write"),
+        "{stdout}"
+    );
+
+    let refused = cairn(&db, &["--log", "loud", "stats"]);
+    assert!(!refused.status.success());
 }

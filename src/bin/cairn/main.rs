@@ -35,8 +35,50 @@ struct Cli {
     /// with the same one.
     #[arg(long, env = "CAIRN_MODEL", global = true, value_name = "DIR")]
     model: Option<PathBuf>,
+    /// What to log on stderr: cairn's own events (index damage and repair, failed indexer
+    /// rounds; at `debug`, every transaction, index batch and search with its timings).
+    #[arg(
+        long,
+        env = "CAIRN_LOG",
+        global = true,
+        value_enum,
+        default_value = "warn"
+    )]
+    log: LogLevel,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// Installs a stderr subscriber at this level (none for `off`): stdout stays the
+    /// command's output, or the MCP protocol.
+    fn install(self) {
+        use tracing::Level;
+        let level = match self {
+            LogLevel::Off => return,
+            LogLevel::Error => Level::ERROR,
+            LogLevel::Warn => Level::WARN,
+            LogLevel::Info => Level::INFO,
+            LogLevel::Debug => Level::DEBUG,
+            LogLevel::Trace => Level::TRACE,
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
 }
 
 /// `--checkpoint` values.
@@ -276,6 +318,7 @@ impl From<std::io::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.log.install();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

@@ -45,6 +45,7 @@ pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
         );
     }
     let server = Server::new(memory, agent)?;
+    tracing::info!(target: "cairn::mcp", agent, tools = server.tools.len(), "serving on stdio");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -359,9 +360,12 @@ impl ServerHandler for Server {
             return Err(ErrorData::invalid_params(problem, None));
         }
         let server = self.clone();
+        let started = std::time::Instant::now();
+        let tool = name.clone();
         let outcome = tokio::task::spawn_blocking(move || server.call(&name, args))
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        trace_call(&tool, started.elapsed(), &outcome);
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(ToolError::InvalidParams(message)) => {
@@ -372,5 +376,17 @@ impl ServerHandler for Server {
             }
         }
         .into())
+    }
+}
+
+/// One event per tool call: `debug` when it succeeded, `info` when it was refused or
+/// failed (with why), so an operator sees what clients get wrong without a debug log.
+fn trace_call(tool: &str, took: std::time::Duration, outcome: &Result<Value, ToolError>) {
+    let took_ms = took.as_secs_f64() * 1e3;
+    match outcome {
+        Ok(_) => tracing::debug!(target: "cairn::mcp", tool, took_ms, "tool call"),
+        Err(ToolError::InvalidParams(why) | ToolError::Failed(why)) => {
+            tracing::info!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
+        }
     }
 }
