@@ -60,6 +60,11 @@ impl FromSql for Timestamp {
     }
 }
 
+/// A duration in whole microseconds (saturating), for trace fields.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -299,7 +299,7 @@ pub(crate) fn run(
         wal_frames = log,
         checkpointed_frames = checkpointed,
         complete = busy == 0,
-        took_us = super::write::micros(started.elapsed()),
+        took_us = crate::time::micros(started.elapsed()),
         "checkpoint"
     );
     Ok(CheckpointRun {

@@ -144,7 +144,7 @@ impl Db {
         let state = self.lock.lock();
         tracing::debug!(
             target: "cairn::write",
-            lock_wait_us = write::micros(asked.elapsed()),
+            lock_wait_us = crate::time::micros(asked.elapsed()),
             "process write lock"
         );
         state

@@ -91,17 +91,12 @@ pub(crate) fn run<T>(
 fn trace_transaction(started: Instant, begun: Instant, ran: Instant, committed: bool) {
     tracing::debug!(
         target: "cairn::write",
-        begin_wait_us = micros(begun - started),
-        run_us = micros(ran - begun),
-        commit_us = micros(ran.elapsed()),
+        begin_wait_us = crate::time::micros(begun - started),
+        run_us = crate::time::micros(ran - begun),
+        commit_us = crate::time::micros(ran.elapsed()),
         committed,
         "transaction"
     );
-}
-
-/// A duration in whole microseconds, for trace fields.
-pub(crate) fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Restores the depth when the write ends, and rolls the transaction back if the

@@ -210,7 +210,7 @@ impl Laps {
         let now = std::time::Instant::now();
         let lap = now - self.0;
         self.0 = now;
-        crate::db::write::micros(lap)
+        crate::time::micros(lap)
     }
 }
 
