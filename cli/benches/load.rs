@@ -24,7 +24,10 @@
 //! of the run shows whether they stay flat. The library part's processes are this same
 //! binary, re-run with `CAIRN_LOAD_ROLE` set.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
+#[path = "common/stdio_mcp.rs"]
+mod stdio_mcp;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,9 +35,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn::{Memory, SearchOptions, Unit};
-use common::stdio_mcp::StdioMcp;
 use common::{load_average, mib, ms, percentile, proc_memory, summarize};
 use serde_json::{Value, json};
+use stdio_mcp::StdioMcp;
 
 const WRITERS: usize = 4;
 const SEARCHERS: usize = 4;

@@ -25,9 +25,11 @@
 //! The client waits for each reply before sending the next call (latency, not
 //! throughput). Percentiles are nearest-rank.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 // Only the names and words of the synthetic memory are used here.
 #[allow(dead_code)]
+#[path = "../../benches/synthetic/mod.rs"]
 mod synthetic;
 
 use std::path::{Path, PathBuf};
