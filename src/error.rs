@@ -288,6 +288,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "model")]
     pub(crate) fn model(path: impl Into<PathBuf>, problem: ModelProblem) -> Self {
         Error::Model {
             path: path.into(),
