@@ -166,9 +166,19 @@ async fn tools_match_the_reference_and_every_tool_works() {
     )
     .await;
     assert_eq!(opened["entities"].as_array().unwrap().len(), 2);
+    // Every relation with at least one end among the opened entities, as the reference
+    // server answers: Widget Inc's relation to Zürich (not opened) comes too.
     assert_eq!(
         opened["relations"],
-        json!([{"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"}])
+        json!([{"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"},
+               {"from": "Widget Inc", "to": "Zürich", "relationType": "based in"}])
+    );
+    assert!(opened.get("relationsTruncated").is_none());
+    let object_only = call(&client, "open_nodes", json!({"names": ["ZÜRICH"]})).await;
+    assert_eq!(
+        object_only["relations"],
+        json!([{"from": "Widget Inc", "to": "Zürich", "relationType": "based in"}]),
+        "a relation is found from its object too"
     );
     assert_eq!(
         opened["entities"][0]["observations"],
@@ -187,6 +197,12 @@ async fn tools_match_the_reference_and_every_tool_works() {
     )
     .await;
     assert_eq!(found["entities"][0]["name"], "Acme Corp");
+    assert!(
+        found["relations"].as_array().unwrap().contains(
+            &json!({"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"})
+        ),
+        "search_nodes brings the relations of what it found: {found}"
+    );
 
     let graph = call(&client, "read_graph", json!({})).await;
     assert_eq!(graph["entities"].as_array().unwrap().len(), 3);
