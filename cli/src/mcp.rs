@@ -1,5 +1,5 @@
-//! `cairn mcp`: the reference memory server's nine tools, and `search_memory`, over
-//! stdio, on the official Rust SDK (`rmcp`).
+//! `cairn mcp`: the reference memory server's nine tools, and cairn's `search_memory`
+//! and `add_document`, over stdio, on the official Rust SDK (`rmcp`).
 //!
 //! The tool definitions (names, input schemas, result schemas) are in `tools.json`
 //! beside this file; the input and result shapes are the reference server's, with
@@ -10,7 +10,8 @@
 use std::sync::{Arc, Mutex};
 
 use cairn::{
-    Episode, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page, SearchOptions,
+    Document, Episode, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page,
+    SearchOptions,
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -88,18 +89,23 @@ impl Server {
         self.memory.knowledge_graph()
     }
 
-    fn writer(&self) -> Result<KnowledgeGraph, ToolError> {
+    /// The memory stamped with this session's episode (recorded at the first write).
+    fn writer(&self) -> Result<Memory, ToolError> {
         let mut writer = self
             .writer
             .lock()
             .map_err(|_| ToolError::internal("poisoned"))?;
-        if writer.is_none() {
-            let episode = Episode::new(self.agent.as_str()).source("mcp");
-            *writer = Some(self.memory.episode(&episode)?);
+        if let Some(memory) = writer.as_ref() {
+            return Ok(memory.clone());
         }
-        Ok(writer
-            .as_ref()
-            .map_or_else(|| self.reader(), Memory::knowledge_graph))
+        let episode = Episode::new(self.agent.as_str()).source("mcp");
+        let memory = self.memory.episode(&episode)?;
+        *writer = Some(memory.clone());
+        Ok(memory)
+    }
+
+    fn graph_writer(&self) -> Result<KnowledgeGraph, ToolError> {
+        Ok(self.writer()?.knowledge_graph())
     }
 
     /// Runs one tool call (blocking: cairn calls are synchronous).
@@ -107,33 +113,33 @@ impl Server {
         match tool {
             "create_entities" => {
                 let a: CreateEntities = parse(args)?;
-                let entities = self.writer()?.create_entities(&a.entities)?;
+                let entities = self.graph_writer()?.create_entities(&a.entities)?;
                 Ok(json!({ "entities": entities }))
             }
             "create_relations" => {
                 let a: Relations = parse(args)?;
-                let relations = self.writer()?.create_relations(&a.relations)?;
+                let relations = self.graph_writer()?.create_relations(&a.relations)?;
                 Ok(json!({ "relations": relations }))
             }
             "add_observations" => {
                 let a: AddObservations = parse(args)?;
-                let results = self.writer()?.add_observations(&a.observations)?;
+                let results = self.graph_writer()?.add_observations(&a.observations)?;
                 Ok(json!({ "results": results }))
             }
             "delete_entities" => {
                 let a: DeleteEntities = parse(args)?;
-                let n = self.writer()?.delete_entities(&a.entity_names)?;
+                let n = self.graph_writer()?.delete_entities(&a.entity_names)?;
                 Ok(done(n, a.entity_names.len(), "entities"))
             }
             "delete_observations" => {
                 let a: DeleteObservations = parse(args)?;
                 let asked = a.deletions.iter().map(|d| d.contents.len()).sum();
-                let n = self.writer()?.delete_observations(&a.deletions)?;
+                let n = self.graph_writer()?.delete_observations(&a.deletions)?;
                 Ok(done(n, asked, "observations"))
             }
             "delete_relations" => {
                 let a: Relations = parse(args)?;
-                let n = self.writer()?.delete_relations(&a.relations)?;
+                let n = self.graph_writer()?.delete_relations(&a.relations)?;
                 Ok(done(n, a.relations.len(), "relations"))
             }
             "read_graph" => {
@@ -158,6 +164,7 @@ impl Server {
                 Ok(serde_json::to_value(self.reader().open_nodes(&a.names)?)?)
             }
             "search_memory" => self.search_memory(parse(args)?),
+            "add_document" => self.add_document(parse(args)?),
             other => Err(ToolError::Failed(format!("unknown tool {other:?}"))),
         }
     }
@@ -171,6 +178,29 @@ impl Server {
         let context = self.memory.context(&a.query, &options, budget)?;
         let hits: Vec<HitView> = context.hits.iter().map(HitView::new).collect();
         Ok(json!({ "context": context.text, "tokens": context.tokens, "hits": hits }))
+    }
+
+    /// Stores a document under this session's episode; returns its id and its chunks'
+    /// ids and character spans. The indexer links each chunk to the entities it names.
+    fn add_document(&self, a: AddDocument) -> Result<Value, ToolError> {
+        let mut doc = Document::new(a.text.as_str());
+        if let Some(source) = &a.source {
+            doc = doc.source(source.as_str());
+        }
+        if let Some(title) = &a.title {
+            doc = doc.metadata(json!({ "title": title }));
+        }
+        if let Some(about) = &a.about {
+            doc = doc.about(about.as_str());
+        }
+        let writer = self.writer()?;
+        let (id, _) = writer.add_document(&doc)?;
+        let chunks: Vec<Value> = writer
+            .chunks(id)?
+            .iter()
+            .map(|c| json!({ "id": c.id.get(), "start": c.start, "end": c.end }))
+            .collect();
+        Ok(json!({ "document_id": id.get(), "chunks": chunks }))
     }
 }
 
@@ -307,6 +337,14 @@ struct SearchMemory {
     token_budget: Option<usize>,
 }
 
+#[derive(Deserialize)]
+struct AddDocument {
+    text: String,
+    title: Option<String>,
+    source: Option<String>,
+    about: Option<String>,
+}
+
 /// What the server tells its clients, including whether searches match by meaning.
 fn instructions() -> String {
     let mut text = "A knowledge-graph memory shared by every client of this file: entities with \
@@ -388,5 +426,24 @@ fn trace_call(tool: &str, took: std::time::Duration, outcome: &Result<Value, Too
         Err(ToolError::InvalidParams(why) | ToolError::Failed(why)) => {
             tracing::info!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_at_the_tool_s_limit_fits_in_one_request() {
+        let tools: Vec<Value> = serde_json::from_str(TOOLS).unwrap();
+        let add_document = tools.iter().find(|t| t["name"] == "add_document").unwrap();
+        let max = add_document["inputSchema"]["properties"]["text"]["maxLength"]
+            .as_u64()
+            .unwrap() as usize;
+        // Escaping makes a newline or a quote two bytes in JSON: a text at the limit with
+        // every other character escaped must still fit in one request line, or its client
+        // would meet the framing's limit instead of the schema's, which names the field.
+        assert!(max + max / 2 < crate::framing::MAX_REQUEST_BYTES, "{max}");
+        assert!(max <= cairn::MAX_DOCUMENT_BYTES);
     }
 }

@@ -460,3 +460,98 @@ fn an_oversized_request_line_gets_an_error_reply() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_document_stores_chunks_that_search_memory_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let client = connect(&db).await;
+    call(
+        &client,
+        "create_entities",
+        json!({"entities": [{"name": "Acme Corp", "entityType": "organization", "observations": []}]}),
+    )
+    .await;
+    let text = format!(
+        "{}ACME corp signed the lease for the lighthouse in Brest. {}",
+        "A sentence about nothing in particular. ".repeat(30),
+        "Then a remark on the weather. ".repeat(30)
+    );
+    let added = call(
+        &client,
+        "add_document",
+        json!({"text": text, "title": "Lease notes", "source": "notes/lease.md"}),
+    )
+    .await;
+    let chunks = added["chunks"].as_array().unwrap();
+    assert!(chunks.len() > 1, "a long text is split: {added}");
+    assert_eq!(chunks[0]["start"], 0);
+    assert_eq!(
+        chunks.last().unwrap()["end"].as_u64().unwrap() as usize,
+        text.trim_end().chars().count(),
+        "the chunks cover the text (but its trailing space)"
+    );
+    let chunk_ids: Vec<i64> = chunks.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    let document = added["document_id"].as_i64().unwrap();
+
+    let found = call(
+        &client,
+        "search_memory",
+        json!({"query": "lighthouse lease in Brest"}),
+    )
+    .await;
+    let hit = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "chunk")
+        .unwrap_or_else(|| panic!("no chunk hit: {found}"));
+    assert!(
+        hit["text"].as_str().unwrap().contains("lighthouse"),
+        "{hit}"
+    );
+    assert!(chunk_ids.contains(&hit["id"].as_i64().unwrap()));
+
+    // Limits: refused before any work, naming the field and the limit.
+    let over = "x".repeat(4 * 1024 * 1024 + 1);
+    let err = try_call(&client, "add_document", json!({ "text": over }))
+        .await
+        .unwrap_err();
+    assert!(err.contains("text") && err.contains("4194304"), "{err}");
+    let err = try_call(
+        &client,
+        "add_document",
+        json!({ "text": "short", "title": "t".repeat(1025) }),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("title") && err.contains("1024"), "{err}");
+    let err = try_call(&client, "add_document", json!({ "text": "   " }))
+        .await
+        .unwrap_err();
+    assert!(err.contains("empty"), "{err}");
+    client.cancel().await.unwrap();
+
+    // Stored with its source and title under the server's episode, and linked by the
+    // mention linker to the entity it names (another spelling).
+    let memory = cairn::Memory::open(&db).unwrap();
+    memory.sync().unwrap();
+    let acme = memory.resolve("Acme Corp").unwrap().unwrap();
+    let mentioning = memory.mentioned_by(acme, 10).unwrap();
+    assert_eq!(mentioning.len(), 1, "{mentioning:?}");
+    assert!(chunk_ids.contains(&mentioning[0].get()));
+    let sqlite = rusqlite::Connection::open(&db).unwrap();
+    let (source, metadata, agent): (String, String, String) = sqlite
+        .query_row(
+            "SELECT d.source, d.metadata, e.agent FROM document d JOIN episode e ON e.id = d.episode_id WHERE d.id = ?1",
+            [document],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(source, "notes/lease.md");
+    assert_eq!(
+        serde_json::from_str::<Value>(&metadata).unwrap(),
+        json!({ "title": "Lease notes" })
+    );
+    assert_eq!(agent, "mcp");
+}
