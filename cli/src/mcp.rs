@@ -347,10 +347,12 @@ struct AddDocument {
 
 /// What the server tells its clients, including whether searches match by meaning.
 fn instructions() -> String {
-    let mut text = "A knowledge-graph memory shared by every client of this file: entities with \
-                    types and observations, and relations between them. Names match across \
-                    case, width and spacing. Use search_memory for ranked, token-budgeted \
-                    context; search_nodes and open_nodes for entities."
+    let mut text = "A knowledge-graph memory shared by every client of this file, written by \
+                    many processes at once without losing a write: entities with types and \
+                    observations, relations between them, and documents. Names match across \
+                    case, width and spacing, so each thing is one entity whatever its \
+                    spelling. Use search_memory for ranked, token-budgeted context over \
+                    everything, search_nodes and open_nodes for entities, add_document for long text."
         .to_owned();
     if let Some(embedder) = crate::commands::embedder() {
         text.push_str(&format!(

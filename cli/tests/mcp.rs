@@ -555,3 +555,88 @@ async fn add_document_stores_chunks_that_search_memory_finds() {
     );
     assert_eq!(agent, "mcp");
 }
+
+/// The limits the tools state, in their descriptions and schemas, are the library's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_descriptions_state_the_library_s_limits() {
+    use cairn::{
+        KnowledgeGraph, MAX_DOCUMENT_BYTES, MAX_NAME_BYTES, MAX_OBSERVATION_BYTES, SearchOptions,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let client = connect(&dir.path().join("memory.db")).await;
+    let tools: Vec<Value> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap())
+        .collect();
+    client.cancel().await.unwrap();
+    let tool = |name: &str| -> &Value {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("tool {name} missing"))
+    };
+    let says = |name: &str, what: &[usize]| {
+        let description = tool(name)["description"].as_str().unwrap();
+        for n in what {
+            assert!(
+                description.contains(&n.to_string()),
+                "{name}'s description should state {n}: {description}"
+            );
+        }
+    };
+    says("create_entities", &[MAX_NAME_BYTES, MAX_OBSERVATION_BYTES]);
+    says("create_relations", &[MAX_NAME_BYTES]);
+    says("add_observations", &[MAX_OBSERVATION_BYTES]);
+    says(
+        "search_nodes",
+        &[
+            KnowledgeGraph::MAX_SEARCH_LIMIT,
+            KnowledgeGraph::MAX_NODE_RELATIONS,
+            SearchOptions::MAX_QUERY_BYTES,
+        ],
+    );
+    says("open_nodes", &[KnowledgeGraph::MAX_NODE_RELATIONS]);
+    says(
+        "search_memory",
+        &[SearchOptions::MAX_LIMIT, SearchOptions::MAX_QUERY_BYTES],
+    );
+    says("add_document", &[MAX_DOCUMENT_BYTES]);
+    for (name, what) in [
+        ("create_entities", "spelling"),
+        ("search_nodes", "hybrid"),
+        ("search_memory", "embedding"),
+        ("create_entities", "processes"),
+        ("create_entities", "provenance"),
+        ("add_document", "reference server"),
+    ] {
+        let description = tool(name)["description"].as_str().unwrap();
+        assert!(description.contains(what), "{name}: {description}");
+    }
+    // The schemas' bounds are the library's, so the server refuses what the memory would.
+    let input = |name: &str, field: &str| tool(name)["inputSchema"]["properties"][field].clone();
+    assert_eq!(
+        input("search_nodes", "limit")["maximum"],
+        KnowledgeGraph::MAX_SEARCH_LIMIT
+    );
+    assert_eq!(
+        input("search_memory", "limit")["maximum"],
+        SearchOptions::MAX_LIMIT
+    );
+    for name in ["search_nodes", "search_memory"] {
+        assert_eq!(
+            input(name, "query")["maxLength"],
+            SearchOptions::MAX_QUERY_BYTES
+        );
+    }
+    let text = input("add_document", "text")["maxLength"].as_u64().unwrap() as usize;
+    assert!(text <= MAX_DOCUMENT_BYTES);
+    let entity = &input("create_entities", "entities")["items"]["properties"];
+    assert_eq!(entity["name"]["maxLength"], MAX_NAME_BYTES);
+    assert_eq!(
+        entity["observations"]["items"]["maxLength"],
+        MAX_OBSERVATION_BYTES
+    );
+}
