@@ -10,8 +10,8 @@
 use std::sync::{Arc, Mutex};
 
 use cairn::{
-    Document, Episode, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page,
-    SearchOptions,
+    Document, Episode, HitKind, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page,
+    Provenance, SearchOptions, Timestamp,
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -19,12 +19,12 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::output::HitView;
+use crate::output::{HitView, iso};
 
 /// The tool definitions served by `tools/list`.
 const TOOLS: &str = include_str!("tools.json");
@@ -173,10 +173,23 @@ impl Server {
         let options = SearchOptions::new()
             .limit(a.limit.unwrap_or(SEARCH_MEMORY_LIMIT))
             .depth(a.depth.unwrap_or(SEARCH_MEMORY_DEPTH))
+            .provenance(a.provenance.unwrap_or(false))
             .read_your_writes(true);
+        let options = a.filters(options)?;
         let budget = a.token_budget.unwrap_or(SEARCH_MEMORY_BUDGET);
         let context = self.memory.context(&a.query, &options, budget)?;
-        let hits: Vec<HitView> = context.hits.iter().map(HitView::new).collect();
+        let targets: Vec<_> = context.hits.iter().map(|h| h.target).collect();
+        let mut provenance = self.memory.provenance(&targets)?;
+        let hits: Vec<MemoryHit> = context
+            .hits
+            .iter()
+            .map(|hit| MemoryHit {
+                provenance: provenance
+                    .remove(&hit.target)
+                    .map(|p| ProvenanceView::new(&p)),
+                hit: HitView::new(hit),
+            })
+            .collect();
         Ok(json!({ "context": context.text, "tokens": context.tokens, "hits": hits }))
     }
 
@@ -335,6 +348,114 @@ struct SearchMemory {
     limit: Option<usize>,
     depth: Option<u32>,
     token_budget: Option<usize>,
+    provenance: Option<bool>,
+    agent: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    valid_at: Option<String>,
+    kinds: Option<Vec<String>>,
+}
+
+/// The names `search_memory`'s `kinds` takes, as hits name their kind.
+const KINDS: [(&str, HitKind); 4] = [
+    ("entity", HitKind::Entity),
+    ("relation", HitKind::Relation),
+    ("observation", HitKind::Observation),
+    ("chunk", HitKind::Chunk),
+];
+
+impl SearchMemory {
+    /// `options` with this call's filters; a bad value is an invalid-params error naming
+    /// its field, before anything is searched.
+    fn filters(&self, mut options: SearchOptions) -> Result<SearchOptions, ToolError> {
+        let refuse = |field: &str, why: String| ToolError::InvalidParams(format!("{field}: {why}"));
+        if let Some(agent) = &self.agent {
+            if agent.trim().is_empty() {
+                return Err(refuse("agent", "is empty".into()));
+            }
+            options = options.agent(agent);
+        }
+        let instant = |field: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|text| crate::dates::parse(text).map_err(|why| refuse(field, why)))
+                .transpose()
+        };
+        let since = instant("since", &self.since)?;
+        let until = instant("until", &self.until)?;
+        if since.is_some() || until.is_some() {
+            // An open end is the end of time.
+            let since = since.unwrap_or(Timestamp::from_millis(i64::MIN));
+            let until = until.unwrap_or(Timestamp::from_millis(i64::MAX));
+            if until <= since {
+                return Err(refuse(
+                    "until",
+                    format!("{} is not after since, {}", iso(until), iso(since)),
+                ));
+            }
+            options = options.written_between(since, until);
+        }
+        if let Some(at) = instant("valid_at", &self.valid_at)? {
+            options = options.valid_at(at);
+        }
+        if let Some(names) = &self.kinds {
+            if names.is_empty() {
+                return Err(refuse(
+                    "kinds",
+                    "is empty (leave it out for every kind)".into(),
+                ));
+            }
+            let mut kinds = Vec::with_capacity(names.len());
+            for name in names {
+                let Some((_, kind)) = KINDS.iter().find(|(n, _)| n == name) else {
+                    let known: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+                    return Err(refuse(
+                        "kinds",
+                        format!("{name:?} is not one of {}", known.join(", ")),
+                    ));
+                };
+                kinds.push(*kind);
+            }
+            options = options.kinds(&kinds);
+        }
+        Ok(options)
+    }
+}
+
+/// A `search_memory` hit with who wrote it and when.
+#[derive(Serialize)]
+struct MemoryHit {
+    #[serde(flatten)]
+    hit: HitView,
+    /// Absent when the hit was deleted between the search and this read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<ProvenanceView>,
+}
+
+/// [`Provenance`] with ISO 8601 times; unknown parts are left out.
+#[derive(Serialize)]
+struct ProvenanceView {
+    written: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<String>,
+}
+
+impl ProvenanceView {
+    fn new(p: &Provenance) -> Self {
+        ProvenanceView {
+            written: iso(p.written),
+            agent: p.agent.clone(),
+            source: p.source.clone(),
+            valid_from: p.valid_from.map(iso),
+            valid_to: p.valid_to.map(iso),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -352,7 +473,8 @@ fn instructions() -> String {
                     observations, relations between them, and documents. Names match across \
                     case, width and spacing, so each thing is one entity whatever its \
                     spelling. Use search_memory for ranked, token-budgeted context over \
-                    everything, search_nodes and open_nodes for entities, add_document for long text."
+                    everything, filtered by who wrote it, when, validity and kind, \
+                    search_nodes and open_nodes for entities, add_document for long text."
         .to_owned();
     if let Some(embedder) = crate::commands::embedder() {
         text.push_str(&format!(

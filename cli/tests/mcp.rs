@@ -640,3 +640,158 @@ async fn tool_descriptions_state_the_library_s_limits() {
         MAX_OBSERVATION_BYTES
     );
 }
+
+async fn connect_as(db: &Path, agent: &str) -> Client {
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(db).arg("mcp").arg("--agent").arg(agent);
+    });
+    let transport = TokioChildProcess::new(command).expect("spawn cairn mcp");
+    ().serve(transport).await.expect("MCP handshake")
+}
+
+fn hits(found: &Value) -> &Vec<Value> {
+    found["hits"].as_array().unwrap()
+}
+
+/// Whether a hit's text contains `needle`.
+fn has(found: &Value, needle: &str) -> bool {
+    hits(found)
+        .iter()
+        .any(|h| h["text"].as_str().unwrap().contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_memory_filters_by_agent_time_validity_and_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    {
+        // Another agent wrote before this server started; one of its facts has ended.
+        let memory = cairn::Memory::open(&db).unwrap();
+        let mail = memory.episode(&cairn::Episode::new("mail")).unwrap();
+        mail.add_triple(("Ann", "works at", "Globex")).unwrap();
+        let ended = mail.add_triple(("Ann", "works at", "Initech")).unwrap();
+        mail.invalidate(ended, cairn::Timestamp::from_millis(1_767_571_200_000)) // 2026-01-05
+            .unwrap();
+        mail.observe("Ann", "Ann reads the mail at night").unwrap();
+    }
+    let client = connect_as(&db, "chat").await;
+    call(
+        &client,
+        "create_entities",
+        json!({"entities": [{"name": "Ann", "entityType": "person",
+                             "observations": ["Ann chats about work all day"]}]}),
+    )
+    .await;
+    let search = |args: Value| {
+        let client = &client;
+        async move {
+            let mut query = json!({"query": "Ann work"});
+            query
+                .as_object_mut()
+                .unwrap()
+                .extend(args.as_object().unwrap().clone());
+            call(client, "search_memory", query).await
+        }
+    };
+
+    let all = search(json!({})).await;
+    assert!(has(&all, "Ann works at Globex"), "{all}");
+    assert!(has(&all, "Ann chats about work all day"), "{all}");
+    assert!(
+        !has(&all, "Initech"),
+        "an ended fact is hidden by default: {all}"
+    );
+
+    let by_mail = search(json!({"agent": "mail"})).await;
+    assert!(!hits(&by_mail).is_empty());
+    assert!(!has(&by_mail, "Ann chats about work all day"), "{by_mail}");
+    let by_chat = search(json!({"agent": "chat"})).await;
+    assert!(has(&by_chat, "Ann chats about work all day"), "{by_chat}");
+    assert!(!has(&by_chat, "Ann works at Globex"), "{by_chat}");
+    // Each hit says who wrote it and when.
+    for hit in hits(&by_mail) {
+        assert_eq!(hit["provenance"]["agent"], "mail", "{hit}");
+        assert!(
+            hit["provenance"]["written"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z'),
+            "{hit}"
+        );
+    }
+    for hit in hits(&by_chat) {
+        assert_eq!(hit["provenance"]["agent"], "chat", "{hit}");
+        assert_eq!(hit["provenance"]["source"], "mcp", "{hit}");
+    }
+    let labelled = search(json!({"agent": "chat", "provenance": true})).await;
+    assert!(
+        labelled["context"].as_str().unwrap().contains("[chat, "),
+        "{labelled}"
+    );
+    let nobody = search(json!({"agent": "nobody"})).await;
+    assert!(hits(&nobody).is_empty(), "{nobody}");
+
+    let relations = search(json!({"kinds": ["relation"]})).await;
+    assert!(!hits(&relations).is_empty());
+    assert!(hits(&relations).iter().all(|h| h["kind"] == "relation"));
+    let mixed = search(json!({"kinds": ["observation", "entity"]})).await;
+    assert!(
+        hits(&mixed)
+            .iter()
+            .all(|h| h["kind"] == "observation" || h["kind"] == "entity"),
+        "{mixed}"
+    );
+
+    // Everything was written on this machine's today: a window in the past or the future
+    // is empty, one around today is not.
+    let future = search(json!({"since": "2999-01-01"})).await;
+    assert!(hits(&future).is_empty(), "{future}");
+    let past = search(json!({"until": "2000-01-01T00:00:00Z"})).await;
+    assert!(hits(&past).is_empty(), "{past}");
+    let around = search(json!({"since": "2000-01-01", "until": "2999-01-01T00:00:00+02:00"})).await;
+    assert_eq!(hits(&around).len(), hits(&all).len());
+
+    let back_then = search(json!({"valid_at": "2025-06-01", "kinds": ["relation"]})).await;
+    assert!(
+        has(&back_then, "Ann works at Initech"),
+        "valid_at shows what held then: {back_then}"
+    );
+    let initech = hits(&back_then)
+        .iter()
+        .find(|h| h["text"].as_str().unwrap().contains("Initech"))
+        .unwrap();
+    assert_eq!(
+        initech["provenance"]["valid_to"], "2026-01-05T00:00:00Z",
+        "{initech}"
+    );
+    let later = search(json!({"valid_at": "2026-06-01T12:00:00Z", "kinds": ["relation"]})).await;
+    assert!(!has(&later, "Initech"), "{later}");
+    assert!(has(&later, "Ann works at Globex"), "{later}");
+
+    // Bad filter values are invalid params naming the field.
+    for (args, field) in [
+        (json!({"since": "yesterday"}), "since"),
+        (json!({"until": "2026-02-30"}), "until"),
+        (json!({"valid_at": "noon"}), "valid_at"),
+        (
+            json!({"since": "2026-06-01", "until": "2026-01-01"}),
+            "until",
+        ),
+        (json!({"kinds": ["person"]}), "kinds"),
+        (json!({"kinds": []}), "kinds"),
+        (json!({"agent": " "}), "agent"),
+    ] {
+        let mut query = json!({"query": "Ann"});
+        query
+            .as_object_mut()
+            .unwrap()
+            .extend(args.as_object().unwrap().clone());
+        let err = try_call(&client, "search_memory", query).await.unwrap_err();
+        assert!(
+            err.contains("-32602") || err.to_lowercase().contains("invalid param"),
+            "{args}: {err}"
+        );
+        assert!(err.contains(field), "{args}: {err} should name {field}");
+    }
+    client.cancel().await.unwrap();
+}
