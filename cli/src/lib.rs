@@ -12,6 +12,7 @@
 
 mod args;
 mod commands;
+mod dates;
 mod failure;
 mod framing;
 mod mcp;
