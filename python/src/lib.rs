@@ -16,7 +16,6 @@ mod embed;
 mod errors;
 mod memory;
 mod options;
-mod provenance;
 mod reports;
 mod tenants;
 mod types;

@@ -71,14 +71,13 @@ impl PyMemory {
     ) -> PyResult<Vec<Py<PyHit>>> {
         let mut written = if provenance && !hits.is_empty() {
             let targets: Vec<Target> = hits.iter().map(|h| h.target).collect();
-            py.detach(|| crate::provenance::of(&self.inner, &targets))
-                .py_err(py)?
+            py.detach(|| self.inner.provenance(&targets)).py_err(py)?
         } else {
             HashMap::new()
         };
         hits.into_iter()
             .map(|hit| {
-                let w = written.remove(&hit.target).unwrap_or_default();
+                let w = written.remove(&hit.target);
                 Py::new(py, PyHit::new(hit, w))
             })
             .collect()

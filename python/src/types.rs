@@ -5,7 +5,7 @@
 
 use pyo3::prelude::*;
 
-use cairn::{Reason, Target, Timestamp};
+use cairn::{Provenance, Reason, Target};
 
 use crate::convert::{datetime, datetime_opt, json_to_py};
 
@@ -19,17 +19,6 @@ pub(crate) fn target_parts(target: Target) -> (&'static str, i64) {
         // `Target` is non-exhaustive; a kind added later shows up by name, not silently.
         _ => ("unknown", 0),
     }
-}
-
-/// Who wrote a hit, and when (see `Memory::provenance`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Written {
-    pub(crate) episode: Option<i64>,
-    pub(crate) agent: Option<String>,
-    pub(crate) source: Option<String>,
-    pub(crate) at: Option<Timestamp>,
-    pub(crate) valid_from: Option<Timestamp>,
-    pub(crate) valid_to: Option<Timestamp>,
 }
 
 /// One search result: what was found (`kind`, `id`), how well it matched (`score`), its
@@ -50,11 +39,12 @@ pub(crate) struct PyHit {
     #[pyo3(get)]
     text: String,
     why: Vec<Reason>,
-    written: Written,
+    /// `None` when the search was asked for none, or the row is gone.
+    written: Option<Provenance>,
 }
 
 impl PyHit {
-    pub(crate) fn new(hit: cairn::Hit, written: Written) -> Self {
+    pub(crate) fn new(hit: cairn::Hit, written: Option<Provenance>) -> Self {
         let (kind, id) = target_parts(hit.target);
         PyHit {
             kind,
@@ -78,43 +68,50 @@ impl PyHit {
     /// The agent of the episode the target was written in, if any.
     #[getter]
     fn agent(&self) -> Option<&str> {
-        self.written.agent.as_deref()
+        self.written.as_ref().and_then(|w| w.agent.as_deref())
     }
 
     /// The source of that episode (a message id, a URL...), if any.
     #[getter]
     fn source(&self) -> Option<&str> {
-        self.written.source.as_deref()
+        self.written.as_ref().and_then(|w| w.source.as_deref())
     }
 
     /// The id of that episode, if any.
     #[getter]
     fn episode(&self) -> Option<i64> {
-        self.written.episode
+        self.written
+            .as_ref()
+            .and_then(|w| w.episode)
+            .map(|e| e.get())
     }
 
     /// When the target was written (a relation: first stated), as an aware UTC datetime.
     #[getter]
     fn written_at(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        datetime_opt(py, self.written.at)
+        datetime_opt(py, self.written.as_ref().map(|w| w.written))
     }
 
     /// A relation's validity start, if it has one.
     #[getter]
     fn valid_from(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        datetime_opt(py, self.written.valid_from)
+        datetime_opt(py, self.written.as_ref().and_then(|w| w.valid_from))
     }
 
     /// A relation's validity end, if it has one.
     #[getter]
     fn valid_to(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        datetime_opt(py, self.written.valid_to)
+        datetime_opt(py, self.written.as_ref().and_then(|w| w.valid_to))
     }
 
     fn __repr__(&self) -> String {
         format!(
             "Hit(kind={:?}, id={}, score={:.4}, text={:?}, agent={:?})",
-            self.kind, self.id, self.score, self.text, self.written.agent
+            self.kind,
+            self.id,
+            self.score,
+            self.text,
+            self.agent()
         )
     }
 }
