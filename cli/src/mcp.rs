@@ -7,6 +7,7 @@
 //! cairn transaction, so concurrent calls from one client — or from several server
 //! processes on one file — neither lose writes nor duplicate names.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use cairn::{
@@ -15,9 +16,12 @@ use cairn::{
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,12 @@ const SEARCH_NODES_LIMIT: usize = 10;
 const SEARCH_MEMORY_LIMIT: usize = 20;
 const SEARCH_MEMORY_DEPTH: u32 = 2;
 const SEARCH_MEMORY_BUDGET: usize = 1000;
+
+/// The reference server's one resource: the knowledge graph as JSON.
+const GRAPH_URI: &str = "memory://knowledge-graph";
+/// The most entities `resources/read` returns, read_graph's largest page: a larger graph's
+/// JSON ends its page with `nextCursor`, which read_graph takes as `cursor`.
+const GRAPH_RESOURCE_ENTITIES: usize = 10_000;
 
 /// Serves `memory` over stdio until the client closes the connection.
 pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
@@ -71,6 +81,17 @@ struct Server {
     /// first write (a session that only reads records nothing).
     writer: Arc<Mutex<Option<Memory>>>,
     tools: Arc<Vec<Tool>>,
+    /// Who is told when a tool call of this server changes the graph.
+    watchers: Arc<Watchers>,
+}
+
+/// The clients waiting for `notifications/resources/updated`: by `resources/subscribe`
+/// (protocols up to 2025-11-25, what the reference server offers), or by an open
+/// `subscriptions/listen` request (2026-07-28).
+#[derive(Default)]
+struct Watchers {
+    subscribed: Mutex<HashSet<String>>,
+    listening: Mutex<Vec<SubscriptionSink>>,
 }
 
 impl Server {
@@ -82,6 +103,7 @@ impl Server {
             agent: agent.to_owned(),
             writer: Arc::new(Mutex::new(None)),
             tools: Arc::new(tools),
+            watchers: Arc::default(),
         })
     }
 
@@ -214,6 +236,80 @@ impl Server {
             .map(|c| json!({ "id": c.id.get(), "start": c.start, "end": c.end }))
             .collect();
         Ok(json!({ "document_id": id.get(), "chunks": chunks }))
+    }
+}
+
+impl Server {
+    /// Whether `tool` may change the memory (its `readOnlyHint` in `tools.json` is false).
+    fn writes(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| {
+            t.name == tool
+                && t.annotations
+                    .as_ref()
+                    .is_some_and(|a| a.read_only_hint == Some(false))
+        })
+    }
+
+    /// Tells the subscribers that the graph resource changed. A client that went away is
+    /// not this call's failure: the write succeeded, and its result is still sent.
+    async fn graph_changed(&self, peer: &Peer<RoleServer>) {
+        let subscribed = self
+            .watchers
+            .subscribed
+            .lock()
+            .is_ok_and(|uris| uris.contains(GRAPH_URI));
+        if subscribed
+            && let Err(e) = peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(GRAPH_URI))
+                .await
+        {
+            tracing::warn!(target: "cairn::mcp", error = %e, "resource update not sent");
+        }
+        let listening: Vec<SubscriptionSink> = self
+            .watchers
+            .listening
+            .lock()
+            .map(|sinks| sinks.clone())
+            .unwrap_or_default();
+        for sink in listening {
+            if let Err(e) = sink.notify_resource_updated(GRAPH_URI).await {
+                tracing::debug!(target: "cairn::mcp", error = %e, "resource update not sent");
+            }
+        }
+    }
+
+    /// The graph resource's JSON: read_graph's first page of the largest size.
+    fn graph_json(&self) -> Result<String, ToolError> {
+        let page = Page {
+            cursor: None,
+            limit: GRAPH_RESOURCE_ENTITIES,
+        };
+        Ok(serde_json::to_string_pretty(
+            &self.reader().read_graph(Some(&page))?,
+        )?)
+    }
+}
+
+fn graph_resource() -> Resource {
+    Resource::new(GRAPH_URI, "knowledge-graph")
+        .with_title("Knowledge Graph")
+        .with_description(format!(
+            "The knowledge graph with its entities and relations, as read_graph returns it: \
+             at most {GRAPH_RESOURCE_ENTITIES} entities, with `nextCursor` for read_graph when \
+             more follow. Subscribers are told when a tool call of this server changes it."
+        ))
+        .with_mime_type("application/json")
+}
+
+/// Refuses a resource URI other than the graph's.
+fn graph_uri(uri: &str) -> Result<(), ErrorData> {
+    if uri == GRAPH_URI {
+        Ok(())
+    } else {
+        Err(ErrorData::resource_not_found(
+            format!("no resource {uri:?}; cairn offers {GRAPH_URI}"),
+            None,
+        ))
     }
 }
 
@@ -487,8 +583,12 @@ fn instructions() -> String {
 
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        let mut config = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_instructions(instructions());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        let mut config = ServerConfig::new(capabilities).with_instructions(instructions());
         config.server_info = Implementation::new("cairn", env!("CARGO_PKG_VERSION"));
         config
     }
@@ -501,10 +601,87 @@ impl ServerHandler for Server {
         Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![graph_resource()]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        graph_uri(&request.uri)?;
+        let server = self.clone();
+        let text = tokio::task::spawn_blocking(move || server.graph_json())
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|e| match e {
+                ToolError::InvalidParams(why) => ErrorData::invalid_params(why, None),
+                ToolError::Failed(why) => ErrorData::internal_error(why, None),
+            })?;
+        let contents = ResourceContents::text(text, GRAPH_URI).with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        graph_uri(&request.uri)?;
+        self.watchers
+            .subscribed
+            .lock()
+            .map_err(|_| ErrorData::internal_error("poisoned", None))?
+            .insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.watchers
+            .subscribed
+            .lock()
+            .map_err(|_| ErrorData::internal_error("poisoned", None))?
+            .remove(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscription(GRAPH_URI)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let sink = context.sink().clone();
+        let id = sink.id().clone();
+        if let Ok(mut sinks) = self.watchers.listening.lock() {
+            sinks.push(sink);
+        }
+        context.cancelled().await;
+        if let Ok(mut sinks) = self.watchers.listening.lock() {
+            sinks.retain(|s| *s.id() != id);
+        }
+        Ok(())
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         if !self.tools.iter().any(|t| t.name == name) {
@@ -528,6 +705,9 @@ impl ServerHandler for Server {
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         trace_call(&tool, started.elapsed(), &outcome);
+        if outcome.is_ok() && self.writes(&tool) {
+            self.graph_changed(&context.peer).await;
+        }
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(ToolError::InvalidParams(message)) => {
