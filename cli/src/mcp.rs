@@ -615,6 +615,7 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         graph_uri(&request.uri)?;
+        tracing::debug!(target: "cairn::mcp", uri = %request.uri, "resource read");
         let server = self.clone();
         let text = tokio::task::spawn_blocking(move || server.graph_json())
             .await
@@ -633,6 +634,7 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         graph_uri(&request.uri)?;
+        tracing::debug!(target: "cairn::mcp", uri = %request.uri, "resource subscribed");
         self.watchers
             .subscribed
             .lock()
@@ -684,18 +686,16 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
-        if !self.tools.iter().any(|t| t.name == name) {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool {name:?}"),
-                None,
-            ));
-        }
+        let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
+            let why = format!("unknown tool {name:?}");
+            trace_refusal(&name, &why);
+            return Err(ErrorData::invalid_params(why, None));
+        };
         let args = Value::Object(request.arguments.unwrap_or_default());
-        if let Some(tool) = self.tools.iter().find(|t| t.name == name)
-            && let Some(problem) = out_of_schema(&tool.input_schema, &args)
-        {
+        if let Some(problem) = out_of_schema(&tool.input_schema, &args) {
             // Refused before any work: a limit of 10^12 or a megabyte query never reaches
             // the memory, and the client learns which field is wrong.
+            trace_refusal(&name, &problem);
             return Err(ErrorData::invalid_params(problem, None));
         }
         let server = self.clone();
@@ -721,16 +721,21 @@ impl ServerHandler for Server {
     }
 }
 
-/// One event per tool call: `debug` when it succeeded, `info` when it was refused or
-/// failed (with why), so an operator sees what clients get wrong without a debug log.
+/// One event per tool call: `debug` when it succeeded, `warn` when it was refused or
+/// failed (with why), so the default log level shows what clients get wrong.
 fn trace_call(tool: &str, took: std::time::Duration, outcome: &Result<Value, ToolError>) {
     let took_ms = took.as_secs_f64() * 1e3;
     match outcome {
         Ok(_) => tracing::debug!(target: "cairn::mcp", tool, took_ms, "tool call"),
         Err(ToolError::InvalidParams(why) | ToolError::Failed(why)) => {
-            tracing::info!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
+            tracing::warn!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
         }
     }
+}
+
+/// A call refused before it ran (an unknown tool, an argument outside the schema).
+fn trace_refusal(tool: &str, why: &str) {
+    tracing::warn!(target: "cairn::mcp", tool, error = %why, "tool call refused");
 }
 
 #[cfg(test)]

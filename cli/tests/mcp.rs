@@ -999,3 +999,64 @@ fn resources_subscribe_notifies_of_writes_in_order() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Spawns `cairn [global] mcp` with `env`, calls a tool that works and one that fails,
+/// and returns what the server wrote on stderr.
+async fn stderr_of_two_calls(global: &[&str], env: &[(&str, &str)]) -> String {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(&db).args(global).arg("mcp");
+        c.env_remove("CAIRN_LOG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+    });
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cairn mcp");
+    // Read while the server runs, so a full pipe never blocks it.
+    let mut stderr = stderr.expect("piped stderr");
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.map(|_| text)
+    });
+    let client = ().serve(transport).await.expect("MCP handshake");
+    call(&client, "read_graph", json!({})).await;
+    let failed = try_call(
+        &client,
+        "add_observations",
+        json!({"observations": [{"entityName": "Nobody", "contents": ["x"]}]}),
+    )
+    .await;
+    assert!(failed.is_err());
+    client.cancel().await.unwrap();
+    // Bounded wait: the server exits when its stdin closes.
+    tokio::time::timeout(std::time::Duration::from_secs(30), reader)
+        .await
+        .expect("the server exits")
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_level_shows_calls_at_debug_and_failures_at_warn() {
+    let line = |log: &str, level: &str, tool: &str| {
+        log.lines().any(|l| {
+            l.contains(level) && l.contains("cairn::mcp") && l.contains(&format!("tool=\"{tool}\""))
+        })
+    };
+    let debug = stderr_of_two_calls(&["--log", "debug"], &[]).await;
+    assert!(line(&debug, "DEBUG", "read_graph"), "{debug}");
+    assert!(line(&debug, "WARN", "add_observations"), "{debug}");
+    assert!(debug.contains("not found"), "the failure says why: {debug}");
+
+    // The environment variable does the same; at warn only the failure shows.
+    let warn = stderr_of_two_calls(&[], &[("CAIRN_LOG", "warn")]).await;
+    assert!(line(&warn, "WARN", "add_observations"), "{warn}");
+    assert!(!line(&warn, "DEBUG", "read_graph"), "{warn}");
+    let quiet = stderr_of_two_calls(&[], &[("CAIRN_LOG", "off")]).await;
+    assert!(!quiet.contains("cairn::mcp"), "{quiet}");
+}
