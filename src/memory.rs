@@ -65,6 +65,17 @@ impl std::fmt::Debug for Memory {
     }
 }
 
+/// Finishes schema 6 on a file written by an earlier cairn: its alias keys are
+/// recomputed with today's name keys, once (a read-only open leaves them as they are).
+fn rekey_if_needed(db: &Db) -> Result<()> {
+    if db.options().read_only || !db.read(entity::needs_rekey)? {
+        return Ok(());
+    }
+    let changed = db.write(|c| entity::rekey_aliases(c, &WriteCtx::new(None)))?;
+    tracing::info!(changed, "alias keys recomputed for schema 6");
+    Ok(())
+}
+
 impl Options {
     /// Opens (creating if needed) the memory at `path` with these options.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Memory> {
@@ -81,6 +92,7 @@ impl Memory {
     /// Opens the memory at `path` with `options`.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Memory> {
         let db = Arc::new(Db::open(path.as_ref(), options)?);
+        rekey_if_needed(&db)?;
         let dir = index::dir_for(path.as_ref());
         Self::with_index(db, Some(&dir))
     }
