@@ -6,6 +6,10 @@
 //! optional extras (`limit`, `cursor`). Each call runs on a blocking thread, as one
 //! cairn transaction, so concurrent calls from one client — or from several server
 //! processes on one file — neither lose writes nor duplicate names.
+//!
+//! Like the reference server, it offers the graph as the `memory://knowledge-graph`
+//! resource and tells subscribed clients when a write tool call of this server changed
+//! it (the tools whose `readOnlyHint` is false in `tools.json`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -329,15 +333,22 @@ fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
         .map_err(|e| ToolError::InvalidParams(format!("invalid arguments: {e}")))
 }
 
-/// The first top-level argument that breaks the tool's declared bounds (`minimum`,
-/// `maximum` of integers, `maxLength` of strings, counted in bytes), named; `None` when
-/// every bounded argument is within them. Types and required fields are left to `parse`.
+/// The first top-level argument that breaks the tool's declared type or bounds
+/// (`minimum`, `maximum` of integers, `maxLength` of strings, counted in bytes), named;
+/// `None` when every argument is within them. Required fields and nested values are left
+/// to `parse` and the memory.
 fn out_of_schema(schema: &serde_json::Map<String, Value>, args: &Value) -> Option<String> {
     let properties = schema.get("properties")?.as_object()?;
     for (field, rules) in properties {
-        let Some(value) = args.get(field) else {
+        // An optional argument given as null is left out.
+        let Some(value) = args.get(field).filter(|v| !v.is_null()) else {
             continue;
         };
+        if let Some(expected) = rules.get("type").and_then(Value::as_str)
+            && let Some(found) = json_type_mismatch(expected, value)
+        {
+            return Some(format!("{field}: expected {expected}, found {found}"));
+        }
         if let Some(max) = rules.get("maxLength").and_then(Value::as_u64)
             && let Some(text) = value.as_str()
             && text.len() as u64 > max
@@ -365,6 +376,29 @@ fn out_of_schema(schema: &serde_json::Map<String, Value>, args: &Value) -> Optio
         }
     }
     None
+}
+
+/// The JSON type of `value` when it is not the schema type `expected` (integers are
+/// checked with their bounds); `None` when it matches or the type is not checked here.
+fn json_type_mismatch(expected: &str, value: &Value) -> Option<&'static str> {
+    let matches = match expected {
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "boolean" => value.is_boolean(),
+        "object" => value.is_object(),
+        _ => true,
+    };
+    if matches {
+        return None;
+    }
+    Some(match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    })
 }
 
 /// A failed call: arguments the tool refuses (a JSON-RPC invalid-params error), or a

@@ -378,6 +378,13 @@ async fn hostile_arguments_get_invalid_params_and_the_server_keeps_serving() {
             "limit",
         ),
         ("read_graph", json!({ "limit": 1_000_000_000u64 }), "limit"),
+        (
+            "search_memory",
+            json!({ "query": "Ann", "kinds": "chunk" }),
+            "kinds",
+        ),
+        ("add_document", json!({ "text": 42 }), "text"),
+        ("open_nodes", json!({ "names": "Ann" }), "names"),
     ] {
         let start = std::time::Instant::now();
         let err = try_call(&client, tool, args).await.unwrap_err();
