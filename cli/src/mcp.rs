@@ -241,9 +241,7 @@ impl Server {
             .collect();
         Ok(json!({ "document_id": id.get(), "chunks": chunks }))
     }
-}
 
-impl Server {
     /// Whether `tool` may change the memory (its `readOnlyHint` in `tools.json` is false).
     fn writes(&self, tool: &str) -> bool {
         self.tools.iter().any(|t| {
