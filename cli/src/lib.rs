@@ -17,6 +17,7 @@ mod failure;
 mod framing;
 mod mcp;
 mod output;
+mod screen;
 
 use std::ffi::OsString;
 

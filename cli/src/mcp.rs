@@ -191,7 +191,7 @@ impl Server {
             }
             "search_memory" => self.search_memory(parse(args)?),
             "add_document" => self.add_document(parse(args)?),
-            other => Err(ToolError::Failed(format!("unknown tool {other:?}"))),
+            other => Err(ToolError::Failed(format!("Tool {other} not found"))),
         }
     }
 
@@ -326,9 +326,19 @@ fn done(deleted: usize, asked: usize, what: &str) -> Value {
     json!({ "success": true, "message": message })
 }
 
+/// The tool's arguments decoded; a value of the wrong type or a missing field anywhere
+/// inside is invalid params naming its path (`at entities[0].name: invalid type: ...`),
+/// as the reference server's schema validation names it.
 fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
-    serde_json::from_value(args)
-        .map_err(|e| ToolError::InvalidParams(format!("invalid arguments: {e}")))
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let why = e.into_inner();
+        ToolError::InvalidParams(if path == "." {
+            format!("invalid arguments: {why}")
+        } else {
+            format!("invalid arguments at {path}: {why}")
+        })
+    })
 }
 
 /// The first top-level argument that breaks the tool's declared type or bounds
@@ -719,14 +729,17 @@ impl ServerHandler for Server {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
-            let why = format!("unknown tool {name:?}");
+            // The reference server answers an unknown tool as the tool's failed result,
+            // which the model reads, not as a protocol error.
+            let why = format!("Tool {name} not found");
             trace_refusal(&name, &why);
-            return Err(ErrorData::invalid_params(why, None));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(why)]).into());
         };
         let args = Value::Object(request.arguments.unwrap_or_default());
         if let Some(problem) = out_of_schema(&tool.input_schema, &args) {
             // Refused before any work: a limit of 10^12 or a megabyte query never reaches
             // the memory, and the client learns which field is wrong.
+            let problem = format!("invalid arguments at {problem}");
             trace_refusal(&name, &problem);
             return Err(ErrorData::invalid_params(problem, None));
         }
