@@ -388,4 +388,57 @@ mod tests {
         assert!(stateless.check(versioned).is_none());
         assert!(stateless.check(list).is_none());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn values() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::from),
+            ];
+            let keys = prop_oneof![
+                3 => prop::sample::select(vec![
+                    "jsonrpc", "id", "method", "params", "name", "arguments", "_meta",
+                    PROTOCOL_VERSION_META,
+                ])
+                .prop_map(String::from),
+                1 => any::<String>(),
+            ];
+            leaf.prop_recursive(4, 32, 5, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::vec((keys.clone(), inner), 0..6)
+                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any line, JSON or not, is passed on or answered with an error reply to its
+            /// request, never a panic.
+            #[test]
+            fn any_line_is_screened_without_panicking(
+                method in prop::sample::select(vec!["tools/call", "initialize", "tools/list", "ping"]),
+                id in prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from)],
+                params in values(),
+                bytes in prop::collection::vec(any::<u8>(), 0..64),
+                started in any::<bool>(),
+            ) {
+                let mut screen = Screen { started };
+                let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+                if let Some(reply) = screen.check(request.to_string().as_bytes()) {
+                    prop_assert_eq!(&reply["id"], &request["id"]);
+                    prop_assert!(reply["error"]["code"].is_i64());
+                }
+                let _ = screen.check(&bytes);
+            }
+        }
+    }
 }
