@@ -10,8 +10,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "cairn", version, about, long_about = None)]
 pub(crate) struct Cli {
     /// The memory file (created by `init`, `add`, `observe`, `import` and `mcp` if missing).
+    /// A leading `~`, `$HOME` or `${HOME}` is expanded (MCP clients pass it unexpanded).
     #[arg(long, env = "CAIRN_DB", global = true, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
+    /// A directory of per-tenant memories (see `cairn tenants`): the command works on the
+    /// memory of `--tenant` in it instead of a `--db` file.
+    #[arg(long, env = "CAIRN_TENANTS", global = true, value_name = "DIR")]
+    pub(crate) tenants: Option<PathBuf>,
+    /// The tenant id whose memory in `--tenants DIR` the command works on.
+    #[arg(long, env = "CAIRN_TENANT", global = true, value_name = "ID")]
+    pub(crate) tenant: Option<String>,
     /// Print JSON instead of text (one object per command).
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -165,9 +173,9 @@ pub(crate) enum Command {
     },
     /// Per-tenant stores: a directory with one memory file per tenant id.
     Tenants {
-        /// The tenants' directory.
+        /// The tenants' directory (default: the global `--tenants DIR`).
         #[arg(long, value_name = "DIR")]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(subcommand)]
         action: TenantAction,
     },

@@ -16,6 +16,7 @@ mod failure;
 mod framing;
 mod mcp;
 mod output;
+mod store;
 
 use std::ffi::OsString;
 

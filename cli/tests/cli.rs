@@ -476,3 +476,204 @@ fn log_level_sends_the_library_events_to_stderr_only() {
     let refused = cairn(&db, &["--log", "loud", "stats"]);
     assert!(!refused.status.success());
 }
+
+/// Runs `cairn` with exactly these arguments (no `--db`) and environment changes.
+fn cairn_env(args: &[&str], env: &[(&str, Option<&Path>)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command.args(args);
+    for name in [
+        "CAIRN_DB",
+        "CAIRN_MODEL",
+        "CAIRN_LOG",
+        "CAIRN_TENANTS",
+        "CAIRN_TENANT",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    command.output().expect("run cairn")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn home_is_expanded_in_db_paths() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Some(home.path());
+    let out = cairn_env(
+        &["--db", "~/tilde.db", "add", "Ann", "knows", "Bob"],
+        &[("HOME", h)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(home.path().join("tilde.db").exists(), "created under HOME");
+    assert!(!Path::new("~").exists(), "no literal ~ directory");
+    for (i, form) in ["$HOME/env.db", "${HOME}/env.db"].into_iter().enumerate() {
+        let out = cairn_env(
+            &["add", "Ann", "knows", &format!("Carol {i}"), "--json"],
+            &[("HOME", h), ("CAIRN_DB", Some(Path::new(form)))],
+        );
+        assert!(out.status.success(), "{form}: {}", stderr(&out));
+    }
+    let stats: Value = serde_json::from_slice(
+        &cairn_env(&["--db", "$HOME/env.db", "stats", "--json"], &[("HOME", h)]).stdout,
+    )
+    .unwrap();
+    assert_eq!(stats["relations"], 2, "both forms named one file: {stats}");
+    let tilde = json(&home.path().join("tilde.db"), &["stats"]);
+    assert_eq!(tilde["relations"], 1);
+
+    let unset = cairn_env(&["--db", "~/x.db", "init"], &[("HOME", None)]);
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(
+        stderr(&unset).contains("HOME is not set"),
+        "{}",
+        stderr(&unset)
+    );
+}
+
+#[test]
+fn tenant_flags_work_on_one_tenant_of_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let t = tenants.to_str().unwrap();
+    let on = |tenant: &str, args: &[&str]| {
+        let mut all = vec!["--tenants", t, "--tenant", tenant];
+        all.extend_from_slice(args);
+        cairn_env(&all, &[])
+    };
+    assert!(
+        on("acme", &["add", "Ann", "works at", "Acme"])
+            .status
+            .success()
+    );
+    assert!(
+        on("globex", &["observe", "Bob", "Works at Globex"])
+            .status
+            .success()
+    );
+    let stats: Value = serde_json::from_slice(&on("acme", &["stats", "--json"]).stdout).unwrap();
+    assert_eq!(
+        (stats["entities"].as_u64(), stats["observations"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        json(&tenants.join("acme.db"), &["stats"])["relations"],
+        1,
+        "acme's own file"
+    );
+    let list: Value = serde_json::from_slice(
+        &cairn_env(&["--tenants", t, "tenants", "list", "--json"], &[]).stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        list,
+        serde_json::json!(["acme", "globex"]),
+        "the global dir serves `tenants`"
+    );
+    // The environment variables stand in for the flags.
+    let out = cairn_env(
+        &["search", "globex", "--json"],
+        &[
+            ("CAIRN_TENANTS", Some(&tenants)),
+            ("CAIRN_TENANT", Some(Path::new("globex"))),
+        ],
+    );
+    assert!(text(&out).contains("Works at Globex"), "{}", stderr(&out));
+
+    // Reading a tenant that does not exist is not found, and does not create it.
+    let missing = on("initech", &["show", "Ann"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("tenant \"initech\" does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!tenants.join("initech.db").exists());
+    // Ids are checked as `Tenants` checks them.
+    let bad = on("../escape", &["add", "A", "r", "B"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("tenant id"), "{}", stderr(&bad));
+    assert!(!dir.path().join("escape.db").exists());
+    // Half of the pair, or both --db and --tenants, is bad input naming the flags.
+    let half = cairn_env(&["--tenants", t, "stats"], &[]);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(stderr(&half).contains("--tenant ID"), "{}", stderr(&half));
+    let half = cairn_env(&["--tenant", "acme", "stats"], &[]);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(stderr(&half).contains("--tenants DIR"), "{}", stderr(&half));
+    let both = cairn_env(
+        &[
+            "--db",
+            dir.path().join("x.db").to_str().unwrap(),
+            "--tenants",
+            t,
+            "--tenant",
+            "acme",
+            "stats",
+        ],
+        &[],
+    );
+    assert_eq!(both.status.code(), Some(2));
+    assert!(stderr(&both).contains("--db"), "{}", stderr(&both));
+}
+
+#[test]
+fn mcp_serves_a_tenant_memory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--tenants",
+            tenants.to_str().unwrap(),
+            "--tenant",
+            "acme",
+            "mcp",
+        ])
+        .env_remove("CAIRN_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let requests = [
+        serde_json::json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"cli-test","version":"0"}}}),
+        serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        serde_json::json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name":"create_entities","arguments":{"entities":[
+                {"name":"Ann","entityType":"person","observations":["Works at Acme"]}]}}}),
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for request in requests {
+        writeln!(stdin, "{request}").unwrap();
+    }
+    // Wait for the call's answer before closing stdin, which ends the server.
+    let out = {
+        use std::io::BufRead;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut answered = false;
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            if line.contains("\"id\":2") {
+                answered = true;
+                break;
+            }
+            line.clear();
+        }
+        drop(stdin);
+        answered
+    };
+    assert!(out, "the tool call was answered");
+    child.wait().unwrap();
+    let shown = json(&tenants.join("acme.db"), &["show", "ann"]);
+    assert_eq!(shown["observations"][0]["text"], "Works at Acme");
+}
