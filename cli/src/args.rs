@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cairn::Timestamp;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// An embedded memory graph for AI agents, in one SQLite file.
@@ -111,6 +112,55 @@ pub(crate) enum Command {
         #[command(flatten)]
         provenance: Provenance,
     },
+    /// Delete an entity (with its relations and observations), a relation, an
+    /// observation or a document.
+    Delete {
+        #[command(subcommand)]
+        what: DeleteWhat,
+    },
+    /// Merge ABSORB into KEEP: ABSORB's names, relations and observations move to KEEP,
+    /// then ABSORB is deleted.
+    Merge {
+        /// The entity that stays (any of its names).
+        keep: String,
+        /// The entity merged into it and removed (any of its names).
+        absorb: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Give an entity a new display name; its old names keep reaching it.
+    Rename {
+        /// Any name of the entity.
+        name: String,
+        /// The new display name.
+        new_name: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Make another name reach an entity.
+    Alias {
+        /// Any name of the entity.
+        name: String,
+        /// The new name (refused if it already reaches another entity: merge them).
+        alias: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Mark a relation as no longer holding from a time on (it stays, as history).
+    Invalidate {
+        /// Subject entity name.
+        subject: String,
+        /// Predicate.
+        predicate: String,
+        /// Object entity name.
+        object: String,
+        /// When it stopped holding: RFC 3339 (2026-01-05T10:30:00Z) or a date
+        /// (2026-01-05, midnight UTC). Default: now.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<Timestamp>,
+        #[command(flatten)]
+        author: Author,
+    },
     /// Import JSON Lines: a cairn export, or the reference server's memory.jsonl.
     Import {
         /// The file to read, or `-` for standard input.
@@ -211,15 +261,73 @@ pub(crate) enum TenantAction {
     },
 }
 
-/// Who a write comes from.
+/// What `delete` removes; names are matched as every write matches them (any alias,
+/// any spelling with the same normalized key).
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeleteWhat {
+    /// An entity, with its aliases, relations and observations.
+    Entity {
+        /// Any name of the entity.
+        name: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// One relation: SUBJECT –PREDICATE→ OBJECT.
+    Relation {
+        /// Subject entity name.
+        subject: String,
+        /// Predicate.
+        predicate: String,
+        /// Object entity name.
+        object: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// One observation of an entity, by its exact text.
+    Observation {
+        /// Any name of the entity.
+        entity: String,
+        /// The observation's text, exactly as stored (surrounding white space ignored).
+        text: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// A document and its chunks, by the id `add-document` printed.
+    Document {
+        /// The document id.
+        id: i64,
+        #[command(flatten)]
+        author: Author,
+    },
+}
+
+/// Who an edit comes from: recorded as the episode the change log points to.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Provenance {
+pub(crate) struct Author {
     /// Record the write under this agent.
     #[arg(long, default_value = "cli")]
     pub(crate) agent: String,
     /// Where the fact came from (a message id, a file...).
     #[arg(long)]
     pub(crate) source: Option<String>,
+}
+
+impl Author {
+    /// The episode this author's writes are recorded under.
+    pub(crate) fn episode(&self) -> cairn::Episode {
+        let episode = cairn::Episode::new(self.agent.as_str());
+        match &self.source {
+            Some(source) => episode.source(source.as_str()),
+            None => episode,
+        }
+    }
+}
+
+/// Who a write comes from, and whether it may be repeated.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Provenance {
+    #[command(flatten)]
+    pub(crate) author: Author,
     /// An idempotency key naming this write: repeating the command with the same agent
     /// and key writes nothing more (safe to retry after a failure).
     #[arg(long, value_name = "KEY")]
@@ -247,4 +355,9 @@ pub(crate) enum Format {
 pub(crate) enum ExportFormat {
     Cairn,
     MemoryJsonl,
+}
+
+/// Parses a `--at` / `--since` style time with the library's parser (RFC 3339 or a date).
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
+    text.parse::<Timestamp>().map_err(|e| e.to_string())
 }

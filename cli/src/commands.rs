@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, Episode, ImportOptions,
-    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Stats,
-    VerifyMode, VerifyReport, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, ImportOptions, ImportProgress,
+    JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Stats, Timestamp, VerifyMode,
+    VerifyReport, WalStatus,
 };
 use serde::Serialize;
 
@@ -62,6 +62,35 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             text,
             provenance,
         } => observe(store, json, &entity, &text, &provenance),
+        Command::Delete { what } => crate::edit::delete(store, json, &what),
+        Command::Merge {
+            keep,
+            absorb,
+            author,
+        } => crate::edit::merge(store, json, &keep, &absorb, &author),
+        Command::Rename {
+            name,
+            new_name,
+            author,
+        } => crate::edit::rename(store, json, &name, &new_name, &author),
+        Command::Alias {
+            name,
+            alias,
+            author,
+        } => crate::edit::alias(store, json, &name, &alias, &author),
+        Command::Invalidate {
+            subject,
+            predicate,
+            object,
+            at,
+            author,
+        } => crate::edit::invalidate(
+            store,
+            json,
+            (&subject, &predicate, &object),
+            at.unwrap_or_else(Timestamp::now),
+            &author,
+        ),
         Command::Import {
             file,
             format,
@@ -126,10 +155,7 @@ fn record(
     batch: &Batch<'_>,
 ) -> Result<(Memory, BatchReport), Failure> {
     let memory = store.open()?;
-    let mut episode = Episode::new(provenance.agent.as_str());
-    if let Some(source) = &provenance.source {
-        episode = episode.source(source.as_str());
-    }
+    let mut episode = provenance.author.episode();
     if let Some(key) = &provenance.key {
         episode = episode.idempotency_key(key.as_str());
     }

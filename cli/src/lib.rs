@@ -12,6 +12,7 @@
 
 mod args;
 mod commands;
+mod edit;
 mod failure;
 mod framing;
 mod mcp;

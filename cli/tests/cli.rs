@@ -677,3 +677,186 @@ fn mcp_serves_a_tenant_memory() {
     let shown = json(&tenants.join("acme.db"), &["show", "ann"]);
     assert_eq!(shown["observations"][0]["text"], "Works at Acme");
 }
+
+#[test]
+fn edits_resolve_names_and_write_nothing_on_error() {
+    let (_dir, db) = temp();
+    json(&db, &["add", "Acme Corp", "acquired", "Widget Inc"]);
+    json(&db, &["add", "ACME Inc", "based in", "Springfield"]);
+    json(&db, &["observe", "Widget Inc", "Makes blue widgets"]);
+    json(&db, &["observe", "Widget Inc", "Founded in 1999"]);
+    let before = json(&db, &["stats"]);
+    assert_eq!(before["entities"], 4);
+
+    // A name that does not exist: not found, naming it, and nothing written (not even
+    // the episode).
+    let missing: [&[&str]; 8] = [
+        &["delete", "entity", "Nobody"],
+        &["merge", "Acme Corp", "Nobody"],
+        &["rename", "Nobody", "Somebody"],
+        &["alias", "Nobody", "Somebody"],
+        &["invalidate", "Acme Corp", "sold", "Widget Inc"],
+        &["delete", "relation", "Nobody", "acquired", "Widget Inc"],
+        &["delete", "observation", "Widget Inc", "Makes red widgets"],
+        &["delete", "document", "99"],
+    ];
+    let named = [
+        "Nobody",
+        "Nobody",
+        "Nobody",
+        "Nobody",
+        "sold",
+        "Nobody",
+        "Makes red widgets",
+        "99",
+    ];
+    for (args, name) in missing.iter().zip(named) {
+        let out = cairn(&db, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not found") && stderr(&out).contains(name),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A name of another entity cannot become an alias; an invalid name is bad input.
+    let taken = cairn(&db, &["alias", "Acme Corp", "widget inc"]);
+    assert_eq!(taken.status.code(), Some(2), "{}", stderr(&taken));
+    assert!(stderr(&taken).contains("widget inc"), "{}", stderr(&taken));
+    assert_eq!(
+        cairn(&db, &["rename", "Acme Corp", " "]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        cairn(&db, &["merge", "acme corp", "ACME CORP"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let bad_time = cairn(
+        &db,
+        &[
+            "invalidate",
+            "Acme Corp",
+            "acquired",
+            "Widget Inc",
+            "--at",
+            "soon",
+        ],
+    );
+    assert_eq!(bad_time.status.code(), Some(2));
+    assert!(
+        stderr(&bad_time).contains("RFC 3339"),
+        "{}",
+        stderr(&bad_time)
+    );
+    assert_eq!(
+        json(&db, &["stats"]),
+        before,
+        "nothing of a failed edit is written"
+    );
+
+    let alias = json(&db, &["alias", "acme corp", "Acme", "--agent", "curator"]);
+    assert_eq!(
+        (alias["added"].as_bool(), alias["entity"]["name"].as_str()),
+        (Some(true), Some("Acme Corp"))
+    );
+    assert!(
+        alias["aliases"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("Acme")),
+        "{alias}"
+    );
+    assert_eq!(json(&db, &["show", "ACME"])["entity"]["name"], "Acme Corp");
+    let again = cairn(&db, &["alias", "acme corp", "acme"]);
+    assert!(text(&again).contains("already had"), "{}", text(&again));
+
+    let renamed = json(&db, &["rename", "ＡＣＭＥ corp", "Acme Corporation"]);
+    assert_eq!(renamed["old_name"], "Acme Corp");
+    assert_eq!(renamed["entity"]["name"], "Acme Corporation");
+    assert_eq!(
+        json(&db, &["show", "acme corp"])["entity"]["name"],
+        "Acme Corporation",
+        "old names still reach it"
+    );
+
+    let merged = cairn(&db, &["merge", "Acme Corporation", "acme inc"]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    assert!(
+        text(&merged).starts_with("merged ACME Inc (entity"),
+        "{}",
+        text(&merged)
+    );
+    let shown = json(&db, &["show", "ACME Inc"]);
+    assert_eq!(
+        shown["entity"]["name"], "Acme Corporation",
+        "the absorbed name reaches the kept entity"
+    );
+    assert_eq!(shown["relations"].as_array().unwrap().len(), 2);
+    assert_eq!(json(&db, &["stats"])["entities"], 3);
+
+    let ended = json(
+        &db,
+        &[
+            "invalidate",
+            "acme",
+            "ACQUIRED",
+            "widget inc",
+            "--at",
+            "2026-01-05",
+        ],
+    );
+    assert_eq!(ended["valid_to"], 1_767_571_200_000_i64);
+    let shown = json(&db, &["show", "widget inc"]);
+    assert_eq!(
+        shown["relations"][0]["valid_to"], 1_767_571_200_000_i64,
+        "stored"
+    );
+    let now = cairn(&db, &["invalidate", "acme", "based in", "Springfield"]);
+    assert!(text(&now).contains("holds until 20"), "{}", text(&now));
+
+    let gone = json(
+        &db,
+        &[
+            "delete",
+            "observation",
+            "widget inc",
+            " Makes blue widgets ",
+        ],
+    );
+    assert_eq!(gone["text"], "Makes blue widgets");
+    let left = json(&db, &["show", "Widget Inc"]);
+    assert_eq!(left["observations"].as_array().unwrap().len(), 1);
+    let gone = json(
+        &db,
+        &["delete", "relation", "Acme", "based-in", "springfield"],
+    );
+    assert_eq!(gone["relation"]["object_name"], "Springfield");
+    assert_eq!(json(&db, &["stats"])["relations"], 1);
+    let gone = cairn(&db, &["delete", "entity", "widget inc"]);
+    assert_eq!(
+        text(&gone).trim_end(),
+        format!(
+            "deleted Widget Inc (entity {}) with 1 relation and 1 observation",
+            left["entity"]["id"]
+        )
+    );
+    let stats = json(&db, &["stats"]);
+    assert_eq!(
+        (
+            stats["entities"].as_u64(),
+            stats["relations"].as_u64(),
+            stats["observations"].as_u64()
+        ),
+        (Some(2), Some(0), Some(0))
+    );
+    assert_eq!(cairn(&db, &["show", "widget inc"]).status.code(), Some(3));
+    // Reading commands' rule holds for edits too: a missing file is not created.
+    let typo = db.with_file_name("typo.db");
+    assert_eq!(
+        cairn(&typo, &["delete", "entity", "A"]).status.code(),
+        Some(3)
+    );
+    assert!(!typo.exists());
+}
