@@ -112,6 +112,30 @@ pub(crate) enum Command {
         #[command(flatten)]
         provenance: Provenance,
     },
+    /// Store a document (a file, or `-` for standard input), split into searchable
+    /// chunks; Markdown is split at its headings.
+    AddDocument {
+        /// The file to read, or `-` for standard input.
+        file: PathBuf,
+        /// A title, stored in the document's metadata.
+        #[arg(long)]
+        title: Option<String>,
+        /// The entity the document is about (found or created by name).
+        #[arg(long, value_name = "NAME")]
+        about: Option<String>,
+        /// How to split it: `markdown` at headings (each chunk keeps its heading path),
+        /// `text` by paragraphs and sentences; `auto`: markdown for `.md` / `.markdown`
+        /// files, text otherwise.
+        #[arg(long, value_enum, default_value_t = DocFormat::Auto)]
+        format: DocFormat,
+        /// At most this many characters per chunk.
+        #[arg(long, default_value_t = 800)]
+        max_chars: usize,
+        /// `--agent` and `--source` (default: the file's path, or `stdin`), recorded as
+        /// the document's source and its episode's.
+        #[command(flatten)]
+        author: Author,
+    },
     /// Delete an entity (with its relations and observations), a relation, an
     /// observation or a document.
     Delete {
@@ -349,6 +373,14 @@ pub(crate) enum Format {
     Auto,
     Cairn,
     MemoryJsonl,
+}
+
+/// `add-document --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DocFormat {
+    Auto,
+    Markdown,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -62,6 +62,25 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             text,
             provenance,
         } => observe(store, json, &entity, &text, &provenance),
+        Command::AddDocument {
+            file,
+            title,
+            about,
+            format,
+            max_chars,
+            author,
+        } => crate::document::add(
+            store,
+            json,
+            &crate::document::Input {
+                file: &file,
+                title: title.as_deref(),
+                about: about.as_deref(),
+                format,
+                max_chars,
+            },
+            &author,
+        ),
         Command::Delete { what } => crate::edit::delete(store, json, &what),
         Command::Merge {
             keep,

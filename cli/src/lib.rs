@@ -12,6 +12,7 @@
 
 mod args;
 mod commands;
+mod document;
 mod edit;
 mod failure;
 mod framing;

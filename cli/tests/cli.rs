@@ -860,3 +860,124 @@ fn edits_resolve_names_and_write_nothing_on_error() {
     );
     assert!(!typo.exists());
 }
+
+/// Runs `cairn --db DB ARGS` with `input` on standard input.
+fn cairn_stdin(db: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("CAIRN_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cairn");
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused input may close the pipe early; the exit code tells.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn add_document_splits_markdown_at_headings() {
+    let (dir, db) = temp();
+    let file = dir.path().join("guide.md");
+    std::fs::write(
+        &file,
+        "# Guide\n\nCairn keeps agent memory in one file.\n\n## Install\n\n\
+         Run cargo install to get the binary.\n\n## Backups\n\nUse the backup command while writers continue.\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let added = json(
+        &db,
+        &[
+            "add-document",
+            path,
+            "--title",
+            "The guide",
+            "--agent",
+            "docs",
+        ],
+    );
+    assert_eq!(added["chunks"], 3, "{added}");
+    assert_eq!(added["markdown"], true);
+    assert_eq!(added["source"], path);
+    let stats = json(&db, &["stats"]);
+    assert_eq!(
+        (stats["documents"].as_u64(), stats["chunks"].as_u64()),
+        (Some(1), Some(3))
+    );
+    // The file holds each chunk's heading path and the title.
+    let export = text(&cairn(&db, &["export"]));
+    assert!(
+        export.contains(r#"{\"headings\":[\"Guide\",\"Backups\"]}"#),
+        "{export}"
+    );
+    assert!(export.contains(r#"{\"title\":\"The guide\"}"#), "{export}");
+    let hits = json(&db, &["search", "backup while writers continue"]);
+    assert!(
+        hits[0]["text"].as_str().unwrap().starts_with("## Backups"),
+        "{hits}"
+    );
+
+    // Standard input: plain text unless told otherwise, source `stdin`.
+    let out = cairn_stdin(
+        &db,
+        &["add-document", "-"],
+        b"# Not split\n\nOne.\n\n# Really\n\nTwo.",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text(&out).starts_with("added document 2 (1 chunk, "),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).trim_end().ends_with("from stdin"),
+        "{}",
+        text(&out)
+    );
+    let out = cairn_stdin(
+        &db,
+        &["add-document", "-", "--format", "markdown", "--json"],
+        b"# A\n\nOne.\n\n# B\n\nTwo.",
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["chunks"], 2, "{added}");
+
+    // Refusals write nothing: too large (naming the limit), empty, not UTF-8, missing.
+    let before = json(&db, &["stats"]);
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, "a ".repeat(8 * 1024 * 1024 + 1)).unwrap();
+    let out = cairn(&db, &["add-document", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("16777216") && stderr(&out).contains("MAX_DOCUMENT_BYTES"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cairn_stdin(&db, &["add-document", "-"], " \n\n ".as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+    let out = cairn_stdin(&db, &["add-document", "-"], b"caf\xe9");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("UTF-8"), "{}", stderr(&out));
+    let out = cairn(
+        &db,
+        &["add-document", dir.path().join("nope.md").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        json(&db, &["stats"]),
+        before,
+        "nothing written, not even an episode"
+    );
+
+    let deleted = json(&db, &["delete", "document", &added["document"].to_string()]);
+    assert_eq!(deleted["chunks"], 2);
+    assert_eq!(json(&db, &["stats"])["documents"], 2);
+}
