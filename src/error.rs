@@ -189,6 +189,10 @@ pub enum InvalidName {
     /// Contains a control character (other than white space).
     #[error("it contains the control character {0:?}")]
     ControlCharacter(char),
+    /// Contains a bidirectional embedding, override or isolate, which reorders what a
+    /// reader sees (so two names that look alike could differ).
+    #[error("it contains the bidirectional control {0:?}, which reorders what a reader sees")]
+    BidiControl(char),
     /// Longer than the limit.
     #[error("it is {bytes} bytes long; the limit is {max}")]
     TooLong {

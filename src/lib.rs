@@ -80,6 +80,7 @@ pub use ops::knowledge_graph::{
 pub use ops::tenants::{MAX_TENANT_ID_BYTES, Tenants};
 pub use ops::verify::{Problem, VerifyMode, VerifyReport};
 pub use retrieve::context::{Context, estimate_tokens};
+pub use retrieve::provenance::Provenance;
 pub use retrieve::{Fusion, Hit, Reason, SearchOptions, Target};
 
 /// The `ndarray` version cairn's [`Embedder`] API uses.

@@ -1,5 +1,6 @@
 //! [`Memory`]: the handle every agent thread shares.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,7 +22,8 @@ use crate::graph::stats::{self, Stats};
 use crate::id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
 use crate::index::{self, SearchIndex};
 use crate::retrieve::context::Context;
-use crate::retrieve::{self, Hit, SearchOptions};
+use crate::retrieve::provenance::Provenance;
+use crate::retrieve::{self, Hit, SearchOptions, Target};
 use crate::time::Timestamp;
 
 /// Longest accepted entity kind, in bytes.
@@ -63,6 +65,17 @@ impl std::fmt::Debug for Memory {
     }
 }
 
+/// Finishes schema 6 on a file written by an earlier cairn: its alias keys are
+/// recomputed with today's name keys, once (a read-only open leaves them as they are).
+fn rekey_if_needed(db: &Db) -> Result<()> {
+    if db.options().read_only || !db.read(entity::needs_rekey)? {
+        return Ok(());
+    }
+    let changed = db.write(|c| entity::rekey_aliases(c, &WriteCtx::new(None)))?;
+    tracing::info!(changed, "alias keys recomputed for schema 6");
+    Ok(())
+}
+
 impl Options {
     /// Opens (creating if needed) the memory at `path` with these options.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Memory> {
@@ -79,6 +92,7 @@ impl Memory {
     /// Opens the memory at `path` with `options`.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Memory> {
         let db = Arc::new(Db::open(path.as_ref(), options)?);
+        rekey_if_needed(&db)?;
         let dir = index::dir_for(path.as_ref());
         Self::with_index(db, Some(&dir))
     }
@@ -574,9 +588,29 @@ impl Memory {
             self.db
                 .snapshot(|c| retrieve::context::provenance_labels(c, &hits))?
         } else {
-            std::collections::HashMap::new()
+            HashMap::new()
         };
         Ok(retrieve::context::render(hits, token_budget, &labels))
+    }
+
+    /// Who wrote each of `targets` (typically the targets of [`Memory::search`]'s hits)
+    /// and when; a target that no longer exists is absent from the map. One statement
+    /// per kind of target.
+    ///
+    /// ```
+    /// # use cairn::{Episode, Memory, SearchOptions};
+    /// # let memory = Memory::ephemeral()?;
+    /// let mail = memory.episode(&Episode::new("mail-agent").source("inbox/4711"))?;
+    /// mail.add_triple(("Acme Corp", "acquired", "Widget Inc"))?;
+    /// let hits = memory.search("widget", &SearchOptions::new().read_your_writes(true))?;
+    /// let targets: Vec<_> = hits.iter().map(|h| h.target).collect();
+    /// let who = memory.provenance(&targets)?;
+    /// assert_eq!(who[&hits[0].target].agent.as_deref(), Some("mail-agent"));
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn provenance(&self, targets: &[Target]) -> Result<HashMap<Target, Provenance>> {
+        self.db
+            .snapshot(|c| retrieve::provenance::provenance_of(c, targets))
     }
 
     // ----- batches, transactions, change log ----------------------------------------

@@ -1,12 +1,21 @@
 //! Name and predicate keys: how "ＡＣＭＥ  Corp" and "acme corp" become one entity.
 //!
-//! `key(name)` = NFKC → full case folding → NFKC again (case folding can denormalize) →
-//! default-ignorable characters dropped → every run of white space becomes one space →
-//! trimmed. Predicate keys additionally treat `-` and `_` as white space, so `works at`,
-//! `works_at` and `WORKS-AT` are one predicate.
+//! `key(name)` = default-ignorable characters dropped (zero-width spaces and joiners,
+//! direction marks, variation selectors, Hangul fillers...) → NFKC → full case folding →
+//! NFKC again (case folding can denormalize) → every run of white space becomes one
+//! space → trimmed. Dropping the invisible characters first matters: `"Cafe\u{200b}\u{301}"`
+//! must compose to the `é` of `"Café"`. The key of a key is itself. Predicate keys
+//! additionally treat `-` and `_` as white space, so `works at`, `works_at` and
+//! `WORKS-AT` are one predicate.
+//!
+//! Names with control characters or bidirectional embeddings, overrides and isolates
+//! (U+202A–U+202E, U+2066–U+2069: they reorder what a reader sees, so two names that
+//! look the same could differ) are refused, as are agent ids and other labels with them.
 //!
 //! This module is pure: it never touches the database, so all of it runs before any lock
 //! is taken (DESIGN.md, principle 5).
+
+use std::borrow::Cow;
 
 use unicode_normalization::IsNormalized;
 use unicode_normalization::UnicodeNormalization;
@@ -91,28 +100,65 @@ fn validate_raw(name: &str) -> Result<(), Error> {
             },
         ));
     }
-    if let Some(c) = name.chars().find(|c| c.is_control() && !c.is_whitespace()) {
-        return Err(invalid(name, InvalidName::ControlCharacter(c)));
+    if let Some(c) = name.chars().find(|&c| is_refused(c)) {
+        let reason = if is_bidi_reordering(c) {
+            InvalidName::BidiControl(c)
+        } else {
+            InvalidName::ControlCharacter(c)
+        };
+        return Err(invalid(name, reason));
     }
     Ok(())
 }
 
-/// NFKC + full case folding. ASCII skips the Unicode tables entirely: it is the hot case
-/// for agents writing English names, and for ASCII all three steps reduce to lowercasing.
+/// Control characters other than white space, and the bidirectional formatting
+/// characters that reorder text (the direction marks are merely dropped).
+pub(crate) fn is_refused(c: char) -> bool {
+    (c.is_control() && !c.is_whitespace()) || is_bidi_reordering(c)
+}
+
+fn is_bidi_reordering(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Invisible characters dropped, NFKC, full case folding, NFKC. ASCII skips the Unicode
+/// tables entirely: it is the hot case for agents writing English names, and for ASCII
+/// every step reduces to lowercasing.
 fn fold(name: &str) -> String {
     if name.is_ascii() {
         return name.to_ascii_lowercase();
     }
-    let nfkc: String = if is_nfkc_quick(name.chars()) == IsNormalized::Yes {
-        name.to_owned()
+    let visible = drop_ignorable(name);
+    let folded = nfkc_owned(caseless::default_case_fold_str(&nfkc(&visible)));
+    // Compatibility decompositions can produce ignorable characters (U+FFA0 → U+1160).
+    if folded.chars().any(is_ignorable) {
+        nfkc_owned(drop_ignorable(&folded).into_owned())
     } else {
-        name.nfkc().collect()
-    };
-    let folded = caseless::default_case_fold_str(&nfkc);
-    if is_nfkc_quick(folded.chars()) == IsNormalized::Yes {
         folded
+    }
+}
+
+fn nfkc(text: &str) -> Cow<'_, str> {
+    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
     } else {
-        folded.nfkc().collect()
+        Cow::Owned(text.nfkc().collect())
+    }
+}
+
+fn nfkc_owned(text: String) -> String {
+    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        text.nfkc().collect()
+    }
+}
+
+fn drop_ignorable(text: &str) -> Cow<'_, str> {
+    if text.chars().any(is_ignorable) {
+        Cow::Owned(text.chars().filter(|&c| !is_ignorable(c)).collect())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -120,9 +166,6 @@ fn collapse_separators(folded: &str, predicate: bool) -> String {
     let mut out = String::with_capacity(folded.len());
     let mut pending_space = false;
     for c in folded.chars() {
-        if is_ignorable(c) {
-            continue;
-        }
         let is_separator = c.is_whitespace() || (predicate && (c == '-' || c == '_'));
         if is_separator {
             pending_space = !out.is_empty();
@@ -137,12 +180,30 @@ fn collapse_separators(folded: &str, predicate: bool) -> String {
     out
 }
 
-/// Characters that render as nothing and must not split one name into two keys
-/// (zero-width space and joiners, word joiner, byte-order mark, soft hyphen).
+/// Unicode's `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt, Unicode 16):
+/// characters that render as nothing (zero-width space and joiners, soft hyphen,
+/// direction marks, the combining grapheme joiner, Mongolian selectors, variation
+/// selectors, Hangul fillers, tags...) and so must not split one name into two keys.
 fn is_ignorable(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
     )
 }
 
@@ -280,5 +341,137 @@ mod tests {
     fn error_preview_is_bounded() {
         let err = normalize_name(&"é".repeat(2000)).unwrap_err().to_string();
         assert!(err.len() < 300, "{err}");
+    }
+
+    #[test]
+    fn invisible_characters_never_split_a_name() {
+        let base = normalize_name("Acme Corp").unwrap();
+        for invisible in [
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{034F}',
+            '\u{FE0F}',
+            '\u{FE00}',
+            '\u{180E}',
+            '\u{3164}',
+            '\u{115F}',
+            '\u{FFA0}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{E0041}',
+            '\u{1D173}',
+        ] {
+            for name in [
+                format!("{invisible}Acme Corp"),
+                format!("Acme Corp{invisible}"),
+                format!("Ac{invisible}me Corp"),
+                format!("Acme{invisible} Corp"),
+            ] {
+                assert_eq!(normalize_name(&name).unwrap(), base, "{name:?}");
+            }
+        }
+        // Dropped before NFKC: the accent composes with the letter across the space.
+        assert_eq!(
+            normalize_name("Cafe\u{200B}\u{301}").unwrap(),
+            normalize_name("Café").unwrap()
+        );
+        assert_eq!(normalize_name("e\u{34F}\u{301}").unwrap(), "é");
+        assert!(matches!(
+            normalize_name("\u{3164}"),
+            Err(Error::InvalidName {
+                reason: InvalidName::Blank,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bidi_reordering_is_refused_by_name() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}',
+        ] {
+            let err = normalize_name(&format!("Acme{c}Corp")).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidName { reason: InvalidName::BidiControl(x), .. } if x == c),
+                "{c:?}: {err}"
+            );
+            assert!(err.to_string().contains(&format!("{c:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_its_own_key() {
+        for name in [
+            "Acme Corp",
+            "ＡＣＭＥ Corp",
+            "Straße",
+            "ﬁle",
+            "Cafe\u{200B}\u{301}",
+            "\u{FFA0}x",
+            "ΣΊΣΥΦΟΣ",
+            "ǅ",
+            "\u{1E9E}",
+            "ﾊﾝｶｸ",
+            "㍿",
+            "e\u{34F}\u{301}",
+        ] {
+            let key = normalize_name(name).unwrap();
+            assert_eq!(normalize_name(&key).unwrap(), key, "{name:?}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Letters, marks, spaces and the invisible characters, mixed.
+        fn names() -> impl Strategy<Value = String> {
+            let pieces = prop_oneof![
+                4 => any::<char>().prop_map(String::from),
+                2 => "[a-zA-Zé ]{1,4}",
+                1 => prop::sample::select(vec![
+                    "\u{200B}", "\u{200E}", "\u{034F}", "\u{FE0F}", "\u{180E}",
+                    "\u{3164}", "\u{0301}", "\u{00A0}", "\u{3000}", "\u{FFA0}", "ﬁ", "ß",
+                ])
+                .prop_map(String::from),
+            ];
+            prop::collection::vec(pieces, 1..12).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn keys_are_idempotent(name in names()) {
+                if let Ok(key) = normalize_name(&name) {
+                    prop_assert_eq!(normalize_name(&key).unwrap(), key.clone());
+                    prop_assert!(!key.chars().any(is_ignorable));
+                }
+                if let Ok(key) = normalize_predicate(&name) {
+                    prop_assert_eq!(normalize_predicate(&key).unwrap(), key);
+                }
+            }
+
+            #[test]
+            fn invisible_characters_change_no_key(
+                name in "[a-zA-Z][a-zA-Zé ]{0,8}",
+                at in any::<prop::sample::Index>(),
+                invisible in prop::sample::select(vec![
+                    '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{034F}',
+                    '\u{FE0F}', '\u{180E}', '\u{3164}', '\u{2060}', '\u{FEFF}', '\u{00AD}',
+                ]),
+            ) {
+                let chars: Vec<char> = name.chars().collect();
+                let i = at.index(chars.len() + 1);
+                let mut spiked: String = chars[..i].iter().collect();
+                spiked.push(invisible);
+                spiked.extend(&chars[i..]);
+                prop_assert_eq!(normalize_name(&spiked).unwrap(), normalize_name(&name).unwrap());
+            }
+        }
     }
 }

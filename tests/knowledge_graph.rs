@@ -229,3 +229,62 @@ fn search_nodes_is_ranked_and_bounded() {
         "relations among the found entities come with them"
     );
 }
+
+#[test]
+fn open_nodes_returns_every_relation_touching_the_entities() {
+    let kg = Memory::ephemeral().unwrap().knowledge_graph();
+    kg.create_relations(&[
+        relation("Bob", "knows", "Alice"),
+        relation("Alice", "works at", "Acme"),
+        relation("Bob", "works at", "Acme"),
+    ])
+    .unwrap();
+    // As the reference server answers: one end among the opened entities is enough.
+    let opened = kg.open_nodes(&["alice".to_string()]).unwrap();
+    assert_eq!(opened.entities.len(), 1);
+    assert_eq!(
+        opened.relations,
+        [
+            relation("Bob", "knows", "Alice"),
+            relation("Alice", "works at", "Acme")
+        ]
+    );
+    assert!(!opened.relations_truncated);
+    // A relation between two opened entities is listed once.
+    let both = kg
+        .open_nodes(&["Alice".to_string(), "Bob".to_string()])
+        .unwrap();
+    assert_eq!(both.relations.len(), 3, "{both:?}");
+    let found = kg.search_nodes("Alice", 1).unwrap();
+    assert_eq!(found.entities[0].name, "Alice");
+    assert!(
+        found.relations.contains(&relation("Bob", "knows", "Alice")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_hub_s_relations_are_capped_and_marked() {
+    let kg = Memory::ephemeral().unwrap().knowledge_graph();
+    let max = cairn::KnowledgeGraph::MAX_NODE_RELATIONS;
+    let spokes: Vec<KgRelation> = (0..=max)
+        .map(|i| relation("Hub", "links", &format!("Spoke {i}")))
+        .collect();
+    kg.create_relations(&spokes).unwrap();
+    // The most mentioned relation makes the cut whatever its age.
+    kg.create_relations(&[relation("Hub", "links", &format!("Spoke {max}"))])
+        .unwrap();
+    let opened = kg.open_nodes(&["hub".to_string()]).unwrap();
+    assert_eq!(opened.relations.len(), max);
+    assert!(opened.relations_truncated);
+    assert!(opened.relations.contains(&spokes[max]));
+    let json = serde_json::to_value(&opened).unwrap();
+    assert_eq!(json["relationsTruncated"], true);
+    // Exactly at the cap is not truncated.
+    kg.delete_relations(&spokes[..1]).unwrap();
+    let opened = kg.open_nodes(&["hub".to_string()]).unwrap();
+    assert_eq!(opened.relations.len(), max);
+    assert!(!opened.relations_truncated);
+    let json = serde_json::to_value(&opened).unwrap();
+    assert!(json.get("relationsTruncated").is_none());
+}

@@ -80,7 +80,7 @@ fn the_file_is_in_wal_mode_with_the_schema_version_set() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 5));
+    assert_eq!((mode.as_str(), version), ("wal", 6));
 }
 
 #[test]
@@ -249,4 +249,47 @@ fn thirty_two_processes_start_on_a_brand_new_file() {
     );
     let m = Memory::open(&path).unwrap();
     assert_eq!(m.stats().unwrap().relations, 32);
+}
+
+#[test]
+fn keys_from_before_schema_6_are_recomputed_and_their_duplicates_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old-keys.db");
+    let m = Memory::open(&path).unwrap();
+    m.add_triple(("Acme Corp", "acquired", "Widget Inc"))
+        .unwrap();
+    drop(m);
+    // What a cairn before schema 6 wrote for two spellings it did not fold together:
+    // keys with a variation selector and a direction mark left in them.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "INSERT INTO entity(id, name, created_at, updated_at) VALUES (100, 'Acme Corp\u{fe0f}', 1, 1);
+         INSERT INTO alias(key, entity_id, name, created_at) VALUES ('acme corp\u{fe0f}', 100, 'Acme Corp\u{fe0f}', 1);
+         INSERT INTO observation(entity_id, text, created_at) VALUES (100, 'Founded in 1999', 1);
+         INSERT INTO entity(id, name, created_at, updated_at) VALUES (101, '\u{200e}Globex', 1, 1);
+         INSERT INTO alias(key, entity_id, name, created_at) VALUES ('\u{200e}globex', 101, '\u{200e}Globex', 1);
+         INSERT INTO meta(key, value) VALUES ('rekey_aliases', '1');",
+    )
+    .unwrap();
+    drop(conn);
+
+    let m = Memory::open(&path).unwrap();
+    let acme = m.resolve("Acme Corp").unwrap().unwrap();
+    assert_eq!(m.resolve("Acme Corp\u{fe0f}").unwrap(), Some(acme));
+    assert!(m.entity(cairn::EntityId::from_raw(100)).unwrap().is_none());
+    let facts: Vec<String> = m
+        .observations(acme)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.text)
+        .collect();
+    assert_eq!(facts, ["Founded in 1999"], "the duplicate's facts moved");
+    assert_eq!(
+        m.resolve("Globex").unwrap(),
+        Some(cairn::EntityId::from_raw(101)),
+        "a key without a rival is rewritten in place"
+    );
+    let report = m.verify(cairn::VerifyMode::Quick).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(m.stats().unwrap().entities, 3);
 }

@@ -492,3 +492,38 @@ fn readers_search_while_writers_ingest() {
         "every write searchable after sync"
     );
 }
+
+#[test]
+fn hits_carry_their_provenance() {
+    let m = Memory::ephemeral_with(common::options()).unwrap();
+    let mail = m
+        .episode(&cairn::Episode::new("mail-agent").source("inbox/4711"))
+        .unwrap();
+    let acquired = mail
+        .add_triple(("Acme Corp", "acquired", "Widget Inc"))
+        .unwrap();
+    let obs = m.observe("Widget Inc", "Makes widgets in Ohio").unwrap();
+    let ended = cairn::Timestamp::from_millis(86_400_000 * 3);
+    m.invalidate(acquired, ended).unwrap();
+
+    let targets = [
+        Target::Relation(acquired),
+        Target::Observation(obs),
+        Target::Relation(cairn::RelationId::from_raw(999_999)),
+    ];
+    let who = m.provenance(&targets).unwrap();
+    assert_eq!(who.len(), 2, "a missing target is absent: {who:?}");
+
+    let rel = &who[&Target::Relation(acquired)];
+    assert_eq!(rel.agent.as_deref(), Some("mail-agent"));
+    assert_eq!(rel.source.as_deref(), Some("inbox/4711"));
+    assert_eq!(rel.episode, mail.current_episode());
+    assert_eq!(rel.valid_to, Some(ended));
+    let today = rel.written_on();
+    assert_eq!(today.len(), 10, "a YYYY-MM-DD date: {today}");
+
+    let plain = &who[&Target::Observation(obs)];
+    assert_eq!((plain.agent.as_ref(), plain.episode), (None, None));
+    assert!(plain.written >= rel.written);
+    assert_eq!(plain.valid_to, None);
+}

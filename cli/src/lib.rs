@@ -12,6 +12,7 @@
 
 mod args;
 mod commands;
+mod dates;
 mod document;
 mod edit;
 mod failure;

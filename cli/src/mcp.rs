@@ -1,5 +1,5 @@
-//! `cairn mcp`: the reference memory server's nine tools, and `search_memory`, over
-//! stdio, on the official Rust SDK (`rmcp`).
+//! `cairn mcp`: the reference memory server's nine tools, and cairn's `search_memory`
+//! and `add_document`, over stdio, on the official Rust SDK (`rmcp`).
 //!
 //! The tool definitions (names, input schemas, result schemas) are in `tools.json`
 //! beside this file; the input and result shapes are the reference server's, with
@@ -10,7 +10,8 @@
 use std::sync::{Arc, Mutex};
 
 use cairn::{
-    Episode, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page, SearchOptions,
+    Document, Episode, HitKind, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page,
+    Provenance, SearchOptions, Timestamp,
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -18,12 +19,12 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::output::HitView;
+use crate::output::{HitView, iso};
 
 /// The tool definitions served by `tools/list`.
 const TOOLS: &str = include_str!("tools.json");
@@ -88,18 +89,23 @@ impl Server {
         self.memory.knowledge_graph()
     }
 
-    fn writer(&self) -> Result<KnowledgeGraph, ToolError> {
+    /// The memory stamped with this session's episode (recorded at the first write).
+    fn writer(&self) -> Result<Memory, ToolError> {
         let mut writer = self
             .writer
             .lock()
             .map_err(|_| ToolError::internal("poisoned"))?;
-        if writer.is_none() {
-            let episode = Episode::new(self.agent.as_str()).source("mcp");
-            *writer = Some(self.memory.episode(&episode)?);
+        if let Some(memory) = writer.as_ref() {
+            return Ok(memory.clone());
         }
-        Ok(writer
-            .as_ref()
-            .map_or_else(|| self.reader(), Memory::knowledge_graph))
+        let episode = Episode::new(self.agent.as_str()).source("mcp");
+        let memory = self.memory.episode(&episode)?;
+        *writer = Some(memory.clone());
+        Ok(memory)
+    }
+
+    fn graph_writer(&self) -> Result<KnowledgeGraph, ToolError> {
+        Ok(self.writer()?.knowledge_graph())
     }
 
     /// Runs one tool call (blocking: cairn calls are synchronous).
@@ -107,33 +113,33 @@ impl Server {
         match tool {
             "create_entities" => {
                 let a: CreateEntities = parse(args)?;
-                let entities = self.writer()?.create_entities(&a.entities)?;
+                let entities = self.graph_writer()?.create_entities(&a.entities)?;
                 Ok(json!({ "entities": entities }))
             }
             "create_relations" => {
                 let a: Relations = parse(args)?;
-                let relations = self.writer()?.create_relations(&a.relations)?;
+                let relations = self.graph_writer()?.create_relations(&a.relations)?;
                 Ok(json!({ "relations": relations }))
             }
             "add_observations" => {
                 let a: AddObservations = parse(args)?;
-                let results = self.writer()?.add_observations(&a.observations)?;
+                let results = self.graph_writer()?.add_observations(&a.observations)?;
                 Ok(json!({ "results": results }))
             }
             "delete_entities" => {
                 let a: DeleteEntities = parse(args)?;
-                let n = self.writer()?.delete_entities(&a.entity_names)?;
+                let n = self.graph_writer()?.delete_entities(&a.entity_names)?;
                 Ok(done(n, a.entity_names.len(), "entities"))
             }
             "delete_observations" => {
                 let a: DeleteObservations = parse(args)?;
                 let asked = a.deletions.iter().map(|d| d.contents.len()).sum();
-                let n = self.writer()?.delete_observations(&a.deletions)?;
+                let n = self.graph_writer()?.delete_observations(&a.deletions)?;
                 Ok(done(n, asked, "observations"))
             }
             "delete_relations" => {
                 let a: Relations = parse(args)?;
-                let n = self.writer()?.delete_relations(&a.relations)?;
+                let n = self.graph_writer()?.delete_relations(&a.relations)?;
                 Ok(done(n, a.relations.len(), "relations"))
             }
             "read_graph" => {
@@ -158,6 +164,7 @@ impl Server {
                 Ok(serde_json::to_value(self.reader().open_nodes(&a.names)?)?)
             }
             "search_memory" => self.search_memory(parse(args)?),
+            "add_document" => self.add_document(parse(args)?),
             other => Err(ToolError::Failed(format!("unknown tool {other:?}"))),
         }
     }
@@ -166,11 +173,47 @@ impl Server {
         let options = SearchOptions::new()
             .limit(a.limit.unwrap_or(SEARCH_MEMORY_LIMIT))
             .depth(a.depth.unwrap_or(SEARCH_MEMORY_DEPTH))
+            .provenance(a.provenance.unwrap_or(false))
             .read_your_writes(true);
+        let options = a.filters(options)?;
         let budget = a.token_budget.unwrap_or(SEARCH_MEMORY_BUDGET);
         let context = self.memory.context(&a.query, &options, budget)?;
-        let hits: Vec<HitView> = context.hits.iter().map(HitView::new).collect();
+        let targets: Vec<_> = context.hits.iter().map(|h| h.target).collect();
+        let mut provenance = self.memory.provenance(&targets)?;
+        let hits: Vec<MemoryHit> = context
+            .hits
+            .iter()
+            .map(|hit| MemoryHit {
+                provenance: provenance
+                    .remove(&hit.target)
+                    .map(|p| ProvenanceView::new(&p)),
+                hit: HitView::new(hit),
+            })
+            .collect();
         Ok(json!({ "context": context.text, "tokens": context.tokens, "hits": hits }))
+    }
+
+    /// Stores a document under this session's episode; returns its id and its chunks'
+    /// ids and character spans. The indexer links each chunk to the entities it names.
+    fn add_document(&self, a: AddDocument) -> Result<Value, ToolError> {
+        let mut doc = Document::new(a.text.as_str());
+        if let Some(source) = &a.source {
+            doc = doc.source(source.as_str());
+        }
+        if let Some(title) = &a.title {
+            doc = doc.metadata(json!({ "title": title }));
+        }
+        if let Some(about) = &a.about {
+            doc = doc.about(about.as_str());
+        }
+        let writer = self.writer()?;
+        let (id, _) = writer.add_document(&doc)?;
+        let chunks: Vec<Value> = writer
+            .chunks(id)?
+            .iter()
+            .map(|c| json!({ "id": c.id.get(), "start": c.start, "end": c.end }))
+            .collect();
+        Ok(json!({ "document_id": id.get(), "chunks": chunks }))
     }
 }
 
@@ -305,14 +348,133 @@ struct SearchMemory {
     limit: Option<usize>,
     depth: Option<u32>,
     token_budget: Option<usize>,
+    provenance: Option<bool>,
+    agent: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    valid_at: Option<String>,
+    kinds: Option<Vec<String>>,
+}
+
+/// The names `search_memory`'s `kinds` takes, as hits name their kind.
+const KINDS: [(&str, HitKind); 4] = [
+    ("entity", HitKind::Entity),
+    ("relation", HitKind::Relation),
+    ("observation", HitKind::Observation),
+    ("chunk", HitKind::Chunk),
+];
+
+impl SearchMemory {
+    /// `options` with this call's filters; a bad value is an invalid-params error naming
+    /// its field, before anything is searched.
+    fn filters(&self, mut options: SearchOptions) -> Result<SearchOptions, ToolError> {
+        let refuse = |field: &str, why: String| ToolError::InvalidParams(format!("{field}: {why}"));
+        if let Some(agent) = &self.agent {
+            if agent.trim().is_empty() {
+                return Err(refuse("agent", "is empty".into()));
+            }
+            options = options.agent(agent);
+        }
+        let instant = |field: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|text| crate::dates::parse(text).map_err(|why| refuse(field, why)))
+                .transpose()
+        };
+        let since = instant("since", &self.since)?;
+        let until = instant("until", &self.until)?;
+        if since.is_some() || until.is_some() {
+            // An open end is the end of time.
+            let since = since.unwrap_or(Timestamp::from_millis(i64::MIN));
+            let until = until.unwrap_or(Timestamp::from_millis(i64::MAX));
+            if until <= since {
+                return Err(refuse(
+                    "until",
+                    format!("{} is not after since, {}", iso(until), iso(since)),
+                ));
+            }
+            options = options.written_between(since, until);
+        }
+        if let Some(at) = instant("valid_at", &self.valid_at)? {
+            options = options.valid_at(at);
+        }
+        if let Some(names) = &self.kinds {
+            if names.is_empty() {
+                return Err(refuse(
+                    "kinds",
+                    "is empty (leave it out for every kind)".into(),
+                ));
+            }
+            let mut kinds = Vec::with_capacity(names.len());
+            for name in names {
+                let Some((_, kind)) = KINDS.iter().find(|(n, _)| n == name) else {
+                    let known: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+                    return Err(refuse(
+                        "kinds",
+                        format!("{name:?} is not one of {}", known.join(", ")),
+                    ));
+                };
+                kinds.push(*kind);
+            }
+            options = options.kinds(&kinds);
+        }
+        Ok(options)
+    }
+}
+
+/// A `search_memory` hit with who wrote it and when.
+#[derive(Serialize)]
+struct MemoryHit {
+    #[serde(flatten)]
+    hit: HitView,
+    /// Absent when the hit was deleted between the search and this read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<ProvenanceView>,
+}
+
+/// [`Provenance`] with ISO 8601 times; unknown parts are left out.
+#[derive(Serialize)]
+struct ProvenanceView {
+    written: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<String>,
+}
+
+impl ProvenanceView {
+    fn new(p: &Provenance) -> Self {
+        ProvenanceView {
+            written: iso(p.written),
+            agent: p.agent.clone(),
+            source: p.source.clone(),
+            valid_from: p.valid_from.map(iso),
+            valid_to: p.valid_to.map(iso),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AddDocument {
+    text: String,
+    title: Option<String>,
+    source: Option<String>,
+    about: Option<String>,
 }
 
 /// What the server tells its clients, including whether searches match by meaning.
 fn instructions() -> String {
-    let mut text = "A knowledge-graph memory shared by every client of this file: entities with \
-                    types and observations, and relations between them. Names match across \
-                    case, width and spacing. Use search_memory for ranked, token-budgeted \
-                    context; search_nodes and open_nodes for entities."
+    let mut text = "A knowledge-graph memory shared by every client of this file, written by \
+                    many processes at once without losing a write: entities with types and \
+                    observations, relations between them, and documents. Names match across \
+                    case, width and spacing, so each thing is one entity whatever its \
+                    spelling. Use search_memory for ranked, token-budgeted context over \
+                    everything, filtered by who wrote it, when, validity and kind, \
+                    search_nodes and open_nodes for entities, add_document for long text."
         .to_owned();
     if let Some(embedder) = crate::commands::embedder() {
         text.push_str(&format!(
@@ -388,5 +550,24 @@ fn trace_call(tool: &str, took: std::time::Duration, outcome: &Result<Value, Too
         Err(ToolError::InvalidParams(why) | ToolError::Failed(why)) => {
             tracing::info!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_at_the_tool_s_limit_fits_in_one_request() {
+        let tools: Vec<Value> = serde_json::from_str(TOOLS).unwrap();
+        let add_document = tools.iter().find(|t| t["name"] == "add_document").unwrap();
+        let max = add_document["inputSchema"]["properties"]["text"]["maxLength"]
+            .as_u64()
+            .unwrap() as usize;
+        // Escaping makes a newline or a quote two bytes in JSON: a text at the limit with
+        // every other character escaped must still fit in one request line, or its client
+        // would meet the framing's limit instead of the schema's, which names the field.
+        assert!(max + max / 2 < crate::framing::MAX_REQUEST_BYTES, "{max}");
+        assert!(max <= cairn::MAX_DOCUMENT_BYTES);
     }
 }

@@ -166,9 +166,19 @@ async fn tools_match_the_reference_and_every_tool_works() {
     )
     .await;
     assert_eq!(opened["entities"].as_array().unwrap().len(), 2);
+    // Every relation with at least one end among the opened entities, as the reference
+    // server answers: Widget Inc's relation to Zürich (not opened) comes too.
     assert_eq!(
         opened["relations"],
-        json!([{"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"}])
+        json!([{"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"},
+               {"from": "Widget Inc", "to": "Zürich", "relationType": "based in"}])
+    );
+    assert!(opened.get("relationsTruncated").is_none());
+    let object_only = call(&client, "open_nodes", json!({"names": ["ZÜRICH"]})).await;
+    assert_eq!(
+        object_only["relations"],
+        json!([{"from": "Widget Inc", "to": "Zürich", "relationType": "based in"}]),
+        "a relation is found from its object too"
     );
     assert_eq!(
         opened["entities"][0]["observations"],
@@ -187,6 +197,12 @@ async fn tools_match_the_reference_and_every_tool_works() {
     )
     .await;
     assert_eq!(found["entities"][0]["name"], "Acme Corp");
+    assert!(
+        found["relations"].as_array().unwrap().contains(
+            &json!({"from": "Acme Corp", "to": "Widget Inc", "relationType": "acquired"})
+        ),
+        "search_nodes brings the relations of what it found: {found}"
+    );
 
     let graph = call(&client, "read_graph", json!({})).await;
     assert_eq!(graph["entities"].as_array().unwrap().len(), 3);
@@ -443,4 +459,339 @@ fn an_oversized_request_line_gets_an_error_reply() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_document_stores_chunks_that_search_memory_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let client = connect(&db).await;
+    call(
+        &client,
+        "create_entities",
+        json!({"entities": [{"name": "Acme Corp", "entityType": "organization", "observations": []}]}),
+    )
+    .await;
+    let text = format!(
+        "{}ACME corp signed the lease for the lighthouse in Brest. {}",
+        "A sentence about nothing in particular. ".repeat(30),
+        "Then a remark on the weather. ".repeat(30)
+    );
+    let added = call(
+        &client,
+        "add_document",
+        json!({"text": text, "title": "Lease notes", "source": "notes/lease.md"}),
+    )
+    .await;
+    let chunks = added["chunks"].as_array().unwrap();
+    assert!(chunks.len() > 1, "a long text is split: {added}");
+    assert_eq!(chunks[0]["start"], 0);
+    assert_eq!(
+        chunks.last().unwrap()["end"].as_u64().unwrap() as usize,
+        text.trim_end().chars().count(),
+        "the chunks cover the text (but its trailing space)"
+    );
+    let chunk_ids: Vec<i64> = chunks.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    let document = added["document_id"].as_i64().unwrap();
+
+    let found = call(
+        &client,
+        "search_memory",
+        json!({"query": "lighthouse lease in Brest"}),
+    )
+    .await;
+    let hit = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "chunk")
+        .unwrap_or_else(|| panic!("no chunk hit: {found}"));
+    assert!(
+        hit["text"].as_str().unwrap().contains("lighthouse"),
+        "{hit}"
+    );
+    assert!(chunk_ids.contains(&hit["id"].as_i64().unwrap()));
+
+    // Limits: refused before any work, naming the field and the limit.
+    let over = "x".repeat(4 * 1024 * 1024 + 1);
+    let err = try_call(&client, "add_document", json!({ "text": over }))
+        .await
+        .unwrap_err();
+    assert!(err.contains("text") && err.contains("4194304"), "{err}");
+    let err = try_call(
+        &client,
+        "add_document",
+        json!({ "text": "short", "title": "t".repeat(1025) }),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("title") && err.contains("1024"), "{err}");
+    let err = try_call(&client, "add_document", json!({ "text": "   " }))
+        .await
+        .unwrap_err();
+    assert!(err.contains("empty"), "{err}");
+    client.cancel().await.unwrap();
+
+    // Stored with its source and title under the server's episode, and linked by the
+    // mention linker to the entity it names (another spelling).
+    let memory = cairn::Memory::open(&db).unwrap();
+    memory.sync().unwrap();
+    let acme = memory.resolve("Acme Corp").unwrap().unwrap();
+    let mentioning = memory.mentioned_by(acme, 10).unwrap();
+    assert_eq!(mentioning.len(), 1, "{mentioning:?}");
+    assert!(chunk_ids.contains(&mentioning[0].get()));
+    let sqlite = rusqlite::Connection::open(&db).unwrap();
+    let (source, metadata, agent): (String, String, String) = sqlite
+        .query_row(
+            "SELECT d.source, d.metadata, e.agent FROM document d JOIN episode e ON e.id = d.episode_id WHERE d.id = ?1",
+            [document],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(source, "notes/lease.md");
+    assert_eq!(
+        serde_json::from_str::<Value>(&metadata).unwrap(),
+        json!({ "title": "Lease notes" })
+    );
+    assert_eq!(agent, "mcp");
+}
+
+/// The limits the tools state, in their descriptions and schemas, are the library's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_descriptions_state_the_library_s_limits() {
+    use cairn::{
+        KnowledgeGraph, MAX_DOCUMENT_BYTES, MAX_NAME_BYTES, MAX_OBSERVATION_BYTES, SearchOptions,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let client = connect(&dir.path().join("memory.db")).await;
+    let tools: Vec<Value> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap())
+        .collect();
+    client.cancel().await.unwrap();
+    let tool = |name: &str| -> &Value {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("tool {name} missing"))
+    };
+    let says = |name: &str, what: &[usize]| {
+        let description = tool(name)["description"].as_str().unwrap();
+        for n in what {
+            assert!(
+                description.contains(&n.to_string()),
+                "{name}'s description should state {n}: {description}"
+            );
+        }
+    };
+    says("create_entities", &[MAX_NAME_BYTES, MAX_OBSERVATION_BYTES]);
+    says("create_relations", &[MAX_NAME_BYTES]);
+    says("add_observations", &[MAX_OBSERVATION_BYTES]);
+    says(
+        "search_nodes",
+        &[
+            KnowledgeGraph::MAX_SEARCH_LIMIT,
+            KnowledgeGraph::MAX_NODE_RELATIONS,
+            SearchOptions::MAX_QUERY_BYTES,
+        ],
+    );
+    says("open_nodes", &[KnowledgeGraph::MAX_NODE_RELATIONS]);
+    says(
+        "search_memory",
+        &[SearchOptions::MAX_LIMIT, SearchOptions::MAX_QUERY_BYTES],
+    );
+    says("add_document", &[MAX_DOCUMENT_BYTES]);
+    for (name, what) in [
+        ("create_entities", "spelling"),
+        ("search_nodes", "hybrid"),
+        ("search_memory", "embedding"),
+        ("create_entities", "processes"),
+        ("create_entities", "provenance"),
+        ("add_document", "reference server"),
+    ] {
+        let description = tool(name)["description"].as_str().unwrap();
+        assert!(description.contains(what), "{name}: {description}");
+    }
+    // The schemas' bounds are the library's, so the server refuses what the memory would.
+    let input = |name: &str, field: &str| tool(name)["inputSchema"]["properties"][field].clone();
+    assert_eq!(
+        input("search_nodes", "limit")["maximum"],
+        KnowledgeGraph::MAX_SEARCH_LIMIT
+    );
+    assert_eq!(
+        input("search_memory", "limit")["maximum"],
+        SearchOptions::MAX_LIMIT
+    );
+    for name in ["search_nodes", "search_memory"] {
+        assert_eq!(
+            input(name, "query")["maxLength"],
+            SearchOptions::MAX_QUERY_BYTES
+        );
+    }
+    let text = input("add_document", "text")["maxLength"].as_u64().unwrap() as usize;
+    assert!(text <= MAX_DOCUMENT_BYTES);
+    let entity = &input("create_entities", "entities")["items"]["properties"];
+    assert_eq!(entity["name"]["maxLength"], MAX_NAME_BYTES);
+    assert_eq!(
+        entity["observations"]["items"]["maxLength"],
+        MAX_OBSERVATION_BYTES
+    );
+}
+
+async fn connect_as(db: &Path, agent: &str) -> Client {
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(db).arg("mcp").arg("--agent").arg(agent);
+    });
+    let transport = TokioChildProcess::new(command).expect("spawn cairn mcp");
+    ().serve(transport).await.expect("MCP handshake")
+}
+
+fn hits(found: &Value) -> &Vec<Value> {
+    found["hits"].as_array().unwrap()
+}
+
+/// Whether a hit's text contains `needle`.
+fn has(found: &Value, needle: &str) -> bool {
+    hits(found)
+        .iter()
+        .any(|h| h["text"].as_str().unwrap().contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_memory_filters_by_agent_time_validity_and_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    {
+        // Another agent wrote before this server started; one of its facts has ended.
+        let memory = cairn::Memory::open(&db).unwrap();
+        let mail = memory.episode(&cairn::Episode::new("mail")).unwrap();
+        mail.add_triple(("Ann", "works at", "Globex")).unwrap();
+        let ended = mail.add_triple(("Ann", "works at", "Initech")).unwrap();
+        mail.invalidate(ended, cairn::Timestamp::from_millis(1_767_571_200_000)) // 2026-01-05
+            .unwrap();
+        mail.observe("Ann", "Ann reads the mail at night").unwrap();
+    }
+    let client = connect_as(&db, "chat").await;
+    call(
+        &client,
+        "create_entities",
+        json!({"entities": [{"name": "Ann", "entityType": "person",
+                             "observations": ["Ann chats about work all day"]}]}),
+    )
+    .await;
+    let search = |args: Value| {
+        let client = &client;
+        async move {
+            let mut query = json!({"query": "Ann work"});
+            query
+                .as_object_mut()
+                .unwrap()
+                .extend(args.as_object().unwrap().clone());
+            call(client, "search_memory", query).await
+        }
+    };
+
+    let all = search(json!({})).await;
+    assert!(has(&all, "Ann works at Globex"), "{all}");
+    assert!(has(&all, "Ann chats about work all day"), "{all}");
+    assert!(
+        !has(&all, "Initech"),
+        "an ended fact is hidden by default: {all}"
+    );
+
+    let by_mail = search(json!({"agent": "mail"})).await;
+    assert!(!hits(&by_mail).is_empty());
+    assert!(!has(&by_mail, "Ann chats about work all day"), "{by_mail}");
+    let by_chat = search(json!({"agent": "chat"})).await;
+    assert!(has(&by_chat, "Ann chats about work all day"), "{by_chat}");
+    assert!(!has(&by_chat, "Ann works at Globex"), "{by_chat}");
+    // Each hit says who wrote it and when.
+    for hit in hits(&by_mail) {
+        assert_eq!(hit["provenance"]["agent"], "mail", "{hit}");
+        assert!(
+            hit["provenance"]["written"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z'),
+            "{hit}"
+        );
+    }
+    for hit in hits(&by_chat) {
+        assert_eq!(hit["provenance"]["agent"], "chat", "{hit}");
+        assert_eq!(hit["provenance"]["source"], "mcp", "{hit}");
+    }
+    let labelled = search(json!({"agent": "chat", "provenance": true})).await;
+    assert!(
+        labelled["context"].as_str().unwrap().contains("[chat, "),
+        "{labelled}"
+    );
+    let nobody = search(json!({"agent": "nobody"})).await;
+    assert!(hits(&nobody).is_empty(), "{nobody}");
+
+    let relations = search(json!({"kinds": ["relation"]})).await;
+    assert!(!hits(&relations).is_empty());
+    assert!(hits(&relations).iter().all(|h| h["kind"] == "relation"));
+    let mixed = search(json!({"kinds": ["observation", "entity"]})).await;
+    assert!(
+        hits(&mixed)
+            .iter()
+            .all(|h| h["kind"] == "observation" || h["kind"] == "entity"),
+        "{mixed}"
+    );
+
+    // Everything was written on this machine's today: a window in the past or the future
+    // is empty, one around today is not.
+    let future = search(json!({"since": "2999-01-01"})).await;
+    assert!(hits(&future).is_empty(), "{future}");
+    let past = search(json!({"until": "2000-01-01T00:00:00Z"})).await;
+    assert!(hits(&past).is_empty(), "{past}");
+    let around = search(json!({"since": "2000-01-01", "until": "2999-01-01T00:00:00+02:00"})).await;
+    assert_eq!(hits(&around).len(), hits(&all).len());
+
+    let back_then = search(json!({"valid_at": "2025-06-01", "kinds": ["relation"]})).await;
+    assert!(
+        has(&back_then, "Ann works at Initech"),
+        "valid_at shows what held then: {back_then}"
+    );
+    let initech = hits(&back_then)
+        .iter()
+        .find(|h| h["text"].as_str().unwrap().contains("Initech"))
+        .unwrap();
+    assert_eq!(
+        initech["provenance"]["valid_to"], "2026-01-05T00:00:00Z",
+        "{initech}"
+    );
+    let later = search(json!({"valid_at": "2026-06-01T12:00:00Z", "kinds": ["relation"]})).await;
+    assert!(!has(&later, "Initech"), "{later}");
+    assert!(has(&later, "Ann works at Globex"), "{later}");
+
+    // Bad filter values are invalid params naming the field.
+    for (args, field) in [
+        (json!({"since": "yesterday"}), "since"),
+        (json!({"until": "2026-02-30"}), "until"),
+        (json!({"valid_at": "noon"}), "valid_at"),
+        (
+            json!({"since": "2026-06-01", "until": "2026-01-01"}),
+            "until",
+        ),
+        (json!({"kinds": ["person"]}), "kinds"),
+        (json!({"kinds": []}), "kinds"),
+        (json!({"agent": " "}), "agent"),
+    ] {
+        let mut query = json!({"query": "Ann"});
+        query
+            .as_object_mut()
+            .unwrap()
+            .extend(args.as_object().unwrap().clone());
+        let err = try_call(&client, "search_memory", query).await.unwrap_err();
+        assert!(
+            err.contains("-32602") || err.to_lowercase().contains("invalid param"),
+            "{args}: {err}"
+        );
+        assert!(err.contains(field), "{args}: {err} should name {field}");
+    }
+    client.cancel().await.unwrap();
 }

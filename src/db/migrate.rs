@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0003_vectors.sql"),
     include_str!("schema/0004_idempotency.sql"),
     include_str!("schema/0005_document_about.sql"),
+    include_str!("schema/0006_name_keys.sql"),
 ];
 
 /// The schema version this build writes and understands.

@@ -8,6 +8,7 @@ use crate::graph::change::{self, ChangeOp};
 use crate::graph::input::{ValidName, ValidRef};
 use crate::graph::{WriteCtx, mention, observation, relation};
 use crate::id::{EntityId, EpisodeId};
+use crate::normalize::normalize_name;
 use crate::time::Timestamp;
 
 /// A thing the agents talk about.
@@ -270,6 +271,62 @@ pub(crate) fn delete(conn: &Connection, id: EntityId, ctx: &WriteCtx) -> Result<
         .execute([id])?;
     change::log(conn, ctx, ChangeOp::EntityDeleted, id.get(), None)?;
     Ok(true)
+}
+
+/// The `meta` row schema 6 leaves in a file whose alias keys predate the current name
+/// keys (invisible characters dropped before NFKC, see `crate::normalize`).
+const REKEY_MARK: &str = "rekey_aliases";
+
+/// Whether this file's alias keys still need [`rekey_aliases`].
+pub(crate) fn needs_rekey(conn: &Connection) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM meta WHERE key = ?1")?;
+    Ok(stmt
+        .query_row([REKEY_MARK], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Recomputes every alias key with the current [`normalize_name`], once per file. An
+/// alias whose new key another entity owns merges the two entities: their names are one
+/// name now. A name refused now keeps its old key (and `check` reports it). Returns how
+/// many keys changed.
+pub(crate) fn rekey_aliases(conn: &Connection, ctx: &WriteCtx) -> Result<usize> {
+    if !needs_rekey(conn)? {
+        return Ok(0);
+    }
+    let aliases: Vec<(String, EntityId, String)> = conn
+        .prepare("SELECT key, entity_id, name FROM alias ORDER BY created_at, key")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut changed = 0;
+    for (old_key, _, name) in aliases {
+        let Ok(key) = normalize_name(&name) else {
+            continue;
+        };
+        if key == old_key {
+            continue;
+        }
+        // Read again: an earlier merge may have moved this alias to another entity.
+        let Some(entity) = lookup(conn, &old_key)? else {
+            continue;
+        };
+        match lookup(conn, &key)? {
+            Some(owner) if owner != entity => merge(conn, owner, entity, ctx)?,
+            Some(_) => {}
+            None => {
+                conn.prepare_cached("UPDATE alias SET key = ?2 WHERE key = ?1")?
+                    .execute([&old_key, &key])?;
+                changed += 1;
+                continue;
+            }
+        }
+        conn.prepare_cached("DELETE FROM alias WHERE key = ?1")?
+            .execute([&old_key])?;
+        changed += 1;
+    }
+    conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+        .execute([REKEY_MARK])?;
+    Ok(changed)
 }
 
 /// Entities by id, ascending, starting after `after`.

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
 use crate::graph::batch::BatchReport;
-use crate::graph::input::check_text;
+use crate::graph::input::check_label;
 use crate::id::EpisodeId;
 use crate::time::Timestamp;
 
@@ -83,15 +83,15 @@ impl Episode {
 
     /// Checks the episode and renders its metadata, before any lock is taken.
     pub(crate) fn validate(&self) -> Result<ValidEpisode<'_>> {
-        check_text("agent id", &self.agent, MAX_LABEL_BYTES)?;
+        check_label("agent id", &self.agent, MAX_LABEL_BYTES)?;
         if self.agent.trim().is_empty() {
             return Err(Error::invalid_input("agent id", "it is empty"));
         }
         if let Some(source) = &self.source {
-            check_text("episode source", source, MAX_LABEL_BYTES)?;
+            check_label("episode source", source, MAX_LABEL_BYTES)?;
         }
         if let Some(key) = &self.idempotency_key {
-            check_text("idempotency key", key, MAX_LABEL_BYTES)?;
+            check_label("idempotency key", key, MAX_LABEL_BYTES)?;
             if key.trim().is_empty() {
                 return Err(Error::invalid_input("idempotency key", "it is empty"));
             }

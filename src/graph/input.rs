@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 use crate::id::EntityId;
-use crate::normalize::{display_name, normalize_name, normalize_predicate};
+use crate::normalize::{display_name, is_refused, normalize_name, normalize_predicate};
 use crate::time::Timestamp;
 
 /// The longest observation text accepted, in bytes.
@@ -194,6 +194,22 @@ pub(crate) fn observation_text(text: &str) -> Result<&str> {
 
 /// Checks a free-text field (entity kind or summary, episode agent or source): bounded,
 /// and free of NUL, which SQLite text and C callers would truncate at.
+/// [`check_text`] for a one-line label (an agent id, a source, a key): no control
+/// characters and no bidirectional reordering either, as for names.
+pub(crate) fn check_label(what: &'static str, text: &str, max: usize) -> Result<()> {
+    check_text(what, text, max)?;
+    match text
+        .chars()
+        .find(|&c| is_refused(c) || c == '\n' || c == '\r')
+    {
+        Some(c) => Err(Error::invalid_input(
+            what,
+            format!("it contains the control character {c:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn check_text(what: &'static str, text: &str, max: usize) -> Result<()> {
     if text.len() > max {
         return Err(Error::invalid_input(

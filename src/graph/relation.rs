@@ -207,17 +207,42 @@ pub(crate) fn of_entity(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The relations with both ends among `entities`, by id.
-pub(crate) fn among(conn: &Connection, entities: &[EntityId]) -> Result<Vec<Relation>> {
-    let ids: Vec<i64> = entities.iter().map(|e| e.get()).collect();
-    let ids = serde_json::to_string(&ids)
-        .map_err(|e| Error::invalid_input("entity ids", e.to_string()))?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE r.subject_id IN (SELECT value FROM json_each(?1))
-                    AND r.object_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id"
+/// The relations with at least one end among `entities`, each once, at most `limit`
+/// (ordered by id), and whether more exist. For each entity in turn its relations are
+/// read most mentioned first, and reading stops once `limit + 1` are collected: a hub
+/// with a million relations costs `limit` rows, not a million, and the first entities
+/// (the best ranked, for a search) get their strongest relations in.
+pub(crate) fn touching(
+    conn: &Connection,
+    entities: &[EntityId],
+    limit: usize,
+) -> Result<(Vec<Relation>, bool)> {
+    // Both orders are served by the (end, mentions DESC, id) indexes: no sort, and the
+    // rows are stepped lazily, so stopping early stops the scan.
+    let mut outgoing = conn.prepare_cached(&format!(
+        "{SELECT} WHERE r.subject_id = ?1 ORDER BY r.mentions DESC, r.id"
     ))?;
-    let rows = stmt.query_map([ids], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut incoming = conn.prepare_cached(&format!(
+        "{SELECT} WHERE r.object_id = ?1 ORDER BY r.mentions DESC, r.id"
+    ))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    'entities: for &id in entities {
+        for stmt in [&mut outgoing, &mut incoming] {
+            for r in stmt.query_map([id], from_row)? {
+                let r = r?;
+                if seen.insert(r.id) {
+                    if out.len() == limit {
+                        break 'entities;
+                    }
+                    out.push(r);
+                }
+            }
+        }
+    }
+    let truncated = out.len() < seen.len();
+    out.sort_by_key(|r| r.id);
+    Ok((out, truncated))
 }
 
 /// Distinct entities one relation away, in either direction, by id.

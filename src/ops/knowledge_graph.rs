@@ -76,6 +76,11 @@ pub struct KgGraph {
     pub entities: Vec<KgEntity>,
     /// Relations (see each call for which).
     pub relations: Vec<KgRelation>,
+    /// For [`KnowledgeGraph::open_nodes`] and [`KnowledgeGraph::search_nodes`]: more
+    /// relations touch these entities than the [`KnowledgeGraph::MAX_NODE_RELATIONS`]
+    /// returned (serialized as `relationsTruncated`, only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relations_truncated: bool,
     /// For a paged [`KnowledgeGraph::read_graph`]: pass it back to get the next page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -195,6 +200,12 @@ impl KnowledgeGraph {
     /// The largest `limit` [`KnowledgeGraph::search_nodes`] accepts (it searches twice as
     /// deep as it answers, within [`SearchOptions::MAX_LIMIT`]).
     pub const MAX_SEARCH_LIMIT: usize = SearchOptions::MAX_LIMIT / 2;
+
+    /// The most relations [`KnowledgeGraph::open_nodes`] and
+    /// [`KnowledgeGraph::search_nodes`] return; past it the answer says
+    /// [`KgGraph::relations_truncated`]. Each entity's relations are taken most mentioned
+    /// first, in the order of the entities.
+    pub const MAX_NODE_RELATIONS: usize = 1_000;
 
     /// The memory these calls write to.
     pub fn memory(&self) -> &Memory {
@@ -389,7 +400,9 @@ impl KnowledgeGraph {
     }
 
     /// The entities reached by `names` (any spelling; unknown names are skipped), with
-    /// the relations between them.
+    /// every relation that has at least one end among them, as the reference server
+    /// answers (so `open_nodes(["Alice"])` shows "Bob knows Alice"), at most
+    /// [`KnowledgeGraph::MAX_NODE_RELATIONS`].
     pub fn open_nodes(&self, names: &[String]) -> Result<KgGraph> {
         let keys = validate_each(names, |n| entity_key(n))?;
         self.memory.db().snapshot(|c| {
@@ -406,9 +419,9 @@ impl KnowledgeGraph {
     }
 
     /// Up to `limit` entities, ranked by cairn's hybrid search over their names, types
-    /// and observations (and the relations that connect them), with the relations
-    /// between them; an entity the query names exactly (its name or an alias) comes
-    /// first. Sees every write committed before the call. A limit over
+    /// and observations (and the relations that connect them), with every relation that
+    /// has at least one end among them (at most [`KnowledgeGraph::MAX_NODE_RELATIONS`]);
+    /// an entity the query names exactly (its name or an alias) comes first. Sees every write committed before the call. A limit over
     /// [`KnowledgeGraph::MAX_SEARCH_LIMIT`] is refused.
     pub fn search_nodes(&self, query: &str, limit: usize) -> Result<KgGraph> {
         if limit > Self::MAX_SEARCH_LIMIT {
@@ -512,7 +525,8 @@ fn kg_relation(r: crate::Relation) -> KgRelation {
     }
 }
 
-/// `ids` as entities, in order, with the relations that have both ends among them.
+/// `ids` as entities, in order, with the relations that have at least one end among
+/// them (bounded by [`KnowledgeGraph::MAX_NODE_RELATIONS`]).
 fn subgraph(c: &Connection, ids: &[EntityId]) -> Result<KgGraph> {
     let mut graph = KgGraph::default();
     for &id in ids {
@@ -520,9 +534,8 @@ fn subgraph(c: &Connection, ids: &[EntityId]) -> Result<KgGraph> {
             graph.entities.push(kg_entity(c, e)?);
         }
     }
-    graph.relations = relation::among(c, ids)?
-        .into_iter()
-        .map(kg_relation)
-        .collect();
+    let (relations, truncated) = relation::touching(c, ids, KnowledgeGraph::MAX_NODE_RELATIONS)?;
+    graph.relations = relations.into_iter().map(kg_relation).collect();
+    graph.relations_truncated = truncated;
     Ok(graph)
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::Connection;
 
 use crate::error::Result;
-use crate::retrieve::filter::provenance_of;
+use crate::retrieve::provenance::provenance_of;
 use crate::retrieve::{Hit, Target};
 
 /// Hits rendered for a prompt.

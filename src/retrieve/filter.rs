@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use crate::error::Result;
-use crate::index::schema::DocKind;
-use crate::retrieve::{Target, doc_kind_of, json_ids, order_key, target_of};
+use crate::retrieve::Target;
+use crate::retrieve::provenance::{Provenance, provenance_of};
 use crate::time::Timestamp;
 
 /// What a hit must satisfy to be returned.
@@ -27,45 +27,6 @@ pub(crate) struct Filter {
     /// Keep relations whose validity ended (`valid_to` passed), marked with their
     /// interval; without it (and without `valid_at`) they are left out.
     pub(crate) history: bool,
-}
-
-/// When a row was written and by which episode, plus a relation's validity interval,
-/// with the dates (`YYYY-MM-DD`, UTC) the labels show.
-#[derive(Debug, Clone)]
-pub(crate) struct Provenance {
-    written: Timestamp,
-    written_on: String,
-    agent: Option<String>,
-    valid_from: Option<Timestamp>,
-    valid_to: Option<Timestamp>,
-    from_date: Option<String>,
-    to_date: Option<String>,
-}
-
-impl Provenance {
-    /// `(from 2026-01-05 until 2026-03-01)`, `(until …)` or `(from …)`; `None` without a
-    /// known bound.
-    pub(crate) fn validity_label(&self) -> Option<String> {
-        match (&self.from_date, &self.to_date) {
-            (Some(from), Some(to)) => Some(format!("(from {from} until {to})")),
-            (None, Some(to)) => Some(format!("(until {to})")),
-            (Some(from), None) => Some(format!("(from {from})")),
-            (None, None) => None,
-        }
-    }
-
-    /// `[agent, 2026-11-30]`, or `[2026-11-30]` for a row written outside an episode.
-    pub(crate) fn provenance_label(&self) -> String {
-        match &self.agent {
-            Some(agent) => format!("[{agent}, {}]", self.written_on),
-            None => format!("[{}]", self.written_on),
-        }
-    }
-
-    /// Whether a relation's validity ended at or before `now`.
-    fn ended(&self, now: Timestamp) -> bool {
-        self.valid_to.is_some_and(|to| to <= now)
-    }
 }
 
 /// The provenance of one window of hits, keyed by target; a target that no longer
@@ -118,67 +79,4 @@ impl Filter {
         };
         agent_ok && window_ok && valid_ok
     }
-}
-
-/// The provenance of each of `targets` that still exists, one statement per kind.
-pub(crate) fn provenance_of(conn: &Connection, targets: &[Target]) -> Result<Facts> {
-    let mut out = Facts::new();
-    // A relation counts as written when it was first stated; the others when created.
-    let kinds = [
-        (DocKind::Entity, "x.created_at", "NULL", "NULL", "entity"),
-        (
-            DocKind::Relation,
-            "x.first_seen",
-            "x.valid_from",
-            "x.valid_to",
-            "relation",
-        ),
-        (
-            DocKind::Observation,
-            "x.created_at",
-            "NULL",
-            "NULL",
-            "observation",
-        ),
-        (DocKind::Chunk, "x.created_at", "NULL", "NULL", "chunk"),
-    ];
-    for (kind, written, from, to, table) in kinds {
-        let ids: Vec<i64> = targets
-            .iter()
-            .filter(|&&t| doc_kind_of(t) == kind)
-            .map(|&t| order_key(t).1)
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        // The dates come from SQLite's calendar, so no date code lives here.
-        let sql = format!(
-            "SELECT x.id, {written}, ep.agent, {from}, {to}, date({written} / 1000, 'unixepoch'),
-                    date({from} / 1000, 'unixepoch'), date({to} / 1000, 'unixepoch')
-             FROM {table} x LEFT JOIN episode ep ON ep.id = x.episode_id
-             WHERE x.id IN (SELECT value FROM json_each(?1))"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([json_ids(ids.into_iter())], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Provenance {
-                    written: r.get(1)?,
-                    agent: r.get(2)?,
-                    valid_from: r.get(3)?,
-                    valid_to: r.get(4)?,
-                    written_on: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    from_date: r.get(6)?,
-                    to_date: r.get(7)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            let (id, p) = row?;
-            if let Some(target) = target_of(kind, id) {
-                out.insert(target, p);
-            }
-        }
-    }
-    Ok(out)
 }

@@ -16,6 +16,7 @@ pub(crate) mod fusion;
 pub(crate) mod lexical;
 pub(crate) mod options;
 pub(crate) mod passages;
+pub(crate) mod provenance;
 pub(crate) mod rerank;
 
 use std::collections::HashMap;
