@@ -185,6 +185,26 @@ pub(crate) enum Command {
         #[command(flatten)]
         author: Author,
     },
+    /// What was written, when, by which agent from which source: the change log with
+    /// its episodes, newest first.
+    Log {
+        /// Only what this agent wrote.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only changes at or after this time: RFC 3339 or a date (midnight UTC).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<Timestamp>,
+        /// Only changes before this time (a date: before that day starts).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Option<Timestamp>,
+        /// Only changes older than this change-log position: the next page after one
+        /// whose last line had it.
+        #[arg(long, value_name = "SEQ")]
+        before: Option<i64>,
+        /// At most this many changes (at most 10000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Import JSON Lines: a cairn export, or the reference server's memory.jsonl.
     Import {
         /// The file to read, or `-` for standard input.

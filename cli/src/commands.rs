@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, ImportOptions, ImportProgress,
-    JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Stats, Timestamp, VerifyMode,
-    VerifyReport, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, HistoryQuery, ImportOptions,
+    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Seq, Stats,
+    Timestamp, VerifyMode, VerifyReport, WalStatus,
 };
 use serde::Serialize;
 
@@ -110,6 +110,28 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             at.unwrap_or_else(Timestamp::now),
             &author,
         ),
+        Command::Log {
+            agent,
+            since,
+            until,
+            before,
+            limit,
+        } => {
+            let mut query = HistoryQuery::new().limit(limit);
+            if let Some(agent) = &agent {
+                query = query.agent(agent);
+            }
+            if let Some(since) = since {
+                query = query.since(since);
+            }
+            if let Some(until) = until {
+                query = query.until(until);
+            }
+            if let Some(before) = before {
+                query = query.before(Seq::from_raw(before));
+            }
+            crate::log::log(store, json, &query)
+        }
         Command::Import {
             file,
             format,

@@ -17,6 +17,7 @@ mod document;
 mod edit;
 mod failure;
 mod framing;
+mod log;
 mod mcp;
 mod output;
 mod store;

@@ -981,3 +981,95 @@ fn add_document_splits_markdown_at_headings() {
     assert_eq!(deleted["chunks"], 2);
     assert_eq!(json(&db, &["stats"])["documents"], 2);
 }
+
+#[test]
+fn log_shows_who_wrote_what_and_when() {
+    let (_dir, db) = temp();
+    json(
+        &db,
+        &[
+            "add", "Ann", "knows", "Bob", "--agent", "mail", "--source", "msg-1",
+        ],
+    );
+    json(&db, &["observe", "Ann", "Likes tea", "--agent", "chat"]);
+    json(&db, &["rename", "Ann", "Ann Smith", "--agent", "curator"]);
+
+    let all = json(&db, &["log"]);
+    let all = all.as_array().unwrap();
+    assert_eq!(
+        all.len(),
+        6,
+        "3 for the triple, 1 observation, alias and rename: {all:#?}"
+    );
+    assert_eq!(
+        (all[0]["op"].as_str(), all[0]["agent"].as_str()),
+        (Some("entity.rename"), Some("curator"))
+    );
+    assert!(
+        all.windows(2)
+            .all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()),
+        "newest first"
+    );
+    assert!(all[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let mail = json(&db, &["log", "--agent", "mail"]);
+    let mail = mail.as_array().unwrap();
+    assert_eq!(mail.len(), 3);
+    assert!(
+        mail.iter()
+            .all(|l| l["agent"] == "mail" && l["source"] == "msg-1"),
+        "{mail:#?}"
+    );
+    assert_eq!(mail[0]["op"], "relation.create");
+    assert_eq!(mail[0]["what"], "Ann Smith –knows→ Bob", "what it is now");
+    let chat = cairn(&db, &["log", "--agent", "chat"]);
+    assert!(
+        text(&chat).contains("  observation.add  Ann Smith: Likes tea  (chat)"),
+        "{}",
+        text(&chat)
+    );
+    assert_eq!(text(&chat).lines().count(), 1);
+
+    // Pages, and time windows (dates or RFC 3339).
+    let page = json(&db, &["log", "--limit", "2"]);
+    let page = page.as_array().unwrap();
+    let last = page[1]["seq"].to_string();
+    let rest = json(&db, &["log", "--before", &last]);
+    assert_eq!(page.len() + rest.as_array().unwrap().len(), 6);
+    assert_eq!(
+        json(&db, &["log", "--since", "2000-01-01"])
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(
+        json(&db, &["log", "--until", "2000-01-01T00:00:00Z"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        json(&db, &["log", "--since", "2999-01-01"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let over = cairn(&db, &["log", "--limit", "10001"]);
+    assert_eq!(over.status.code(), Some(2));
+    assert!(stderr(&over).contains("history limit"), "{}", stderr(&over));
+    assert_eq!(
+        cairn(&db, &["log", "--since", "last week"]).status.code(),
+        Some(2)
+    );
+
+    // What no longer exists is still in the log, marked gone.
+    json(&db, &["delete", "entity", "bob"]);
+    let after = cairn(&db, &["log", "--limit", "3"]);
+    assert!(
+        text(&after).contains("relation.remove  relation "),
+        "{}",
+        text(&after)
+    );
+    assert!(text(&after).contains("(gone)  (cli)"), "{}", text(&after));
+}
