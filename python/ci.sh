@@ -22,8 +22,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null ||
 command -v cargo >/dev/null 2>&1 || die "cargo not found"
 
 target=${CARGO_TARGET_DIR:-target}
-work=$target/python-ci
-mkdir -p "$work"
+mkdir -p "$target/python-ci"
+# Absolute: the tests run from inside it.
+work=$(cd "$target/python-ci" && pwd)
 
 # maturin from PyPI, in a venv of its own (kept between runs: it is a build tool).
 tools=$work/tools
