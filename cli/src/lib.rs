@@ -13,10 +13,14 @@
 mod args;
 mod commands;
 mod dates;
+mod document;
+mod edit;
 mod failure;
 mod framing;
+mod log;
 mod mcp;
 mod output;
+mod store;
 
 use std::ffi::OsString;
 
