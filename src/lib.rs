@@ -72,6 +72,7 @@ pub use kinds::HitKind;
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};
 pub use ops::backup::BackupReport;
+pub use ops::history::{HistoryEntry, HistoryQuery};
 pub use ops::jsonl::{
     ExportReport, ImportOptions, ImportProgress, ImportReport, JsonlFormat, MAX_LINE_BYTES,
 };

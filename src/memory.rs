@@ -361,6 +361,37 @@ impl Memory {
             .write_grouped(move |c| relation::add(c, &triple, &ctx))
     }
 
+    /// The stored triple `subject –predicate→ object`, its ends and predicate matched by
+    /// normalized keys (any alias, any spelling); `None` if an end or the triple is
+    /// unknown. Invalid names are errors, as they are for writes.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let id = memory.add_triple(("Acme Corp", "acquired", "Widget Inc"))?;
+    /// assert_eq!(memory.find_relation("ACME corp", "Acquired", "widget inc")?, Some(id));
+    /// assert_eq!(memory.find_relation("Acme Corp", "sold", "Widget Inc")?, None);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn find_relation(
+        &self,
+        subject: &str,
+        predicate: &str,
+        object: &str,
+    ) -> Result<Option<RelationId>> {
+        let subject = ValidName::entity(subject)?;
+        let predicate = ValidName::predicate(predicate)?;
+        let object = ValidName::entity(object)?;
+        self.db.snapshot(|c| {
+            let (Some(s), Some(o)) = (
+                entity::lookup(c, &subject.key)?,
+                entity::lookup(c, &object.key)?,
+            ) else {
+                return Ok(None);
+            };
+            relation::find(c, s, &predicate.key, o)
+        })
+    }
+
     /// Reads one relation.
     pub fn relation(&self, id: RelationId) -> Result<Option<Relation>> {
         self.db.read(|c| relation::get(c, id))
@@ -420,6 +451,21 @@ impl Memory {
     pub fn remove_observation(&self, id: ObservationId) -> Result<bool> {
         let ctx = self.ctx();
         self.db.write(|c| observation::remove(c, id, &ctx))
+    }
+
+    /// The entity's observation with exactly this text (trimmed, as stored), if any.
+    ///
+    /// ```
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let id = memory.observe("Ann", "Likes tea")?;
+    /// let ann = memory.resolve("ann")?.unwrap();
+    /// assert_eq!(memory.find_observation(ann, "  Likes tea ")?, Some(id));
+    /// assert_eq!(memory.find_observation(ann, "likes tea")?, None);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn find_observation(&self, entity: EntityId, text: &str) -> Result<Option<ObservationId>> {
+        let text = observation_text(text)?;
+        self.db.read(|c| observation::find(c, entity, text))
     }
 
     /// The entity's observations, oldest first.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cairn::Timestamp;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// An embedded memory graph for AI agents, in one SQLite file.
@@ -10,8 +11,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "cairn", version, about, long_about = None)]
 pub(crate) struct Cli {
     /// The memory file (created by `init`, `add`, `observe`, `import` and `mcp` if missing).
+    /// A leading `~`, `$HOME` or `${HOME}` is expanded (MCP clients pass it unexpanded).
     #[arg(long, env = "CAIRN_DB", global = true, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
+    /// A directory of per-tenant memories (see `cairn tenants`): the command works on the
+    /// memory of `--tenant` in it instead of a `--db` file.
+    #[arg(long, env = "CAIRN_TENANTS", global = true, value_name = "DIR")]
+    pub(crate) tenants: Option<PathBuf>,
+    /// The tenant id whose memory in `--tenants DIR` the command works on.
+    #[arg(long, env = "CAIRN_TENANT", global = true, value_name = "ID")]
+    pub(crate) tenant: Option<String>,
     /// Print JSON instead of text (one object per command).
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -103,6 +112,99 @@ pub(crate) enum Command {
         #[command(flatten)]
         provenance: Provenance,
     },
+    /// Store a document (a file, or `-` for standard input), split into searchable
+    /// chunks; Markdown is split at its headings.
+    AddDocument {
+        /// The file to read, or `-` for standard input.
+        file: PathBuf,
+        /// A title, stored in the document's metadata.
+        #[arg(long)]
+        title: Option<String>,
+        /// The entity the document is about (found or created by name).
+        #[arg(long, value_name = "NAME")]
+        about: Option<String>,
+        /// How to split it: `markdown` at headings (each chunk keeps its heading path),
+        /// `text` by paragraphs and sentences; `auto`: markdown for `.md` / `.markdown`
+        /// files, text otherwise.
+        #[arg(long, value_enum, default_value_t = DocFormat::Auto)]
+        format: DocFormat,
+        /// At most this many characters per chunk.
+        #[arg(long, default_value_t = 800)]
+        max_chars: usize,
+        /// `--agent` and `--source` (default: the file's path, or `stdin`), recorded as
+        /// the document's source and its episode's.
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Delete an entity (with its relations and observations), a relation, an
+    /// observation or a document.
+    Delete {
+        #[command(subcommand)]
+        what: DeleteWhat,
+    },
+    /// Merge ABSORB into KEEP: ABSORB's names, relations and observations move to KEEP,
+    /// then ABSORB is deleted.
+    Merge {
+        /// The entity that stays (any of its names).
+        keep: String,
+        /// The entity merged into it and removed (any of its names).
+        absorb: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Give an entity a new display name; its old names keep reaching it.
+    Rename {
+        /// Any name of the entity.
+        name: String,
+        /// The new display name.
+        new_name: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Make another name reach an entity.
+    Alias {
+        /// Any name of the entity.
+        name: String,
+        /// The new name (refused if it already reaches another entity: merge them).
+        alias: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// Mark a relation as no longer holding from a time on (it stays, as history).
+    Invalidate {
+        /// Subject entity name.
+        subject: String,
+        /// Predicate.
+        predicate: String,
+        /// Object entity name.
+        object: String,
+        /// When it stopped holding: RFC 3339 (2026-01-05T10:30:00Z) or a date
+        /// (2026-01-05, midnight UTC). Default: now.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<Timestamp>,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// What was written, when, by which agent from which source: the change log with
+    /// its episodes, newest first.
+    Log {
+        /// Only what this agent wrote.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only changes at or after this time: RFC 3339 or a date (midnight UTC).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<Timestamp>,
+        /// Only changes before this time (a date: before that day starts).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Option<Timestamp>,
+        /// Only changes older than this change-log position: the next page after one
+        /// whose last line had it.
+        #[arg(long, value_name = "SEQ")]
+        before: Option<i64>,
+        /// At most this many changes (at most 10000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Import JSON Lines: a cairn export, or the reference server's memory.jsonl.
     Import {
         /// The file to read, or `-` for standard input.
@@ -165,9 +267,9 @@ pub(crate) enum Command {
     },
     /// Per-tenant stores: a directory with one memory file per tenant id.
     Tenants {
-        /// The tenants' directory.
+        /// The tenants' directory (default: the global `--tenants DIR`).
         #[arg(long, value_name = "DIR")]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(subcommand)]
         action: TenantAction,
     },
@@ -203,15 +305,73 @@ pub(crate) enum TenantAction {
     },
 }
 
-/// Who a write comes from.
+/// What `delete` removes; names are matched as every write matches them (any alias,
+/// any spelling with the same normalized key).
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeleteWhat {
+    /// An entity, with its aliases, relations and observations.
+    Entity {
+        /// Any name of the entity.
+        name: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// One relation: SUBJECT –PREDICATE→ OBJECT.
+    Relation {
+        /// Subject entity name.
+        subject: String,
+        /// Predicate.
+        predicate: String,
+        /// Object entity name.
+        object: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// One observation of an entity, by its exact text.
+    Observation {
+        /// Any name of the entity.
+        entity: String,
+        /// The observation's text, exactly as stored (surrounding white space ignored).
+        text: String,
+        #[command(flatten)]
+        author: Author,
+    },
+    /// A document and its chunks, by the id `add-document` printed.
+    Document {
+        /// The document id.
+        id: i64,
+        #[command(flatten)]
+        author: Author,
+    },
+}
+
+/// Who an edit comes from: recorded as the episode the change log points to.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Provenance {
+pub(crate) struct Author {
     /// Record the write under this agent.
     #[arg(long, default_value = "cli")]
     pub(crate) agent: String,
     /// Where the fact came from (a message id, a file...).
     #[arg(long)]
     pub(crate) source: Option<String>,
+}
+
+impl Author {
+    /// The episode this author's writes are recorded under.
+    pub(crate) fn episode(&self) -> cairn::Episode {
+        let episode = cairn::Episode::new(self.agent.as_str());
+        match &self.source {
+            Some(source) => episode.source(source.as_str()),
+            None => episode,
+        }
+    }
+}
+
+/// Who a write comes from, and whether it may be repeated.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Provenance {
+    #[command(flatten)]
+    pub(crate) author: Author,
     /// An idempotency key naming this write: repeating the command with the same agent
     /// and key writes nothing more (safe to retry after a failure).
     #[arg(long, value_name = "KEY")]
@@ -235,8 +395,21 @@ pub(crate) enum Format {
     MemoryJsonl,
 }
 
+/// `add-document --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DocFormat {
+    Auto,
+    Markdown,
+    Text,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ExportFormat {
     Cairn,
     MemoryJsonl,
+}
+
+/// Parses a `--at` / `--since` style time with the library's parser (RFC 3339 or a date).
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
+    text.parse::<Timestamp>().map_err(|e| e.to_string())
 }

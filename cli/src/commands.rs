@@ -7,19 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, Episode, ImportOptions,
-    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Stats,
-    VerifyMode, VerifyReport, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, HistoryQuery, ImportOptions,
+    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Seq, Stats,
+    Timestamp, VerifyMode, VerifyReport, WalStatus,
 };
 use serde::Serialize;
 
 use crate::output::{HitView, emit, iso, reasons_text};
+use crate::store::{Store, expand_home};
 use crate::{
     Cli, Command, ExportFormat, Failure, Format, Policy, Provenance, SearchArgs, TenantAction,
 };
-
-/// The options every command opens its memory with (set once from the global flags).
-static OPTIONS: OnceLock<Options> = OnceLock::new();
 
 /// The embedder `--model` configured, as `stats` reports it; `None` without a model.
 static EMBEDDER: OnceLock<Option<EmbedderView>> = OnceLock::new();
@@ -33,49 +31,129 @@ pub(crate) struct EmbedderView {
 
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
-    let _ = OPTIONS.set(options_from(&cli)?);
-    // The one command that works on a directory of memories rather than one file.
+    // The options every memory of this command is opened with, from the global flags.
+    let options = options_from(&cli)?;
+    // The one command that works on a directory of memories rather than one memory.
     if let Command::Tenants { dir, action } = &cli.command {
-        return tenants(dir, json, action);
+        let dir = dir.as_deref().or(cli.tenants.as_deref()).ok_or_else(|| {
+            Failure::bad_input("no tenants directory: pass --dir DIR (or --tenants DIR)")
+        })?;
+        let dir =
+            expand_home(dir, std::env::var_os("HOME").as_deref()).map_err(Failure::bad_input)?;
+        return tenants(&dir, options, json, action);
     }
-    let path = cli
-        .db
-        .ok_or_else(|| Failure::bad_input("no memory file: pass --db PATH or set CAIRN_DB"))?;
+    let store = Store::from_flags(
+        cli.db.as_deref(),
+        cli.tenants.as_deref(),
+        cli.tenant.as_deref(),
+        options,
+    )?;
+    let store = &store;
     match cli.command {
-        Command::Init => init(&path, json),
+        Command::Init => init(store, json),
         Command::Add {
             subject,
             predicate,
             object,
             provenance,
-        } => add(&path, json, &subject, &predicate, &object, &provenance),
+        } => add(store, json, &subject, &predicate, &object, &provenance),
         Command::Observe {
             entity,
             text,
             provenance,
-        } => observe(&path, json, &entity, &text, &provenance),
+        } => observe(store, json, &entity, &text, &provenance),
+        Command::AddDocument {
+            file,
+            title,
+            about,
+            format,
+            max_chars,
+            author,
+        } => crate::document::add(
+            store,
+            json,
+            &crate::document::Input {
+                file: &file,
+                title: title.as_deref(),
+                about: about.as_deref(),
+                format,
+                max_chars,
+            },
+            &author,
+        ),
+        Command::Delete { what } => crate::edit::delete(store, json, &what),
+        Command::Merge {
+            keep,
+            absorb,
+            author,
+        } => crate::edit::merge(store, json, &keep, &absorb, &author),
+        Command::Rename {
+            name,
+            new_name,
+            author,
+        } => crate::edit::rename(store, json, &name, &new_name, &author),
+        Command::Alias {
+            name,
+            alias,
+            author,
+        } => crate::edit::alias(store, json, &name, &alias, &author),
+        Command::Invalidate {
+            subject,
+            predicate,
+            object,
+            at,
+            author,
+        } => crate::edit::invalidate(
+            store,
+            json,
+            (&subject, &predicate, &object),
+            at.unwrap_or_else(Timestamp::now),
+            &author,
+        ),
+        Command::Log {
+            agent,
+            since,
+            until,
+            before,
+            limit,
+        } => {
+            let mut query = HistoryQuery::new().limit(limit);
+            if let Some(agent) = &agent {
+                query = query.agent(agent);
+            }
+            if let Some(since) = since {
+                query = query.since(since);
+            }
+            if let Some(until) = until {
+                query = query.until(until);
+            }
+            if let Some(before) = before {
+                query = query.before(Seq::from_raw(before));
+            }
+            crate::log::log(store, json, &query)
+        }
         Command::Import {
             file,
             format,
             skip_invalid,
-        } => import(&path, json, &file, format, skip_invalid),
-        Command::Export { file, format } => export(&path, json, file.as_deref(), format),
+        } => import(store, json, &file, format, skip_invalid),
+        Command::Export { file, format } => export(store, json, file.as_deref(), format),
         Command::Search {
             query,
             search: args,
-        } => search(&path, json, &query, &args),
+        } => search(store, json, &query, &args),
         Command::Context {
             query,
             budget,
             search: args,
-        } => context(&path, json, &query, budget, &args),
-        Command::Show { name } => show(&path, json, &name),
-        Command::Stats => stats(&path, json),
-        Command::Check { full } => check(&path, json, full),
-        Command::Backup { dest } => backup(&path, json, &dest),
-        Command::Restore { backup } => restore(&path, json, &backup),
+        } => context(store, json, &query, budget, &args),
+        Command::Show { name } => show(store, json, &name),
+        Command::Stats => stats(store, json),
+        Command::Check { full } => check(store, json, full),
+        Command::Backup { dest } => backup(store, json, &dest),
+        Command::Restore { backup } => restore(store, json, &backup),
         Command::Tenants { .. } => Ok(()), // handled above
-        Command::Mcp { agent } => crate::mcp::serve(open(&path)?, &agent),
+        Command::Mcp { agent } => crate::mcp::serve(store.open()?, &agent),
     }
 }
 
@@ -111,39 +189,14 @@ fn embedder_text(embedder: Option<&EmbedderView>) -> String {
     )
 }
 
-/// Opens (creating if needed) the memory.
-fn open(path: &Path) -> Result<Memory, Failure> {
-    let options = OPTIONS.get().cloned().unwrap_or_default();
-    Ok(Memory::open_with(path, options)?)
-}
-
-/// Opens a memory that must already exist: reading a mistyped path should not create it.
-fn open_existing(path: &Path) -> Result<Memory, Failure> {
-    require_existing(path)?;
-    open(path)
-}
-
-fn require_existing(path: &Path) -> Result<(), Failure> {
-    if path.exists() {
-        return Ok(());
-    }
-    Err(Failure::not_found(format!(
-        "{} does not exist (create it with `cairn init`)",
-        path.display()
-    )))
-}
-
 /// Writes `batch` under an episode of `provenance` (one transaction; once per key).
 fn record(
-    path: &Path,
+    store: &Store,
     provenance: &Provenance,
     batch: &Batch<'_>,
 ) -> Result<(Memory, BatchReport), Failure> {
-    let memory = open(path)?;
-    let mut episode = Episode::new(provenance.agent.as_str());
-    if let Some(source) = &provenance.source {
-        episode = episode.source(source.as_str());
-    }
+    let memory = store.open()?;
+    let mut episode = provenance.author.episode();
     if let Some(key) = &provenance.key {
         episode = episode.idempotency_key(key.as_str());
     }
@@ -158,8 +211,8 @@ fn only<T: Copy>(ids: &[T]) -> Result<T, Failure> {
         .ok_or_else(|| Failure::not_found("the write reported no id".to_owned()))
 }
 
-fn init(path: &Path, json: bool) -> Result<(), Failure> {
-    let memory = open(path)?;
+fn init(store: &Store, json: bool) -> Result<(), Failure> {
+    let memory = store.open()?;
     let stats = memory.stats()?;
     #[derive(Serialize)]
     struct Out<'a> {
@@ -183,7 +236,7 @@ fn init(path: &Path, json: bool) -> Result<(), Failure> {
 }
 
 fn add(
-    path: &Path,
+    store: &Store,
     json: bool,
     subject: &str,
     predicate: &str,
@@ -192,7 +245,7 @@ fn add(
 ) -> Result<(), Failure> {
     let mut batch = Batch::new();
     batch.triple((subject, predicate, object));
-    let (memory, report) = record(path, provenance, &batch)?;
+    let (memory, report) = record(store, provenance, &batch)?;
     let id = only(&report.relations)?;
     let relation = memory
         .relation(id)?
@@ -211,7 +264,7 @@ fn add(
 }
 
 fn observe(
-    path: &Path,
+    store: &Store,
     json: bool,
     entity: &str,
     text: &str,
@@ -219,7 +272,7 @@ fn observe(
 ) -> Result<(), Failure> {
     let mut batch = Batch::new();
     batch.observe(entity, text);
-    let (memory, report) = record(path, provenance, &batch)?;
+    let (memory, report) = record(store, provenance, &batch)?;
     let id = only(&report.observations)?;
     let owner = match memory.resolve(entity)? {
         Some(e) => memory.entity(e)?,
@@ -247,13 +300,13 @@ fn observe(
 }
 
 fn import(
-    path: &Path,
+    store: &Store,
     json: bool,
     file: &Path,
     format: Format,
     skip_invalid: bool,
 ) -> Result<(), Failure> {
-    let memory = open(path)?;
+    let memory = store.open()?;
     let mut options = ImportOptions::new().skip_invalid(skip_invalid);
     match format {
         Format::Auto => {}
@@ -297,7 +350,7 @@ fn import(
             r.records,
             r.lines,
             r.format,
-            path.display()
+            store.path().display()
         );
         if r.skipped > 0 {
             text.push_str(&format!("; skipped {} invalid lines:", r.skipped));
@@ -328,12 +381,12 @@ fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
 }
 
 fn export(
-    path: &Path,
+    store: &Store,
     json: bool,
     file: Option<&Path>,
     format: ExportFormat,
 ) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
+    let memory = store.open_existing()?;
     let format = match format {
         ExportFormat::Cairn => JsonlFormat::Cairn,
         ExportFormat::MemoryJsonl => JsonlFormat::MemoryJsonl,
@@ -399,8 +452,8 @@ fn caught_up(memory: &Memory) -> Result<(), Failure> {
     Ok(())
 }
 
-fn search(path: &Path, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
+fn search(store: &Store, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
+    let memory = store.open_existing()?;
     caught_up(&memory)?;
     let hits = memory.search(query, &search_options(search))?;
     let views: Vec<HitView> = hits.iter().map(HitView::new).collect();
@@ -422,13 +475,13 @@ fn search(path: &Path, json: bool, query: &str, search: &SearchArgs) -> Result<(
 }
 
 fn context(
-    path: &Path,
+    store: &Store,
     json: bool,
     query: &str,
     budget: usize,
     search: &SearchArgs,
 ) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
+    let memory = store.open_existing()?;
     caught_up(&memory)?;
     let context = memory.context(query, &search_options(search), budget)?;
     #[derive(Serialize)]
@@ -456,8 +509,8 @@ struct Shown {
     mentioned_in_chunks: usize,
 }
 
-fn show(path: &Path, json: bool, name: &str) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
+fn show(store: &Store, json: bool, name: &str) -> Result<(), Failure> {
+    let memory = store.open_existing()?;
     let missing = || Failure::not_found(format!("no entity named {name:?}"));
     let id = memory.resolve(name)?.ok_or_else(missing)?;
     let entity = memory.entity(id)?.ok_or_else(missing)?;
@@ -512,8 +565,8 @@ fn show_text(s: &Shown) -> String {
     out
 }
 
-fn stats(path: &Path, json: bool) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
+fn stats(store: &Store, json: bool) -> Result<(), Failure> {
+    let memory = store.open_existing()?;
     #[derive(Serialize)]
     struct Out {
         #[serde(flatten)]
@@ -557,7 +610,7 @@ fn wal_text(wal: &WalStatus) -> String {
     )
 }
 
-fn check(path: &Path, json: bool, full: bool) -> Result<(), Failure> {
+fn check(store: &Store, json: bool, full: bool) -> Result<(), Failure> {
     let mode = if full {
         VerifyMode::Full
     } else {
@@ -565,16 +618,15 @@ fn check(path: &Path, json: bool, full: bool) -> Result<(), Failure> {
     };
     // A file SQLite cannot read at all is the worst damage `check` can find: reported
     // like any other (exit 4), not as a failure to run.
-    require_existing(path)?;
-    let options = OPTIONS.get().cloned().unwrap_or_default();
-    let report = match Memory::open_with(path, options).and_then(|m| m.verify(mode)) {
+    store.require_existing()?;
+    let report = match store.open().and_then(|m| m.verify(mode)) {
         Ok(report) => report,
         Err(e) => VerifyReport::unreadable(mode, &e).ok_or(e)?,
     };
     emit(json, &report, |r| {
         let mut text = format!(
             "{}: {} ({:?} check; schema {}, change log at {}, index at {})",
-            path.display(),
+            store.path().display(),
             if r.is_ok() { "ok" } else { "DAMAGED" },
             r.mode,
             r.schema_version,
@@ -602,8 +654,8 @@ fn check(path: &Path, json: bool, full: bool) -> Result<(), Failure> {
     }
 }
 
-fn backup(path: &Path, json: bool, dest: &Path) -> Result<(), Failure> {
-    let memory = open_existing(path)?;
+fn backup(store: &Store, json: bool, dest: &Path) -> Result<(), Failure> {
+    let memory = store.open_existing()?;
     let report = memory.backup(dest)?;
     emit(json, &report, |r| {
         format!(
@@ -616,30 +668,29 @@ fn backup(path: &Path, json: bool, dest: &Path) -> Result<(), Failure> {
     })
 }
 
-fn restore(path: &Path, json: bool, backup: &Path) -> Result<(), Failure> {
+fn restore(store: &Store, json: bool, backup: &Path) -> Result<(), Failure> {
     if !backup.exists() {
         return Err(Failure::not_found(format!(
             "{} does not exist",
             backup.display()
         )));
     }
-    let memory = cairn::Memory::restore(backup, path)?;
+    let memory = cairn::Memory::restore(backup, store.path())?;
     memory.sync()?;
     let stats = memory.stats()?;
     emit(json, &stats, |s| {
         format!(
             "restored {} into {} ({} entities, {} relations)",
             backup.display(),
-            path.display(),
+            store.path().display(),
             s.entities,
             s.relations
         )
     })
 }
 
-fn tenants(dir: &Path, json: bool, action: &TenantAction) -> Result<(), Failure> {
+fn tenants(dir: &Path, options: Options, json: bool, action: &TenantAction) -> Result<(), Failure> {
     // The global flags (`--checkpoint`) apply to every tenant's memory.
-    let options = OPTIONS.get().cloned().unwrap_or_default();
     let tenants = cairn::Tenants::open_with(dir, options, 64)?;
     match action {
         TenantAction::List => emit(json, &tenants.list()?, |ids| ids.join("\n")),

@@ -41,7 +41,9 @@ impl Failure {
 
 impl From<cairn::Error> for Failure {
     fn from(e: cairn::Error) -> Self {
-        let code = if e.is_invalid_input() {
+        // A name that belongs to another entity is the caller's input too (merge them).
+        let taken = matches!(e, cairn::Error::AliasTaken { .. });
+        let code = if e.is_invalid_input() || taken {
             EXIT_BAD_INPUT
         } else if e.is_not_found() {
             EXIT_NOT_FOUND

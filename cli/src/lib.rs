@@ -13,11 +13,15 @@
 mod args;
 mod commands;
 mod dates;
+mod document;
+mod edit;
 mod failure;
 mod framing;
+mod log;
 mod mcp;
 mod output;
 mod screen;
+mod store;
 
 use std::ffi::OsString;
 

@@ -26,6 +26,15 @@ pub(crate) fn emit<T: Serialize>(
     Ok(())
 }
 
+/// `1 relation`, `2 relations`: a count and its noun for people.
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `2026-11-23T04:50:01Z` (UTC, seconds).
 pub(crate) fn iso(t: Timestamp) -> String {
     let secs = t.as_millis().div_euclid(1000);

@@ -476,3 +476,600 @@ fn log_level_sends_the_library_events_to_stderr_only() {
     let refused = cairn(&db, &["--log", "loud", "stats"]);
     assert!(!refused.status.success());
 }
+
+/// Runs `cairn` with exactly these arguments (no `--db`) and environment changes.
+fn cairn_env(args: &[&str], env: &[(&str, Option<&Path>)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command.args(args);
+    for name in [
+        "CAIRN_DB",
+        "CAIRN_MODEL",
+        "CAIRN_LOG",
+        "CAIRN_TENANTS",
+        "CAIRN_TENANT",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    command.output().expect("run cairn")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn home_is_expanded_in_db_paths() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Some(home.path());
+    let out = cairn_env(
+        &["--db", "~/tilde.db", "add", "Ann", "knows", "Bob"],
+        &[("HOME", h)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(home.path().join("tilde.db").exists(), "created under HOME");
+    assert!(!Path::new("~").exists(), "no literal ~ directory");
+    for (i, form) in ["$HOME/env.db", "${HOME}/env.db"].into_iter().enumerate() {
+        let out = cairn_env(
+            &["add", "Ann", "knows", &format!("Carol {i}"), "--json"],
+            &[("HOME", h), ("CAIRN_DB", Some(Path::new(form)))],
+        );
+        assert!(out.status.success(), "{form}: {}", stderr(&out));
+    }
+    let stats: Value = serde_json::from_slice(
+        &cairn_env(&["--db", "$HOME/env.db", "stats", "--json"], &[("HOME", h)]).stdout,
+    )
+    .unwrap();
+    assert_eq!(stats["relations"], 2, "both forms named one file: {stats}");
+    let tilde = json(&home.path().join("tilde.db"), &["stats"]);
+    assert_eq!(tilde["relations"], 1);
+
+    let unset = cairn_env(&["--db", "~/x.db", "init"], &[("HOME", None)]);
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(
+        stderr(&unset).contains("HOME is not set"),
+        "{}",
+        stderr(&unset)
+    );
+}
+
+#[test]
+fn tenant_flags_work_on_one_tenant_of_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let t = tenants.to_str().unwrap();
+    let on = |tenant: &str, args: &[&str]| {
+        let mut all = vec!["--tenants", t, "--tenant", tenant];
+        all.extend_from_slice(args);
+        cairn_env(&all, &[])
+    };
+    assert!(
+        on("acme", &["add", "Ann", "works at", "Acme"])
+            .status
+            .success()
+    );
+    assert!(
+        on("globex", &["observe", "Bob", "Works at Globex"])
+            .status
+            .success()
+    );
+    let stats: Value = serde_json::from_slice(&on("acme", &["stats", "--json"]).stdout).unwrap();
+    assert_eq!(
+        (stats["entities"].as_u64(), stats["observations"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        json(&tenants.join("acme.db"), &["stats"])["relations"],
+        1,
+        "acme's own file"
+    );
+    let list: Value = serde_json::from_slice(
+        &cairn_env(&["--tenants", t, "tenants", "list", "--json"], &[]).stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        list,
+        serde_json::json!(["acme", "globex"]),
+        "the global dir serves `tenants`"
+    );
+    // The environment variables stand in for the flags.
+    let out = cairn_env(
+        &["search", "globex", "--json"],
+        &[
+            ("CAIRN_TENANTS", Some(&tenants)),
+            ("CAIRN_TENANT", Some(Path::new("globex"))),
+        ],
+    );
+    assert!(text(&out).contains("Works at Globex"), "{}", stderr(&out));
+
+    // Reading a tenant that does not exist is not found, and does not create it.
+    let missing = on("initech", &["show", "Ann"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("tenant \"initech\" does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!tenants.join("initech.db").exists());
+    // Ids are checked as `Tenants` checks them.
+    let bad = on("../escape", &["add", "A", "r", "B"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("tenant id"), "{}", stderr(&bad));
+    assert!(!dir.path().join("escape.db").exists());
+    // Half of the pair, or both --db and --tenants, is bad input naming the flags.
+    let half = cairn_env(&["--tenants", t, "stats"], &[]);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(stderr(&half).contains("--tenant ID"), "{}", stderr(&half));
+    let half = cairn_env(&["--tenant", "acme", "stats"], &[]);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(stderr(&half).contains("--tenants DIR"), "{}", stderr(&half));
+    let both = cairn_env(
+        &[
+            "--db",
+            dir.path().join("x.db").to_str().unwrap(),
+            "--tenants",
+            t,
+            "--tenant",
+            "acme",
+            "stats",
+        ],
+        &[],
+    );
+    assert_eq!(both.status.code(), Some(2));
+    assert!(stderr(&both).contains("--db"), "{}", stderr(&both));
+}
+
+#[test]
+fn mcp_serves_a_tenant_memory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--tenants",
+            tenants.to_str().unwrap(),
+            "--tenant",
+            "acme",
+            "mcp",
+        ])
+        .env_remove("CAIRN_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let requests = [
+        serde_json::json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"cli-test","version":"0"}}}),
+        serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        serde_json::json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name":"create_entities","arguments":{"entities":[
+                {"name":"Ann","entityType":"person","observations":["Works at Acme"]}]}}}),
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for request in requests {
+        writeln!(stdin, "{request}").unwrap();
+    }
+    // Wait for the call's answer before closing stdin, which ends the server.
+    let out = {
+        use std::io::BufRead;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut answered = false;
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            if line.contains("\"id\":2") {
+                answered = true;
+                break;
+            }
+            line.clear();
+        }
+        drop(stdin);
+        answered
+    };
+    assert!(out, "the tool call was answered");
+    child.wait().unwrap();
+    let shown = json(&tenants.join("acme.db"), &["show", "ann"]);
+    assert_eq!(shown["observations"][0]["text"], "Works at Acme");
+}
+
+#[test]
+fn edits_resolve_names_and_write_nothing_on_error() {
+    let (_dir, db) = temp();
+    json(&db, &["add", "Acme Corp", "acquired", "Widget Inc"]);
+    json(&db, &["add", "ACME Inc", "based in", "Springfield"]);
+    json(&db, &["observe", "Widget Inc", "Makes blue widgets"]);
+    json(&db, &["observe", "Widget Inc", "Founded in 1999"]);
+    let before = json(&db, &["stats"]);
+    assert_eq!(before["entities"], 4);
+
+    // A name that does not exist: not found, naming it, and nothing written (not even
+    // the episode).
+    let missing: [&[&str]; 8] = [
+        &["delete", "entity", "Nobody"],
+        &["merge", "Acme Corp", "Nobody"],
+        &["rename", "Nobody", "Somebody"],
+        &["alias", "Nobody", "Somebody"],
+        &["invalidate", "Acme Corp", "sold", "Widget Inc"],
+        &["delete", "relation", "Nobody", "acquired", "Widget Inc"],
+        &["delete", "observation", "Widget Inc", "Makes red widgets"],
+        &["delete", "document", "99"],
+    ];
+    let named = [
+        "Nobody",
+        "Nobody",
+        "Nobody",
+        "Nobody",
+        "sold",
+        "Nobody",
+        "Makes red widgets",
+        "99",
+    ];
+    for (args, name) in missing.iter().zip(named) {
+        let out = cairn(&db, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not found") && stderr(&out).contains(name),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A name of another entity cannot become an alias; an invalid name is bad input.
+    let taken = cairn(&db, &["alias", "Acme Corp", "widget inc"]);
+    assert_eq!(taken.status.code(), Some(2), "{}", stderr(&taken));
+    assert!(stderr(&taken).contains("widget inc"), "{}", stderr(&taken));
+    assert_eq!(
+        cairn(&db, &["rename", "Acme Corp", " "]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        cairn(&db, &["merge", "acme corp", "ACME CORP"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let bad_time = cairn(
+        &db,
+        &[
+            "invalidate",
+            "Acme Corp",
+            "acquired",
+            "Widget Inc",
+            "--at",
+            "soon",
+        ],
+    );
+    assert_eq!(bad_time.status.code(), Some(2));
+    assert!(
+        stderr(&bad_time).contains("RFC 3339"),
+        "{}",
+        stderr(&bad_time)
+    );
+    assert_eq!(
+        json(&db, &["stats"]),
+        before,
+        "nothing of a failed edit is written"
+    );
+
+    let alias = json(&db, &["alias", "acme corp", "Acme", "--agent", "curator"]);
+    assert_eq!(
+        (alias["added"].as_bool(), alias["entity"]["name"].as_str()),
+        (Some(true), Some("Acme Corp"))
+    );
+    assert!(
+        alias["aliases"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("Acme")),
+        "{alias}"
+    );
+    assert_eq!(json(&db, &["show", "ACME"])["entity"]["name"], "Acme Corp");
+    let again = cairn(&db, &["alias", "acme corp", "acme"]);
+    assert!(text(&again).contains("already had"), "{}", text(&again));
+
+    let renamed = json(&db, &["rename", "ＡＣＭＥ corp", "Acme Corporation"]);
+    assert_eq!(renamed["old_name"], "Acme Corp");
+    assert_eq!(renamed["entity"]["name"], "Acme Corporation");
+    assert_eq!(
+        json(&db, &["show", "acme corp"])["entity"]["name"],
+        "Acme Corporation",
+        "old names still reach it"
+    );
+
+    let merged = cairn(&db, &["merge", "Acme Corporation", "acme inc"]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    assert!(
+        text(&merged).starts_with("merged ACME Inc (entity"),
+        "{}",
+        text(&merged)
+    );
+    let shown = json(&db, &["show", "ACME Inc"]);
+    assert_eq!(
+        shown["entity"]["name"], "Acme Corporation",
+        "the absorbed name reaches the kept entity"
+    );
+    assert_eq!(shown["relations"].as_array().unwrap().len(), 2);
+    assert_eq!(json(&db, &["stats"])["entities"], 3);
+
+    let ended = json(
+        &db,
+        &[
+            "invalidate",
+            "acme",
+            "ACQUIRED",
+            "widget inc",
+            "--at",
+            "2026-01-05",
+        ],
+    );
+    assert_eq!(ended["valid_to"], 1_767_571_200_000_i64);
+    let shown = json(&db, &["show", "widget inc"]);
+    assert_eq!(
+        shown["relations"][0]["valid_to"], 1_767_571_200_000_i64,
+        "stored"
+    );
+    let now = cairn(&db, &["invalidate", "acme", "based in", "Springfield"]);
+    assert!(text(&now).contains("holds until 20"), "{}", text(&now));
+
+    let gone = json(
+        &db,
+        &[
+            "delete",
+            "observation",
+            "widget inc",
+            " Makes blue widgets ",
+        ],
+    );
+    assert_eq!(gone["text"], "Makes blue widgets");
+    let left = json(&db, &["show", "Widget Inc"]);
+    assert_eq!(left["observations"].as_array().unwrap().len(), 1);
+    let gone = json(
+        &db,
+        &["delete", "relation", "Acme", "based-in", "springfield"],
+    );
+    assert_eq!(gone["relation"]["object_name"], "Springfield");
+    assert_eq!(json(&db, &["stats"])["relations"], 1);
+    let gone = cairn(&db, &["delete", "entity", "widget inc"]);
+    assert_eq!(
+        text(&gone).trim_end(),
+        format!(
+            "deleted Widget Inc (entity {}) with 1 relation and 1 observation",
+            left["entity"]["id"]
+        )
+    );
+    let stats = json(&db, &["stats"]);
+    assert_eq!(
+        (
+            stats["entities"].as_u64(),
+            stats["relations"].as_u64(),
+            stats["observations"].as_u64()
+        ),
+        (Some(2), Some(0), Some(0))
+    );
+    assert_eq!(cairn(&db, &["show", "widget inc"]).status.code(), Some(3));
+    // Reading commands' rule holds for edits too: a missing file is not created.
+    let typo = db.with_file_name("typo.db");
+    assert_eq!(
+        cairn(&typo, &["delete", "entity", "A"]).status.code(),
+        Some(3)
+    );
+    assert!(!typo.exists());
+}
+
+/// Runs `cairn --db DB ARGS` with `input` on standard input.
+fn cairn_stdin(db: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("CAIRN_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cairn");
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused input may close the pipe early; the exit code tells.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn add_document_splits_markdown_at_headings() {
+    let (dir, db) = temp();
+    let file = dir.path().join("guide.md");
+    std::fs::write(
+        &file,
+        "# Guide\n\nCairn keeps agent memory in one file.\n\n## Install\n\n\
+         Run cargo install to get the binary.\n\n## Backups\n\nUse the backup command while writers continue.\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let added = json(
+        &db,
+        &[
+            "add-document",
+            path,
+            "--title",
+            "The guide",
+            "--agent",
+            "docs",
+        ],
+    );
+    assert_eq!(added["chunks"], 3, "{added}");
+    assert_eq!(added["markdown"], true);
+    assert_eq!(added["source"], path);
+    let stats = json(&db, &["stats"]);
+    assert_eq!(
+        (stats["documents"].as_u64(), stats["chunks"].as_u64()),
+        (Some(1), Some(3))
+    );
+    // The file holds each chunk's heading path and the title.
+    let export = text(&cairn(&db, &["export"]));
+    assert!(
+        export.contains(r#"{\"headings\":[\"Guide\",\"Backups\"]}"#),
+        "{export}"
+    );
+    assert!(export.contains(r#"{\"title\":\"The guide\"}"#), "{export}");
+    let hits = json(&db, &["search", "backup while writers continue"]);
+    assert!(
+        hits[0]["text"].as_str().unwrap().starts_with("## Backups"),
+        "{hits}"
+    );
+
+    // Standard input: plain text unless told otherwise, source `stdin`.
+    let out = cairn_stdin(
+        &db,
+        &["add-document", "-"],
+        b"# Not split\n\nOne.\n\n# Really\n\nTwo.",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text(&out).starts_with("added document 2 (1 chunk, "),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).trim_end().ends_with("from stdin"),
+        "{}",
+        text(&out)
+    );
+    let out = cairn_stdin(
+        &db,
+        &["add-document", "-", "--format", "markdown", "--json"],
+        b"# A\n\nOne.\n\n# B\n\nTwo.",
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["chunks"], 2, "{added}");
+
+    // Refusals write nothing: too large (naming the limit), empty, not UTF-8, missing.
+    let before = json(&db, &["stats"]);
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, "a ".repeat(8 * 1024 * 1024 + 1)).unwrap();
+    let out = cairn(&db, &["add-document", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("16777216") && stderr(&out).contains("MAX_DOCUMENT_BYTES"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cairn_stdin(&db, &["add-document", "-"], " \n\n ".as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+    let out = cairn_stdin(&db, &["add-document", "-"], b"caf\xe9");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("UTF-8"), "{}", stderr(&out));
+    let out = cairn(
+        &db,
+        &["add-document", dir.path().join("nope.md").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        json(&db, &["stats"]),
+        before,
+        "nothing written, not even an episode"
+    );
+
+    let deleted = json(&db, &["delete", "document", &added["document"].to_string()]);
+    assert_eq!(deleted["chunks"], 2);
+    assert_eq!(json(&db, &["stats"])["documents"], 2);
+}
+
+#[test]
+fn log_shows_who_wrote_what_and_when() {
+    let (_dir, db) = temp();
+    json(
+        &db,
+        &[
+            "add", "Ann", "knows", "Bob", "--agent", "mail", "--source", "msg-1",
+        ],
+    );
+    json(&db, &["observe", "Ann", "Likes tea", "--agent", "chat"]);
+    json(&db, &["rename", "Ann", "Ann Smith", "--agent", "curator"]);
+
+    let all = json(&db, &["log"]);
+    let all = all.as_array().unwrap();
+    assert_eq!(
+        all.len(),
+        6,
+        "3 for the triple, 1 observation, alias and rename: {all:#?}"
+    );
+    assert_eq!(
+        (all[0]["op"].as_str(), all[0]["agent"].as_str()),
+        (Some("entity.rename"), Some("curator"))
+    );
+    assert!(
+        all.windows(2)
+            .all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()),
+        "newest first"
+    );
+    assert!(all[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let mail = json(&db, &["log", "--agent", "mail"]);
+    let mail = mail.as_array().unwrap();
+    assert_eq!(mail.len(), 3);
+    assert!(
+        mail.iter()
+            .all(|l| l["agent"] == "mail" && l["source"] == "msg-1"),
+        "{mail:#?}"
+    );
+    assert_eq!(mail[0]["op"], "relation.create");
+    assert_eq!(mail[0]["what"], "Ann Smith –knows→ Bob", "what it is now");
+    let chat = cairn(&db, &["log", "--agent", "chat"]);
+    assert!(
+        text(&chat).contains("  observation.add  Ann Smith: Likes tea  (chat)"),
+        "{}",
+        text(&chat)
+    );
+    assert_eq!(text(&chat).lines().count(), 1);
+
+    // Pages, and time windows (dates or RFC 3339).
+    let page = json(&db, &["log", "--limit", "2"]);
+    let page = page.as_array().unwrap();
+    let last = page[1]["seq"].to_string();
+    let rest = json(&db, &["log", "--before", &last]);
+    assert_eq!(page.len() + rest.as_array().unwrap().len(), 6);
+    assert_eq!(
+        json(&db, &["log", "--since", "2000-01-01"])
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(
+        json(&db, &["log", "--until", "2000-01-01T00:00:00Z"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        json(&db, &["log", "--since", "2999-01-01"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let over = cairn(&db, &["log", "--limit", "10001"]);
+    assert_eq!(over.status.code(), Some(2));
+    assert!(stderr(&over).contains("history limit"), "{}", stderr(&over));
+    assert_eq!(
+        cairn(&db, &["log", "--since", "last week"]).status.code(),
+        Some(2)
+    );
+
+    // What no longer exists is still in the log, marked gone.
+    json(&db, &["delete", "entity", "bob"]);
+    let after = cairn(&db, &["log", "--limit", "3"]);
+    assert!(
+        text(&after).contains("relation.remove  relation "),
+        "{}",
+        text(&after)
+    );
+    assert!(text(&after).contains("(gone)  (cli)"), "{}", text(&after));
+}

@@ -183,6 +183,25 @@ pub(crate) fn by_agent(conn: &Connection, agent: &str, limit: usize) -> Result<V
     collect(rows)
 }
 
+/// Changes newest first, at most `limit`, keeping those written under an episode of
+/// `agent` (when given), at or after `since`, before `until` and with `seq < before`.
+pub(crate) fn filtered(
+    conn: &Connection,
+    agent: Option<&str>,
+    (since, until): (Option<Timestamp>, Option<Timestamp>),
+    before: Option<Seq>,
+    limit: usize,
+) -> Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM change c LEFT JOIN episode e ON e.id = c.episode_id
+         WHERE (?1 IS NULL OR e.agent = ?1) AND (?2 IS NULL OR c.at >= ?2)
+           AND (?3 IS NULL OR c.at < ?3) AND (?4 IS NULL OR c.seq < ?4)
+         ORDER BY c.seq DESC LIMIT ?5"
+    ))?;
+    let rows = stmt.query_map(params![agent, since, until, before, limit as i64], from_row)?;
+    collect(rows)
+}
+
 /// The newest `seq`, or 0 for an empty log.
 pub(crate) fn last_seq(conn: &Connection) -> Result<Seq> {
     let seq: Option<Seq> = conn

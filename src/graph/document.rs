@@ -94,8 +94,10 @@ impl<'a> Document<'a> {
             chunks: pieces
                 .into_iter()
                 .map(|p| ValidChunk {
+                    // A Markdown chunk's heading path; plain text has none.
+                    metadata: (!p.headings.is_empty())
+                        .then(|| serde_json::json!({ "headings": p.headings }).to_string()),
                     piece: p,
-                    metadata: None,
                 })
                 .collect(),
         })
@@ -160,6 +162,7 @@ pub(crate) fn validate_units(source: &str, units: &[Unit<'_>]) -> Result<ValidDo
                 text: text.to_owned(),
                 start: offset,
                 end: offset + len,
+                headings: Vec::new(),
             },
             metadata: metadata_json("unit metadata", unit.metadata.as_ref()).map_err(item)?,
         });
@@ -220,7 +223,8 @@ pub struct Chunk {
     pub start: i64,
     /// Character offset just past its end.
     pub end: i64,
-    /// Caller metadata (JSON text), for units.
+    /// Caller metadata (JSON text), for units; for a document split as Markdown (see
+    /// [`crate::ChunkOptions::markdown`]), `{"headings": [...]}`, the chunk's heading path.
     pub metadata: Option<String>,
     /// When it was stored.
     pub created_at: Timestamp,

@@ -116,6 +116,14 @@ impl Tenants {
         self.get(id)
     }
 
+    /// Where the tenant's memory file is (or would be), after checking the id the same way
+    /// [`Tenants::get`] does; nothing is opened or created. A front end that must not
+    /// create a tenant by reading it (a mistyped id) checks that the path exists first.
+    pub fn path(&self, id: &str) -> Result<PathBuf> {
+        check_id(id)?;
+        Ok(self.path_of(id))
+    }
+
     /// Every tenant id in the directory, sorted.
     pub fn list(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
@@ -271,6 +279,12 @@ mod tests {
         // "a" was evicted and reopens with its data.
         assert_eq!(tenants.get("a").unwrap().stats().unwrap().entities, 2);
         assert!(tenants.create("a").unwrap_err().is_invalid_input());
+        assert_eq!(tenants.path("a").unwrap(), dir.path().join("a.db"));
+        assert!(
+            !tenants.path("d").unwrap().exists(),
+            "path() creates nothing"
+        );
+        assert!(tenants.path("../a").unwrap_err().is_invalid_input());
 
         #[cfg(unix)]
         {
