@@ -2,7 +2,7 @@
 //!
 //! A backup is one consistent snapshot taken with SQLite's backup API in a single step
 //! (a read transaction: writers continue, in WAL mode they are not blocked), written to a
-//! temporary file beside the destination (`DEST.tmp-PID`) in rollback-journal mode (so
+//! temporary file beside the destination (`DEST.tmp-PID-N`) in rollback-journal mode (so
 //! no `-wal`/`-shm` ever sits beside it), checked, synced, and only then renamed into
 //! place with its directory synced: a copy that fails its check never replaces `dest`.
 //! A failed backup removes its temporary and its journals; one a killed process left
@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags};
@@ -210,15 +211,18 @@ const JOURNALS: [&str; 3] = ["-journal", "-wal", "-shm"];
 /// takes an hour, and a PID may have been reused by another process.
 const STALE_TEMPORARY: Duration = Duration::from_secs(60 * 60);
 
-/// `PATH.tmp-PID` for this process, after sweeping the folder of temporaries that
-/// killed backups and restores left.
+/// `PATH.tmp-PID-N` for this process (`N` counts this process's temporaries, so two
+/// threads backing up to one path never share one), after sweeping the folder of
+/// temporaries that killed backups and restores left.
 fn temporary_beside(path: &Path) -> Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid_input("path", format!("{} names no file", path.display())))?;
     sweep_temporaries(path);
     let mut temporary = name.to_owned();
-    temporary.push(format!(".tmp-{}", std::process::id()));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    temporary.push(format!(".tmp-{}-{n}", std::process::id()));
     let temporary = path.with_file_name(temporary);
     remove_temporary(&temporary);
     Ok(temporary)
@@ -233,7 +237,7 @@ fn remove_temporary(temporary: &Path) {
     }
 }
 
-/// Removes the temporaries (`NAME.tmp-PID` and their journals) in `path`'s folder whose
+/// Removes the temporaries (`NAME.tmp-PID-N` and their journals) in `path`'s folder whose
 /// process is gone or that are older than [`STALE_TEMPORARY`]. Best effort: a folder that
 /// cannot be read or a file that cannot be removed is left for the next sweep, and the
 /// backup goes on. Returns how many files were removed.
@@ -273,21 +277,23 @@ fn sweep_temporaries(path: &Path) -> usize {
     removed
 }
 
-/// The PID in a temporary's file name (`NAME.tmp-PID`, or that with a journal suffix);
-/// `None` for any other name.
+/// The PID in a temporary's file name (`NAME.tmp-PID-N`, or `NAME.tmp-PID` as older
+/// versions named it, either with a journal suffix); `None` for any other name.
 fn temporary_pid(name: &str) -> Option<u32> {
     let (base, tail) = name.rsplit_once(".tmp-")?;
     if base.is_empty() {
         return None;
     }
-    let digits = JOURNALS
+    let tail = JOURNALS
         .iter()
         .find_map(|suffix| tail.strip_suffix(suffix))
         .unwrap_or(tail);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (pid, n) = tail.split_once('-').unwrap_or((tail, "0"));
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !number(pid) || !number(n) {
         return None;
     }
-    digits.parse().ok()
+    pid.parse().ok()
 }
 
 /// Whether process `pid` may still run. On Linux, whether `/proc/PID` exists (when
@@ -419,18 +425,45 @@ mod tests {
     }
 
     #[test]
+    fn threads_backing_up_to_one_path_each_write_a_whole_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::open(dir.path().join("live.db")).unwrap();
+        memory
+            .add_triple(("Acme Corp", "acquired", "Widget Inc"))
+            .unwrap();
+        let dest = dir.path().join("backup.db");
+        std::thread::scope(|s| {
+            let backups: Vec<_> = (0..4).map(|_| s.spawn(|| memory.backup(&dest))).collect();
+            for backup in backups {
+                backup.join().unwrap().unwrap();
+            }
+        });
+        check_backup(&dest).unwrap();
+        assert_eq!(
+            names(dir.path())
+                .iter()
+                .filter(|n| n.contains(".tmp-"))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
     fn temporary_names_are_recognized() {
         assert_eq!(temporary_pid("backup.db.tmp-42"), Some(42));
         assert_eq!(temporary_pid("backup.db.tmp-42-journal"), Some(42));
         assert_eq!(temporary_pid("a.tmp-7-wal"), Some(7));
         assert_eq!(temporary_pid("a.tmp-7-shm"), Some(7));
+        assert_eq!(temporary_pid("a.tmp-7-3"), Some(7));
+        assert_eq!(temporary_pid("a.tmp-7-3-journal"), Some(7));
         for other in [
             "backup.db",
             ".tmp-42",
             "a.tmp-",
             "a.tmp-x1",
-            "a.tmp-4-2",
+            "a.tmp-4-x",
             "a.tmp-1-log",
+            "a.tmp-1-2-3",
         ] {
             assert_eq!(temporary_pid(other), None, "{other}");
         }
