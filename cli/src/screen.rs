@@ -49,7 +49,10 @@ impl Screen {
         let method = request.method?;
         // Notifications get no reply, whatever is wrong with them.
         let id = request.id?;
-        if method == "initialize" || request.params.as_ref().is_some_and(|p| p.versioned) {
+        let params = request.params.as_ref();
+        // An initialize without params rmcp cannot read begins nothing.
+        let initializes = method == "initialize" && params.is_some_and(|p| p.kind == Kind::Object);
+        if initializes || params.is_some_and(|p| p.versioned) {
             self.started = true;
         }
         if !self.started && !BEFORE_INITIALIZE.contains(&method.as_ref()) {
@@ -376,6 +379,10 @@ mod tests {
                 .check(br#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#)
                 .is_none()
         );
+        // An initialize rmcp cannot read begins nothing.
+        let broken = br#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":7}"#;
+        assert!(screen.check(broken).is_none());
+        assert!(screen.check(list).is_some());
         assert!(
             screen
                 .check(br#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{}}"#)
