@@ -13,7 +13,7 @@ use cairn::{
 };
 use serde::Serialize;
 
-use crate::output::{HitView, emit, iso, reasons_text};
+use crate::output::{HitView, ProvenHit, emit, iso};
 use crate::store::{Store, expand_home};
 use crate::{
     Cli, Command, ExportFormat, Failure, Format, Policy, Provenance, SearchArgs, TenantAction,
@@ -145,8 +145,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         Command::Context {
             query,
             budget,
+            provenance,
             search: args,
-        } => context(store, json, &query, budget, &args),
+        } => context(store, json, &query, (budget, provenance), &args),
         Command::Show { name } => show(store, json, &name),
         Command::Stats => stats(store, json),
         Command::Check { full } => check(store, json, full),
@@ -426,11 +427,38 @@ fn export_atomically(
     result
 }
 
-fn search_options(search: &SearchArgs) -> SearchOptions {
-    SearchOptions::new()
+/// The library's options for `search` and `context`; a time window that ends before it
+/// starts is bad input.
+fn search_options(search: &SearchArgs) -> Result<SearchOptions, Failure> {
+    let mut options = SearchOptions::new()
         .limit(search.limit)
         .depth(search.depth)
-        .read_your_writes(true)
+        .include_history(search.history)
+        .read_your_writes(true);
+    if let Some(agent) = &search.agent {
+        options = options.agent(agent);
+    }
+    if search.since.is_some() || search.until.is_some() {
+        // An open end is the end of time.
+        let since = search.since.unwrap_or(Timestamp::from_millis(i64::MIN));
+        let until = search.until.unwrap_or(Timestamp::from_millis(i64::MAX));
+        if until <= since {
+            return Err(Failure::bad_input(format!(
+                "--until {} is not after --since {}",
+                iso(until),
+                iso(since)
+            )));
+        }
+        options = options.written_between(since, until);
+    }
+    if let Some(at) = search.valid_at {
+        options = options.valid_at(at);
+    }
+    if !search.kinds.is_empty() {
+        let kinds: Vec<_> = search.kinds.iter().map(|k| k.hit_kind()).collect();
+        options = options.kinds(&kinds);
+    }
+    Ok(options)
 }
 
 /// A command-line search is its own process and wrote nothing, so read-your-writes has
@@ -442,20 +470,23 @@ fn caught_up(memory: &Memory) -> Result<(), Failure> {
 }
 
 fn search(store: &Store, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
+    let options = search_options(search)?;
     let memory = store.open_existing()?;
     caught_up(&memory)?;
-    let hits = memory.search(query, &search_options(search))?;
-    let views: Vec<HitView> = hits.iter().map(HitView::new).collect();
-    emit(json, &views, |_| {
-        hits.iter()
+    let hits = memory.search(query, &options)?;
+    let views = HitView::with_provenance(&memory, &hits)?;
+    emit(json, &views, |views| {
+        views
+            .iter()
             .enumerate()
             .map(|(i, h)| {
                 format!(
-                    "{:>2}. {:.3}  {}  [{}]",
+                    "{:>2}. {:.3}  {}  [{}]{}",
                     i + 1,
-                    h.score,
-                    h.text.replace('\n', " "),
-                    reasons_text(h)
+                    h.hit.score,
+                    h.hit.text.replace('\n', " "),
+                    h.reasons,
+                    h.provenance.as_ref().map_or_else(String::new, |p| p.text())
                 )
             })
             .collect::<Vec<_>>()
@@ -467,20 +498,21 @@ fn context(
     store: &Store,
     json: bool,
     query: &str,
-    budget: usize,
+    (budget, provenance): (usize, bool),
     search: &SearchArgs,
 ) -> Result<(), Failure> {
+    let options = search_options(search)?.provenance(provenance);
     let memory = store.open_existing()?;
     caught_up(&memory)?;
-    let context = memory.context(query, &search_options(search), budget)?;
+    let context = memory.context(query, &options, budget)?;
     #[derive(Serialize)]
     struct Out {
         context: String,
         tokens: usize,
-        hits: Vec<HitView>,
+        hits: Vec<ProvenHit>,
     }
     let out = Out {
-        hits: context.hits.iter().map(HitView::new).collect(),
+        hits: HitView::with_provenance(&memory, &context.hits)?,
         context: context.text,
         tokens: context.tokens,
     };
