@@ -215,6 +215,10 @@ pub(crate) enum Command {
         /// Skip invalid lines (counted and reported) instead of refusing the whole file.
         #[arg(long)]
         skip_invalid: bool,
+        /// Record a memory.jsonl import under this agent (its source: the file's path, or
+        /// `stdin`); the same content imported again by the same agent writes nothing.
+        #[arg(long, default_value = "cairn-import")]
+        agent: String,
     },
     /// Export the memory as JSON Lines.
     Export {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, HistoryQuery, ImportOptions,
-    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Seq, Stats,
-    Timestamp, VerifyMode, VerifyReport, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, Episode, HistoryQuery,
+    ImportOptions, ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder,
+    Seq, Stats, Timestamp, VerifyMode, VerifyReport, WalStatus,
 };
 use serde::Serialize;
 
@@ -136,7 +136,8 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             file,
             format,
             skip_invalid,
-        } => import(store, json, &file, format, skip_invalid),
+            agent,
+        } => import(store, json, &file, (format, skip_invalid), &agent),
         Command::Export { file, format } => export(store, json, file.as_deref(), format),
         Command::Search {
             query,
@@ -304,17 +305,24 @@ fn import(
     store: &Store,
     json: bool,
     file: &Path,
-    format: Format,
-    skip_invalid: bool,
+    (format, skip_invalid): (Format, bool),
+    agent: &str,
 ) -> Result<(), Failure> {
     let memory = store.open()?;
-    let mut options = ImportOptions::new().skip_invalid(skip_invalid);
+    let stdin = file == Path::new("-");
+    let source = if stdin {
+        "stdin".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    let mut options = ImportOptions::new()
+        .skip_invalid(skip_invalid)
+        .episode(Episode::new(agent).source(source));
     match format {
         Format::Auto => {}
         Format::Cairn => options = options.format(JsonlFormat::Cairn),
         Format::MemoryJsonl => options = options.format(JsonlFormat::MemoryJsonl),
     }
-    let stdin = file == Path::new("-");
     let size = if stdin {
         None
     } else {
@@ -346,6 +354,16 @@ fn import(
         eprintln!("cairn: imported; the search index is still catching up ({e})");
     }
     emit(json, &report, |r| {
+        if r.replayed {
+            let episode = r
+                .episode
+                .map_or_else(String::new, |e| format!(" (episode {e})"));
+            return format!(
+                "{} was imported before{episode}: nothing written to {}",
+                file.display(),
+                store.path().display()
+            );
+        }
         let mut text = format!(
             "imported {} records ({} lines, format {}) into {}",
             r.records,

@@ -1235,3 +1235,98 @@ fn search_and_context_filter_and_say_who_wrote_each_hit() {
     );
     assert!(text(&labelled).contains("[chat, 20"), "{}", text(&labelled));
 }
+
+#[test]
+fn importing_the_same_memory_jsonl_twice_changes_nothing() {
+    let (dir, db) = temp();
+    let file = dir.path().join("memory.jsonl");
+    let lines = concat!(
+        "{\"type\":\"entity\",\"name\":\"Acme Corp\",\"entityType\":\"organization\",\"observations\":[\"Founded in 1999\"]}\n",
+        "{\"type\":\"relation\",\"from\":\"Acme Corp\",\"to\":\"Widget Inc\",\"relationType\":\"acquired\"}\n",
+        "{\"type\":\"relation\",\"from\":\"Widget Inc\",\"to\":\"Zürich\",\"relationType\":\"based in\"}\n",
+    );
+    std::fs::write(&file, lines).unwrap();
+    let path = file.to_str().unwrap();
+    let first = json(&db, &["import", path]);
+    assert_eq!(
+        (first["records"].as_u64(), first["replayed"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let (stats, export) = (json(&db, &["stats"]), text(&cairn(&db, &["export"])));
+    let mentions = |db: &Path| {
+        let shown = json(db, &["show", "widget inc"]);
+        shown["relations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["mentions"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mentions(&db), [1, 1]);
+
+    let again = cairn(&db, &["import", path]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        text(&again).contains("was imported before"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(json(&db, &["stats"]), stats, "stats unchanged");
+    let body = |export: &str| {
+        export
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        body(&text(&cairn(&db, &["export"]))),
+        body(&export),
+        "the file unchanged"
+    );
+    assert_eq!(mentions(&db), [1, 1], "mention counts unchanged");
+
+    // Who imported what: an episode of cairn-import from the file.
+    let log = json(&db, &["log", "--agent", "cairn-import"]);
+    assert_eq!(log.as_array().unwrap().len(), 7, "{log:#}");
+    assert!(log.as_array().unwrap().iter().all(|l| l["source"] == path));
+
+    // A grown file: only its new line is written, under a new episode of the given agent.
+    std::fs::write(&file, format!("{lines}{}\n", "{\"type\":\"relation\",\"from\":\"Ann\",\"to\":\"ACME corp\",\"relationType\":\"works at\"}")).unwrap();
+    let grown = json(&db, &["import", path, "--agent", "migration"]);
+    assert_eq!(grown["replayed"], false);
+    let after = json(&db, &["stats"]);
+    assert_eq!(
+        after["relations"].as_u64(),
+        stats["relations"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(
+        after["episodes"].as_u64(),
+        stats["episodes"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(mentions(&db), [1, 1]);
+    let by_migration = json(&db, &["log", "--agent", "migration"]);
+    let ops: Vec<&str> = by_migration
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        ["relation.create", "entity.create"],
+        "Ann and her relation only"
+    );
+
+    // Standard input is recorded as such.
+    let copy = dir.path().join("copy.db");
+    let out = cairn_stdin(&copy, &["import", "-", "--json"], lines.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        json(&copy, &["log"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["source"] == "stdin")
+    );
+}
