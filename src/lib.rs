@@ -36,6 +36,7 @@ mod config;
 mod db;
 mod embed;
 mod error;
+mod files;
 mod graph;
 mod id;
 mod index;

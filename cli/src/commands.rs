@@ -431,8 +431,10 @@ fn export_atomically(
     let mut temporary = file.as_os_str().to_owned();
     temporary.push(format!(".tmp-{}", std::process::id()));
     let temporary = PathBuf::from(temporary);
+    // A leftover of a killed export would keep its old mode.
+    let _ = std::fs::remove_file(&temporary);
     let result = (|| -> Result<cairn::ExportReport, Failure> {
-        let mut out = std::io::BufWriter::new(File::create(&temporary)?);
+        let mut out = std::io::BufWriter::new(create_private(&temporary)?);
         let report = memory.export_jsonl(&mut out, format)?;
         out.flush()?;
         out.get_ref().sync_all()?;
@@ -443,6 +445,15 @@ fn export_atomically(
         let _ = std::fs::remove_file(&temporary);
     }
     result
+}
+
+/// A new file readable by its owner only (an export holds the whole memory).
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// The library's options for `search` and `context`; a time window that ends before it

@@ -6,7 +6,12 @@
 //! optional extras (`limit`, `cursor`). Each call runs on a blocking thread, as one
 //! cairn transaction, so concurrent calls from one client — or from several server
 //! processes on one file — neither lose writes nor duplicate names.
+//!
+//! Like the reference server, it offers the graph as the `memory://knowledge-graph`
+//! resource and tells subscribed clients when a write tool call of this server changed
+//! it (the tools whose `readOnlyHint` is false in `tools.json`).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use cairn::{
@@ -15,9 +20,12 @@ use cairn::{
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,6 +43,12 @@ const SEARCH_NODES_LIMIT: usize = 10;
 const SEARCH_MEMORY_LIMIT: usize = 20;
 const SEARCH_MEMORY_DEPTH: u32 = 2;
 const SEARCH_MEMORY_BUDGET: usize = 1000;
+
+/// The reference server's one resource: the knowledge graph as JSON.
+const GRAPH_URI: &str = "memory://knowledge-graph";
+/// The most entities `resources/read` returns, read_graph's largest page: a larger graph's
+/// JSON ends its page with `nextCursor`, which read_graph takes as `cursor`.
+const GRAPH_RESOURCE_ENTITIES: usize = 10_000;
 
 /// Serves `memory` over stdio until the client closes the connection.
 pub(crate) fn serve(memory: Memory, agent: &str) -> Result<(), Failure> {
@@ -71,6 +85,17 @@ struct Server {
     /// first write (a session that only reads records nothing).
     writer: Arc<Mutex<Option<Memory>>>,
     tools: Arc<Vec<Tool>>,
+    /// Who is told when a tool call of this server changes the graph.
+    watchers: Arc<Watchers>,
+}
+
+/// The clients waiting for `notifications/resources/updated`: by `resources/subscribe`
+/// (protocols up to 2025-11-25, what the reference server offers), or by an open
+/// `subscriptions/listen` request (2026-07-28).
+#[derive(Default)]
+struct Watchers {
+    subscribed: Mutex<HashSet<String>>,
+    listening: Mutex<Vec<SubscriptionSink>>,
 }
 
 impl Server {
@@ -82,6 +107,7 @@ impl Server {
             agent: agent.to_owned(),
             writer: Arc::new(Mutex::new(None)),
             tools: Arc::new(tools),
+            watchers: Arc::default(),
         })
     }
 
@@ -215,6 +241,78 @@ impl Server {
             .collect();
         Ok(json!({ "document_id": id.get(), "chunks": chunks }))
     }
+
+    /// Whether `tool` may change the memory (its `readOnlyHint` in `tools.json` is false).
+    fn writes(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| {
+            t.name == tool
+                && t.annotations
+                    .as_ref()
+                    .is_some_and(|a| a.read_only_hint == Some(false))
+        })
+    }
+
+    /// Tells the subscribers that the graph resource changed. A client that went away is
+    /// not this call's failure: the write succeeded, and its result is still sent.
+    async fn graph_changed(&self, peer: &Peer<RoleServer>) {
+        let subscribed = self
+            .watchers
+            .subscribed
+            .lock()
+            .is_ok_and(|uris| uris.contains(GRAPH_URI));
+        if subscribed
+            && let Err(e) = peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(GRAPH_URI))
+                .await
+        {
+            tracing::warn!(target: "cairn::mcp", error = %e, "resource update not sent");
+        }
+        let listening: Vec<SubscriptionSink> = self
+            .watchers
+            .listening
+            .lock()
+            .map(|sinks| sinks.clone())
+            .unwrap_or_default();
+        for sink in listening {
+            if let Err(e) = sink.notify_resource_updated(GRAPH_URI).await {
+                tracing::debug!(target: "cairn::mcp", error = %e, "resource update not sent");
+            }
+        }
+    }
+
+    /// The graph resource's JSON: read_graph's first page of the largest size.
+    fn graph_json(&self) -> Result<String, ToolError> {
+        let page = Page {
+            cursor: None,
+            limit: GRAPH_RESOURCE_ENTITIES,
+        };
+        Ok(serde_json::to_string_pretty(
+            &self.reader().read_graph(Some(&page))?,
+        )?)
+    }
+}
+
+fn graph_resource() -> Resource {
+    Resource::new(GRAPH_URI, "knowledge-graph")
+        .with_title("Knowledge Graph")
+        .with_description(format!(
+            "The knowledge graph with its entities and relations, as read_graph returns it: \
+             at most {GRAPH_RESOURCE_ENTITIES} entities, with `nextCursor` for read_graph when \
+             more follow. Subscribers are told when a tool call of this server changes it."
+        ))
+        .with_mime_type("application/json")
+}
+
+/// Refuses a resource URI other than the graph's.
+fn graph_uri(uri: &str) -> Result<(), ErrorData> {
+    if uri == GRAPH_URI {
+        Ok(())
+    } else {
+        Err(ErrorData::resource_not_found(
+            format!("no resource {uri:?}; cairn offers {GRAPH_URI}"),
+            None,
+        ))
+    }
 }
 
 /// The reference server's `{success, message}` for deletions.
@@ -233,15 +331,22 @@ fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
         .map_err(|e| ToolError::InvalidParams(format!("invalid arguments: {e}")))
 }
 
-/// The first top-level argument that breaks the tool's declared bounds (`minimum`,
-/// `maximum` of integers, `maxLength` of strings, counted in bytes), named; `None` when
-/// every bounded argument is within them. Types and required fields are left to `parse`.
+/// The first top-level argument that breaks the tool's declared type or bounds
+/// (`minimum`, `maximum` of integers, `maxLength` of strings, counted in bytes), named;
+/// `None` when every argument is within them. Required fields and nested values are left
+/// to `parse` and the memory.
 fn out_of_schema(schema: &serde_json::Map<String, Value>, args: &Value) -> Option<String> {
     let properties = schema.get("properties")?.as_object()?;
     for (field, rules) in properties {
-        let Some(value) = args.get(field) else {
+        // An optional argument given as null is left out.
+        let Some(value) = args.get(field).filter(|v| !v.is_null()) else {
             continue;
         };
+        if let Some(expected) = rules.get("type").and_then(Value::as_str)
+            && let Some(found) = json_type_mismatch(expected, value)
+        {
+            return Some(format!("{field}: expected {expected}, found {found}"));
+        }
         if let Some(max) = rules.get("maxLength").and_then(Value::as_u64)
             && let Some(text) = value.as_str()
             && text.len() as u64 > max
@@ -269,6 +374,29 @@ fn out_of_schema(schema: &serde_json::Map<String, Value>, args: &Value) -> Optio
         }
     }
     None
+}
+
+/// The JSON type of `value` when it is not the schema type `expected` (integers are
+/// checked with their bounds); `None` when it matches or the type is not checked here.
+fn json_type_mismatch(expected: &str, value: &Value) -> Option<&'static str> {
+    let matches = match expected {
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "boolean" => value.is_boolean(),
+        "object" => value.is_object(),
+        _ => true,
+    };
+    if matches {
+        return None;
+    }
+    Some(match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    })
 }
 
 /// A failed call: arguments the tool refuses (a JSON-RPC invalid-params error), or a
@@ -487,8 +615,12 @@ fn instructions() -> String {
 
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        let mut config = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_instructions(instructions());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        let mut config = ServerConfig::new(capabilities).with_instructions(instructions());
         config.server_info = Implementation::new("cairn", env!("CARGO_PKG_VERSION"));
         config
     }
@@ -501,24 +633,101 @@ impl ServerHandler for Server {
         Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![graph_resource()]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        graph_uri(&request.uri)?;
+        tracing::debug!(target: "cairn::mcp", uri = %request.uri, "resource read");
+        let server = self.clone();
+        let text = tokio::task::spawn_blocking(move || server.graph_json())
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|e| match e {
+                ToolError::InvalidParams(why) => ErrorData::invalid_params(why, None),
+                ToolError::Failed(why) => ErrorData::internal_error(why, None),
+            })?;
+        let contents = ResourceContents::text(text, GRAPH_URI).with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        graph_uri(&request.uri)?;
+        tracing::debug!(target: "cairn::mcp", uri = %request.uri, "resource subscribed");
+        self.watchers
+            .subscribed
+            .lock()
+            .map_err(|_| ErrorData::internal_error("poisoned", None))?
+            .insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.watchers
+            .subscribed
+            .lock()
+            .map_err(|_| ErrorData::internal_error("poisoned", None))?
+            .remove(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscription(GRAPH_URI)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let sink = context.sink().clone();
+        let id = sink.id().clone();
+        if let Ok(mut sinks) = self.watchers.listening.lock() {
+            sinks.push(sink);
+        }
+        context.cancelled().await;
+        if let Ok(mut sinks) = self.watchers.listening.lock() {
+            sinks.retain(|s| *s.id() != id);
+        }
+        Ok(())
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
-        if !self.tools.iter().any(|t| t.name == name) {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool {name:?}"),
-                None,
-            ));
-        }
+        let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
+            let why = format!("unknown tool {name:?}");
+            trace_refusal(&name, &why);
+            return Err(ErrorData::invalid_params(why, None));
+        };
         let args = Value::Object(request.arguments.unwrap_or_default());
-        if let Some(tool) = self.tools.iter().find(|t| t.name == name)
-            && let Some(problem) = out_of_schema(&tool.input_schema, &args)
-        {
+        if let Some(problem) = out_of_schema(&tool.input_schema, &args) {
             // Refused before any work: a limit of 10^12 or a megabyte query never reaches
             // the memory, and the client learns which field is wrong.
+            trace_refusal(&name, &problem);
             return Err(ErrorData::invalid_params(problem, None));
         }
         let server = self.clone();
@@ -528,6 +737,9 @@ impl ServerHandler for Server {
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         trace_call(&tool, started.elapsed(), &outcome);
+        if outcome.is_ok() && self.writes(&tool) {
+            self.graph_changed(&context.peer).await;
+        }
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(ToolError::InvalidParams(message)) => {
@@ -541,16 +753,21 @@ impl ServerHandler for Server {
     }
 }
 
-/// One event per tool call: `debug` when it succeeded, `info` when it was refused or
-/// failed (with why), so an operator sees what clients get wrong without a debug log.
+/// One event per tool call: `debug` when it succeeded, `warn` when it was refused or
+/// failed (with why), so the default log level shows what clients get wrong.
 fn trace_call(tool: &str, took: std::time::Duration, outcome: &Result<Value, ToolError>) {
     let took_ms = took.as_secs_f64() * 1e3;
     match outcome {
         Ok(_) => tracing::debug!(target: "cairn::mcp", tool, took_ms, "tool call"),
         Err(ToolError::InvalidParams(why) | ToolError::Failed(why)) => {
-            tracing::info!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
+            tracing::warn!(target: "cairn::mcp", tool, took_ms, error = %why, "tool call failed")
         }
     }
+}
+
+/// A call refused before it ran (an unknown tool, an argument outside the schema).
+fn trace_refusal(tool: &str, why: &str) {
+    tracing::warn!(target: "cairn::mcp", tool, error = %why, "tool call refused");
 }
 
 #[cfg(test)]

@@ -378,6 +378,13 @@ async fn hostile_arguments_get_invalid_params_and_the_server_keeps_serving() {
             "limit",
         ),
         ("read_graph", json!({ "limit": 1_000_000_000u64 }), "limit"),
+        (
+            "search_memory",
+            json!({ "query": "Ann", "kinds": "chunk" }),
+            "kinds",
+        ),
+        ("add_document", json!({ "text": 42 }), "text"),
+        ("open_nodes", json!({ "names": "Ann" }), "names"),
     ] {
         let start = std::time::Instant::now();
         let err = try_call(&client, tool, args).await.unwrap_err();
@@ -794,4 +801,269 @@ async fn search_memory_filters_by_agent_time_validity_and_kind() {
         assert!(err.contains(field), "{args}: {err} should name {field}");
     }
     client.cancel().await.unwrap();
+}
+
+const GRAPH_URI: &str = "memory://knowledge-graph";
+
+/// The graph resource through rmcp's client on protocol 2026-07-28: listed, read as JSON,
+/// and a `subscriptions/listen` subscriber told about a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_resource_is_read_and_its_listeners_hear_of_writes() {
+    use rmcp::model::{
+        ProtocolVersion, ReadResourceRequestParams, ServerNotification, SubscriptionFilter,
+    };
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(&db).arg("mcp");
+    });
+    let transport = TokioChildProcess::new(command).expect("spawn cairn mcp");
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("MCP discover");
+
+    let resources = client.list_all_resources().await.unwrap();
+    assert_eq!(resources.len(), 1);
+    assert_eq!(resources[0].uri, GRAPH_URI);
+    assert_eq!(resources[0].name, "knowledge-graph");
+    assert_eq!(resources[0].mime_type.as_deref(), Some("application/json"));
+    let read = |client: &RunningService<RoleClient, ()>| {
+        let peer = client.peer().clone();
+        async move {
+            let result = peer
+                .read_resource(ReadResourceRequestParams::new(GRAPH_URI))
+                .await
+                .unwrap();
+            let text = match &result.contents[0] {
+                rmcp::model::ResourceContents::TextResourceContents {
+                    text, mime_type, ..
+                } => {
+                    assert_eq!(mime_type.as_deref(), Some("application/json"));
+                    text.clone()
+                }
+                other => panic!("not text: {other:?}"),
+            };
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    assert_eq!(
+        read(&client).await,
+        json!({"entities": [], "relations": []})
+    );
+    let unknown = client
+        .read_resource(ReadResourceRequestParams::new("memory://nothing"))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("memory://nothing"),
+        "{unknown}"
+    );
+
+    let mut subscription = client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscription(GRAPH_URI)
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        subscription.acknowledged().resource_subscriptions,
+        Some(vec![GRAPH_URI.to_owned()])
+    );
+    // A read, then a write: the subscription hears of the write (that reads announce
+    // nothing is checked below, where the order of the lines shows it).
+    call(&client, "search_nodes", json!({"query": "Ann"})).await;
+    call(
+        &client,
+        "create_relations",
+        json!({"relations": [{"from": "Ann", "to": "Bob", "relationType": "knows"}]}),
+    )
+    .await;
+    // Bounded wait: a missing notification fails the test instead of hanging it.
+    let next = tokio::time::timeout(std::time::Duration::from_secs(30), subscription.next())
+        .await
+        .expect("a notification")
+        .unwrap();
+    match next {
+        Some(ServerNotification::ResourceUpdatedNotification(n)) => {
+            assert_eq!(n.params.uri, GRAPH_URI)
+        }
+        other => panic!("not a resource update: {other:?}"),
+    }
+    let graph = read(&client).await;
+    assert_eq!(graph["entities"].as_array().unwrap().len(), 2, "{graph}");
+    assert_eq!(
+        graph["relations"],
+        json!([{"from": "Ann", "to": "Bob", "relationType": "knows"}])
+    );
+    drop(subscription);
+    client.cancel().await.unwrap();
+}
+
+/// The reference server's way, on protocol 2025-06-18 over raw JSON-RPC lines (whose
+/// order on stdout is the server's): `resources/subscribe`, then each write's
+/// `notifications/resources/updated` before its result, none for a read or after
+/// `resources/unsubscribe`.
+#[test]
+fn resources_subscribe_notifies_of_writes_in_order() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(&db)
+        .arg("mcp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = server.stdin.take().unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut send = |message: Value| writeln!(stdin, "{message}").unwrap();
+    // The lines the server writes up to and including the reply to `id`.
+    let mut until_reply = |id: i64| -> Vec<Value> {
+        let mut lines = Vec::new();
+        for line in stdout.by_ref() {
+            let message: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let done = message["id"] == id;
+            lines.push(message);
+            if done {
+                return lines;
+            }
+        }
+        panic!("no reply to {id}: {lines:?}");
+    };
+    let updates = |lines: &[Value]| {
+        lines
+            .iter()
+            .filter(|m| m["method"] == "notifications/resources/updated")
+            .inspect(|m| assert_eq!(m["params"]["uri"], GRAPH_URI))
+            .count()
+    };
+    let tool = |id: i64, name: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": name, "arguments": arguments}})
+    };
+    let entity = json!({"entities": [{"name": "Ann", "entityType": "person", "observations": []}]});
+
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}),
+    );
+    let init = until_reply(1);
+    let capabilities = &init.last().unwrap()["result"]["capabilities"];
+    assert_eq!(capabilities["resources"]["subscribe"], true, "{init:?}");
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+                "params": {"uri": GRAPH_URI}}),
+    );
+    let subscribed = until_reply(2);
+    assert!(
+        subscribed.last().unwrap()["error"].is_null(),
+        "{subscribed:?}"
+    );
+
+    send(tool(3, "create_entities", entity.clone()));
+    let write = until_reply(3);
+    assert_eq!(updates(&write), 1, "{write:?}");
+    send(tool(4, "open_nodes", json!({"names": ["Ann"]})));
+    let read = until_reply(4);
+    assert_eq!(updates(&read), 0, "{read:?}");
+    send(tool(5, "delete_entities", json!({"entityNames": ["Ann"]})));
+    assert_eq!(updates(&until_reply(5)), 1);
+    send(
+        json!({"jsonrpc": "2.0", "id": 6, "method": "resources/unsubscribe",
+                "params": {"uri": GRAPH_URI}}),
+    );
+    until_reply(6);
+    send(tool(7, "create_entities", entity));
+    let unsubscribed = until_reply(7);
+    assert_eq!(updates(&unsubscribed), 0, "{unsubscribed:?}");
+    send(
+        json!({"jsonrpc": "2.0", "id": 8, "method": "resources/read",
+                "params": {"uri": GRAPH_URI}}),
+    );
+    let read = until_reply(8);
+    let text = read.last().unwrap()["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let graph: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(graph["entities"][0]["name"], "Ann");
+    drop(stdin);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// Spawns `cairn [global] mcp` with `env`, calls a tool that works and one that fails,
+/// and returns what the server wrote on stderr.
+async fn stderr_of_two_calls(global: &[&str], env: &[(&str, &str)]) -> String {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn")).configure(|c| {
+        c.arg("--db").arg(&db).args(global).arg("mcp");
+        c.env_remove("CAIRN_LOG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+    });
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cairn mcp");
+    // Read while the server runs, so a full pipe never blocks it.
+    let mut stderr = stderr.expect("piped stderr");
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.map(|_| text)
+    });
+    let client = ().serve(transport).await.expect("MCP handshake");
+    call(&client, "read_graph", json!({})).await;
+    let failed = try_call(
+        &client,
+        "add_observations",
+        json!({"observations": [{"entityName": "Nobody", "contents": ["x"]}]}),
+    )
+    .await;
+    assert!(failed.is_err());
+    client.cancel().await.unwrap();
+    // Bounded wait: the server exits when its stdin closes.
+    tokio::time::timeout(std::time::Duration::from_secs(30), reader)
+        .await
+        .expect("the server exits")
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_level_shows_calls_at_debug_and_failures_at_warn() {
+    let line = |log: &str, level: &str, tool: &str| {
+        log.lines().any(|l| {
+            l.contains(level) && l.contains("cairn::mcp") && l.contains(&format!("tool=\"{tool}\""))
+        })
+    };
+    let debug = stderr_of_two_calls(&["--log", "debug"], &[]).await;
+    assert!(line(&debug, "DEBUG", "read_graph"), "{debug}");
+    assert!(line(&debug, "WARN", "add_observations"), "{debug}");
+    assert!(debug.contains("not found"), "the failure says why: {debug}");
+
+    // The environment variable does the same; at warn only the failure shows.
+    let warn = stderr_of_two_calls(&[], &[("CAIRN_LOG", "warn")]).await;
+    assert!(line(&warn, "WARN", "add_observations"), "{warn}");
+    assert!(!line(&warn, "DEBUG", "read_graph"), "{warn}");
+    let quiet = stderr_of_two_calls(&[], &[("CAIRN_LOG", "off")]).await;
+    assert!(!quiet.contains("cairn::mcp"), "{quiet}");
 }

@@ -21,6 +21,11 @@ pub(crate) fn target_parts(target: Target) -> (&'static str, i64) {
     }
 }
 
+/// An optional string as Python shows it: quoted, or `None`.
+fn opt_repr(value: Option<&str>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
+}
+
 /// One search result: what was found (`kind`, `id`), how well it matched (`score`), its
 /// text, why it was found (`reasons`), and who wrote it (`agent`, `source`,
 /// `written_at`, `episode`).
@@ -111,7 +116,7 @@ impl PyHit {
             self.id,
             self.score,
             self.text,
-            self.agent()
+            opt_repr(self.agent())
         )
     }
 }
@@ -510,8 +515,10 @@ impl PyEpisodeInfo {
 
     fn __repr__(&self) -> String {
         format!(
-            "EpisodeInfo(id={}, agent={:?}, source={:?})",
-            self.inner.id, self.inner.agent, self.inner.source
+            "EpisodeInfo(id={}, agent={}, source={})",
+            self.inner.id,
+            opt_repr(self.inner.agent.as_deref()),
+            opt_repr(self.inner.source.as_deref())
         )
     }
 }

@@ -52,6 +52,11 @@ impl Db {
                 "an in-memory path gives every thread its own database; use Memory::ephemeral()",
             ));
         }
+        if !options.read_only {
+            // Owner-only from the start (SQLite gives `-wal` and `-shm` the file's mode).
+            // Failing here (a missing folder, say) is left to SQLite's open to report.
+            let _ = crate::files::create_private_file(path);
+        }
         let policy =
             prepare_file_within_budget(path, &options).map_err(|e| not_a_database(e, path))?;
         options.checkpoint_policy = Some(policy);

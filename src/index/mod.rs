@@ -27,6 +27,7 @@ pub(crate) mod linker;
 pub(crate) mod nearest;
 mod partition;
 pub(crate) mod payload;
+mod private_directory;
 pub(crate) mod repair;
 pub(crate) mod schema;
 pub(crate) mod search;
@@ -39,7 +40,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use tantivy::directory::MmapDirectory;
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
 use crate::db::{Db, identity};
@@ -49,6 +49,7 @@ use crate::id::Seq;
 use columns::ColumnCache;
 use follower::Follower;
 use payload::Payload;
+use private_directory::PrivateDirectory;
 use repair::{Damage, DamageLog};
 use schema::{Fields, SCHEMA_TAG};
 pub(crate) use search::{Bm25Hit, Census, FieldWeights};
@@ -322,8 +323,8 @@ fn open_live(dir: Option<&Path>) -> Result<Live> {
     let index = match dir {
         None => Index::create_in_ram(tantivy_schema),
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            let directory = MmapDirectory::open(dir).map_err(|e| Error::Index(e.to_string()))?;
+            crate::files::private_dir(dir)?;
+            let directory = PrivateDirectory::open(dir).map_err(|e| Error::Index(e.to_string()))?;
             Index::open_or_create(directory, tantivy_schema)?
         }
     };

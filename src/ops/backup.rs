@@ -141,6 +141,8 @@ fn clear_orphans_of(to: &Path) -> Result<()> {
 
 /// Copies every page of `source` (one snapshot) into a new database file at `path`.
 fn copy_into(source: &Connection, path: &Path) -> Result<()> {
+    // Owner-only before SQLite opens it (its journal inherits the mode).
+    crate::files::create_private_file(path)?;
     let mut target = Connection::open(path)?;
     {
         let backup = rusqlite::backup::Backup::new(source, &mut target)?;

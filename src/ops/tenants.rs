@@ -229,23 +229,17 @@ fn check_id(id: &str) -> Result<()> {
 
 /// Creates `dir` (and parents) readable only by its owner, if missing.
 fn private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    Ok(())
+    Ok(crate::files::private_dir(dir)?)
 }
 
 /// Creates an empty `path` readable only by its owner; SQLite gives the `-wal` and
 /// `-shm` files the same permissions.
 fn private_file(path: &Path) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?;
-    Ok(())
+    if crate::files::create_private_file(path)? {
+        Ok(())
+    } else {
+        Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists).into())
+    }
 }
 
 #[cfg(test)]
