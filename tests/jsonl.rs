@@ -270,6 +270,77 @@ fn knowledge_graph_shapes_serialize_like_the_reference() {
     );
 }
 
+#[test]
+fn memory_jsonl_imported_twice_changes_nothing_and_a_grown_file_adds_only_its_new_lines() {
+    let memory = Memory::ephemeral().unwrap();
+    let options = ImportOptions::new().episode(Episode::new("cairn-import").source("memory.jsonl"));
+    let first = memory.import_jsonl(REFERENCE.as_bytes(), &options).unwrap();
+    assert!(!first.replayed);
+    let episode = first.episode.expect("recorded under an episode");
+    let info = memory.get_episode(episode).unwrap().unwrap();
+    assert_eq!(info.agent.as_deref(), Some("cairn-import"));
+    assert_eq!(info.source.as_deref(), Some("memory.jsonl"));
+    assert!(info.idempotency_key.unwrap().starts_with("import:sha256:"));
+    let acme = memory.resolve("Acme Corp").unwrap().unwrap();
+    let mentions = || memory.outgoing(acme).unwrap()[0].mentions;
+    assert_eq!(
+        mentions(),
+        1,
+        "two spellings of one relation in a snapshot are one fact"
+    );
+    let (stats, lines) = (memory.stats().unwrap(), export(&memory, JsonlFormat::Cairn));
+
+    // The same content again (with Windows line ends): nothing at all is written.
+    let again = memory
+        .import_jsonl(REFERENCE.replace('\n', "\r\n").as_bytes(), &options)
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!((again.episode, again.records), (Some(episode), 0));
+    assert_eq!(memory.stats().unwrap(), stats);
+    assert_eq!(body(&export(&memory, JsonlFormat::Cairn)), body(&lines));
+
+    // A grown file: a new episode, and only the new lines change anything.
+    let grown = format!(
+        "{REFERENCE}{}\n",
+        r#"{"type":"relation","from":"Ann","to":"ACME corp","relationType":"works at"}"#
+    );
+    let third = memory.import_jsonl(grown.as_bytes(), &options).unwrap();
+    assert!(!third.replayed);
+    assert_ne!(third.episode, Some(episode));
+    let after = memory.stats().unwrap();
+    assert_eq!(
+        (
+            after.entities,
+            after.relations,
+            after.observations,
+            after.episodes
+        ),
+        (
+            stats.entities + 1,
+            stats.relations + 1,
+            stats.observations,
+            stats.episodes + 1
+        )
+    );
+    assert_eq!(mentions(), 1, "old lines assert nothing again");
+    let written = memory
+        .history(&cairn::HistoryQuery::new().agent("cairn-import"))
+        .unwrap();
+    let by_third: Vec<_> = written
+        .iter()
+        .filter(|e| e.change.episode == third.episode)
+        .map(|e| e.change.op)
+        .collect();
+    assert_eq!(
+        by_third,
+        [
+            cairn::ChangeOp::RelationCreated,
+            cairn::ChangeOp::EntityCreated
+        ],
+        "Ann and her relation, newest first"
+    );
+}
+
 /// Random input never panics an import: it succeeds, or fails with a typed error and
 /// writes nothing (the counts and the change log are as before).
 mod properties {
