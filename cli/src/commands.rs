@@ -494,6 +494,11 @@ fn search_options(search: &SearchArgs) -> Result<SearchOptions, Failure> {
 /// nothing to wait for; what a script expects (`cairn add X && cairn search X` finds X)
 /// is every write committed before the command, so it waits for the file's log first.
 fn caught_up(memory: &Memory) -> Result<(), Failure> {
+    if let Some(stored) = memory.missing_embedder() {
+        eprintln!(
+            "cairn: searching by words and graph only: the file's vectors are {stored}; pass --model to search them too"
+        );
+    }
     memory.sync()?;
     Ok(())
 }

@@ -1067,3 +1067,170 @@ async fn the_log_level_shows_calls_at_debug_and_failures_at_warn() {
     let quiet = stderr_of_two_calls(&[], &[("CAIRN_LOG", "off")]).await;
     assert!(!quiet.contains("cairn::mcp"), "{quiet}");
 }
+
+/// `cairn mcp` spoken to in raw JSON-RPC lines, for what an SDK client never sends.
+struct Raw {
+    server: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Raw {
+    fn spawn(db: &Path) -> Raw {
+        use std::io::BufRead;
+        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--db")
+            .arg(db)
+            .arg("mcp")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = server.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+        Raw {
+            server,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{message}").unwrap();
+    }
+
+    /// Sends request `id` and returns the server's reply to it (skipping notifications).
+    fn request(&mut self, id: i64, method: &str, params: Option<Value>) -> Value {
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        self.send(message);
+        for line in self.stdout.by_ref() {
+            let reply: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            if reply["id"] == id {
+                return reply;
+            }
+        }
+        panic!("no reply to {id}");
+    }
+
+    fn initialize(&mut self, id: i64) {
+        let init = self.request(
+            id,
+            "initialize",
+            Some(json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                        "clientInfo": {"name": "test", "version": "0"}})),
+        );
+        assert!(init["result"].is_object(), "{init}");
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// The JSON-RPC error of `reply`: its code and message.
+fn rpc_error(reply: &Value) -> (i64, String) {
+    let code = reply["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an error: {reply}"));
+    let message = reply["error"]["message"].as_str().unwrap_or("").to_owned();
+    (code, message)
+}
+
+#[test]
+fn protocol_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = Raw::spawn(&dir.path().join("memory.db"));
+
+    // Before initialize: a clear refusal, and the session can still begin.
+    let (code, message) = rpc_error(&raw.request(1, "tools/list", None));
+    assert_eq!(code, -32600, "{message}");
+    assert!(message.contains("not initialized"), "{message}");
+    raw.initialize(2);
+
+    // tools/call params of the wrong shape: -32602 naming the path.
+    for (id, params, path) in [
+        (3, None, "params"),
+        (4, Some(json!("read_graph")), "params"),
+        (5, Some(json!({"name": 42})), "params.name"),
+        (6, Some(json!({"arguments": {}})), "params.name"),
+        (
+            7,
+            Some(json!({"name": "read_graph", "arguments": "x"})),
+            "params.arguments",
+        ),
+        (
+            8,
+            Some(json!({"name": "read_graph", "arguments": [1]})),
+            "params.arguments",
+        ),
+    ] {
+        let reply = raw.request(id, "tools/call", params);
+        let (code, message) = rpc_error(&reply);
+        assert_eq!(code, -32602, "{id}: {message}");
+        assert!(message.contains(&format!("at {path}:")), "{id}: {message}");
+        assert_eq!(reply["error"]["data"]["path"], path, "{reply}");
+    }
+
+    // Wrong types and missing fields inside the arguments: named by their path.
+    let entity = |name: Value, observations: Value| {
+        json!({"name": "create_entities", "arguments": {"entities": [
+            {"name": "Ann", "entityType": "person", "observations": []},
+            {"name": name, "entityType": "person", "observations": observations}]}})
+    };
+    for (id, params, path) in [
+        (9, entity(json!(5), json!([])), "at entities[1].name:"),
+        (
+            10,
+            entity(json!("Bob"), json!(["x", 1])),
+            "at entities[1].observations[1]:",
+        ),
+        (
+            11,
+            json!({"name": "add_observations", "arguments": {"observations": [{"entityName": "Ann"}]}}),
+            "at observations[0]: missing field `contents`",
+        ),
+        (
+            12,
+            json!({"name": "search_memory", "arguments": {"query": "x", "kinds": "chunk"}}),
+            "at kinds:",
+        ),
+    ] {
+        let (code, message) = rpc_error(&raw.request(id, "tools/call", Some(params)));
+        assert_eq!(code, -32602, "{id}: {message}");
+        assert!(message.contains(path), "{id}: {message} should say {path}");
+    }
+
+    // An unknown tool is the tool's failed result, as in the reference server.
+    let reply = raw.request(
+        13,
+        "tools/call",
+        Some(json!({"name": "nope", "arguments": {}})),
+    );
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    let text = reply["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("nope") && text.contains("not found"),
+        "{text}"
+    );
+
+    // Nothing of the refused calls was written, and the server still serves.
+    let graph = raw.request(
+        14,
+        "tools/call",
+        Some(json!({"name": "read_graph", "arguments": {}})),
+    );
+    assert_eq!(
+        graph["result"]["structuredContent"],
+        json!({"entities": [], "relations": []}),
+        "{graph}"
+    );
+}

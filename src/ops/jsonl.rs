@@ -716,6 +716,12 @@ fn parse_row(line: u64, text: &str, columns: &HashMap<&'static str, Vec<String>>
         row.columns.push(name.clone());
         row.values.push(json_to_sql(value)?);
     }
+    if row.columns.is_empty() {
+        return Err(Error::invalid_input(
+            "record",
+            format!("a {table} row needs its columns"),
+        ));
+    }
     check_keys(&row)?;
     Ok(row)
 }
@@ -815,8 +821,9 @@ fn require_empty(c: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Inserts one row; a constraint it breaks (a duplicate key, a missing parent) is the
-/// line's fault, not the database's.
+/// Inserts one row; a constraint it breaks (a duplicate key, a missing parent) or a value
+/// of the wrong type for its column (text for an integer key) is the line's fault, not
+/// the database's.
 fn insert_row(c: &Connection, row: &Row) -> Result<()> {
     let columns: Vec<String> = row.columns.iter().map(|n| format!("\"{n}\"")).collect();
     let marks = vec!["?"; columns.len()].join(", ");
@@ -830,9 +837,17 @@ fn insert_row(c: &Connection, row: &Row) -> Result<()> {
         .execute(rusqlite::params_from_iter(row.values.iter()))
     {
         Ok(_) => Ok(()),
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => Err(
-            Error::invalid_input("record", format!("{} row refused: {e}", row.table)),
-        ),
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch)
+            ) =>
+        {
+            Err(Error::invalid_input(
+                "record",
+                format!("{} row refused: {e}", row.table),
+            ))
+        }
         Err(e) => Err(e.into()),
     }
 }
