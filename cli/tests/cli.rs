@@ -427,8 +427,19 @@ fn a_model_directory_embeds_and_stats_says_which() {
         .find(|h| h["kind"] == "observation")
         .unwrap_or_else(|| panic!("no observation found: {hits}"));
     assert!(first["text"].as_str().unwrap().contains("sushi"), "{hits}");
-    // Without the model the file is refused, naming both sides.
+    // Without the model the file reads (search by words, saying so) but refuses writes,
+    // naming both sides.
     let out = cairn(&db, &["stats"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cairn(&db, &["search", "sushi"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("sushi"), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("words and graph only") && stderr.contains(&id),
+        "{stderr}"
+    );
+    let out = cairn(&db, &["add", "Ann", "likes", "tea"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
