@@ -825,7 +825,11 @@ fn edits_resolve_names_and_write_nothing_on_error() {
         "stored"
     );
     let now = cairn(&db, &["invalidate", "acme", "based in", "Springfield"]);
-    assert!(text(&now).contains("holds until 20"), "{}", text(&now));
+    assert!(
+        text(&now).contains("no longer holds from 20"),
+        "{}",
+        text(&now)
+    );
 
     let gone = json(
         &db,
