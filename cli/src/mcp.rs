@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn::{
     Document, Episode, HitKind, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page,
-    Provenance, SearchOptions, Timestamp,
+    SearchOptions, Timestamp,
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -27,8 +27,8 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -192,18 +192,7 @@ impl Server {
         let options = a.filters(options)?;
         let budget = a.token_budget.unwrap_or(SEARCH_MEMORY_BUDGET);
         let context = self.memory.context(&a.query, &options, budget)?;
-        let targets: Vec<_> = context.hits.iter().map(|h| h.target).collect();
-        let mut provenance = self.memory.provenance(&targets)?;
-        let hits: Vec<MemoryHit> = context
-            .hits
-            .iter()
-            .map(|hit| MemoryHit {
-                provenance: provenance
-                    .remove(&hit.target)
-                    .map(|p| ProvenanceView::new(&p)),
-                hit: HitView::new(hit),
-            })
-            .collect();
+        let hits = HitView::with_provenance(&self.memory, &context.hits)?;
         Ok(json!({ "context": context.text, "tokens": context.tokens, "hits": hits }))
     }
 
@@ -581,42 +570,6 @@ impl SearchMemory {
             options = options.kinds(&kinds);
         }
         Ok(options)
-    }
-}
-
-/// A `search_memory` hit with who wrote it and when.
-#[derive(Serialize)]
-struct MemoryHit {
-    #[serde(flatten)]
-    hit: HitView,
-    /// Absent when the hit was deleted between the search and this read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provenance: Option<ProvenanceView>,
-}
-
-/// [`Provenance`] with ISO 8601 times; unknown parts are left out.
-#[derive(Serialize)]
-struct ProvenanceView {
-    written: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    agent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    valid_from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    valid_to: Option<String>,
-}
-
-impl ProvenanceView {
-    fn new(p: &Provenance) -> Self {
-        ProvenanceView {
-            written: iso(p.written),
-            agent: p.agent.clone(),
-            source: p.source.clone(),
-            valid_from: p.valid_from.map(iso),
-            valid_to: p.valid_to.map(iso),
-        }
     }
 }
 

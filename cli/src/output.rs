@@ -106,10 +106,7 @@ pub(crate) struct ProvenHit {
 
 impl HitView {
     /// `hits` with their provenance, read in one call ([`Memory::provenance`]).
-    pub(crate) fn with_provenance(
-        memory: &Memory,
-        hits: &[Hit],
-    ) -> Result<Vec<ProvenHit>, Failure> {
+    pub(crate) fn with_provenance(memory: &Memory, hits: &[Hit]) -> cairn::Result<Vec<ProvenHit>> {
         let targets: Vec<Target> = hits.iter().map(|h| h.target).collect();
         let mut provenance = memory.provenance(&targets)?;
         Ok(hits
