@@ -17,6 +17,7 @@ use crate::output::{HitView, ProvenHit, emit, iso};
 use crate::store::{Store, expand_home};
 use crate::{
     Cli, Command, ExportFormat, Failure, Format, Policy, Provenance, SearchArgs, TenantAction,
+    open_input,
 };
 
 /// The embedder `--model` configured, as `stats` reports it; `None` without a model.
@@ -308,8 +309,10 @@ fn import(
     (format, skip_invalid): (Format, bool),
     agent: &str,
 ) -> Result<(), Failure> {
-    let memory = store.open()?;
     let stdin = file == Path::new("-");
+    // The input first: a missing file is named and no memory file is created for it.
+    let input = if stdin { None } else { Some(open_input(file)?) };
+    let memory = store.open()?;
     let source = if stdin {
         "stdin".to_owned()
     } else {
@@ -323,10 +326,9 @@ fn import(
         Format::Cairn => options = options.format(JsonlFormat::Cairn),
         Format::MemoryJsonl => options = options.format(JsonlFormat::MemoryJsonl),
     }
-    let size = if stdin {
-        None
-    } else {
-        Some(std::fs::metadata(file)?.len())
+    let size = match &input {
+        Some(input) => Some(input.metadata()?.len()),
+        None => None,
     };
     let bar = progress_bar(size);
     if let Some(bar) = &bar {
@@ -339,10 +341,9 @@ fn import(
             _ => {}
         });
     }
-    let report = if stdin {
-        memory.import_jsonl(std::io::stdin().lock(), &options)
-    } else {
-        memory.import_jsonl(BufReader::new(File::open(file)?), &options)
+    let report = match input {
+        Some(input) => memory.import_jsonl(BufReader::new(input), &options),
+        None => memory.import_jsonl(std::io::stdin().lock(), &options),
     };
     if let Some(bar) = &bar {
         bar.finish_and_clear();

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::output::{count, emit};
 use crate::store::Store;
-use crate::{Author, DocFormat, Failure};
+use crate::{Author, DocFormat, Failure, open_input};
 
 /// What `add-document` was asked to store.
 pub(crate) struct Input<'a> {
@@ -41,14 +41,7 @@ pub(crate) fn add(
     let text = if stdin {
         read_bounded(std::io::stdin().lock(), "standard input")?
     } else {
-        let file = std::fs::File::open(input.file).map_err(|e| {
-            let message = format!("{}: {e}", input.file.display());
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Failure::not_found(message)
-            } else {
-                Failure::from(std::io::Error::new(e.kind(), message))
-            }
-        })?;
+        let file = open_input(input.file)?;
         read_bounded(file, &input.file.display().to_string())?
     };
     let markdown = match input.format {

@@ -17,6 +17,20 @@ pub(crate) const EXIT_DAMAGED: u8 = 4;
 pub(crate) const EXIT_BUSY: u8 = 75;
 
 impl Failure {
+    /// The reader of our standard output went away (`cairn export | head -1`): the
+    /// command ends quietly with success, as `head` users expect.
+    fn output_closed() -> Self {
+        Failure {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
+    /// Whether this ends the command without a word (see [`Failure::output_closed`]).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.code == 0
+    }
+
     pub(crate) fn bad_input(message: impl Into<String>) -> Self {
         Failure {
             code: EXIT_BAD_INPUT,
@@ -39,8 +53,25 @@ impl Failure {
     }
 }
 
+/// Opens an input file; a failure names the path (a missing one is not found, exit 3).
+pub(crate) fn open_input(path: &std::path::Path) -> Result<std::fs::File, Failure> {
+    std::fs::File::open(path).map_err(|e| {
+        let message = format!("{}: {e}", path.display());
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Failure::not_found(message)
+        } else {
+            Failure::from(std::io::Error::new(e.kind(), message))
+        }
+    })
+}
+
 impl From<cairn::Error> for Failure {
     fn from(e: cairn::Error) -> Self {
+        if let cairn::Error::Io(io) = &e
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return Failure::output_closed();
+        }
         // A name that belongs to another entity is the caller's input too (merge them).
         let taken = matches!(e, cairn::Error::AliasTaken { .. });
         let code = if e.is_invalid_input() || taken {
@@ -61,6 +92,9 @@ impl From<cairn::Error> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure::output_closed();
+        }
         Failure {
             code: 1,
             message: e.to_string(),

@@ -52,6 +52,7 @@ where
     cli.log.install();
     match commands::run(cli) {
         Ok(()) => 0,
+        Err(failure) if failure.is_quiet() => 0,
         Err(failure) => {
             eprintln!("cairn: {}", failure.message);
             failure.code

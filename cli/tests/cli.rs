@@ -1345,3 +1345,41 @@ fn importing_the_same_memory_jsonl_twice_changes_nothing() {
             .all(|l| l["source"] == "stdin")
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_export_quietly_with_success() {
+    let (_dir, db) = temp();
+    // Far more than a pipe holds, so the export is still writing when the reader leaves.
+    let lines: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"relation\",\"from\":\"Person {i}\",\"to\":\"Acme Corp\",\"relationType\":\"works at\"}}\n"
+            )
+        })
+        .collect();
+    let out = cairn_stdin(&db, &["import", "-"], lines.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pipeline = "set -o pipefail; \"$0\" --db \"$1\" export | head -c 100 > /dev/null";
+    let out = Command::new("bash")
+        .args(["-c", pipeline, env!("CARGO_BIN_EXE_cairn")])
+        .arg(&db)
+        .env_remove("CAIRN_DB")
+        .env_remove("CAIRN_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "nothing said about the closed pipe");
+}
+
+#[test]
+fn importing_a_missing_file_names_it() {
+    let (dir, db) = temp();
+    let missing = dir.path().join("no-such-memory.jsonl");
+    let out = cairn(&db, &["import", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-memory.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+}
