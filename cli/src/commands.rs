@@ -203,7 +203,12 @@ fn record(
     if let Some(key) = &provenance.key {
         episode = episode.idempotency_key(key.as_str());
     }
-    let recorded = memory.record(&episode, batch)?;
+    let recorded = memory.record(&episode, batch).map_err(|e| match e {
+        // One command, one item: "batch item 0 is invalid" would name a batch the user
+        // never wrote.
+        cairn::Error::InvalidBatchItem { index: 0, source } => *source,
+        other => other,
+    })?;
     Ok((memory, recorded.report))
 }
 
