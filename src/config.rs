@@ -125,6 +125,10 @@ pub struct Options {
     pub(crate) wal_limit_bytes: u64,
     pub(crate) embedder: Option<SharedEmbedder>,
     pub(crate) embed_kinds: Vec<DocKind>,
+    /// Set when the file has vectors and this open configured no embedder: the memory
+    /// was opened read-only for that reason, and writes say so. The file's embedder,
+    /// as `id (dimension N)`.
+    pub(crate) missing_embedder: Option<String>,
 }
 
 /// The configured embedder; a type of its own only to be `Debug` (embedders need not be).
@@ -160,6 +164,7 @@ impl Default for Options {
             wal_limit_bytes: DEFAULT_WAL_LIMIT_BYTES,
             embedder: None,
             embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
+            missing_embedder: None,
         }
     }
 }
@@ -193,6 +198,18 @@ impl Options {
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
         self
+    }
+
+    /// What a write on a read-only open fails with: [`crate::Error::ReadOnly`], or the
+    /// embedder mismatch that made the open read-only.
+    pub(crate) fn read_only_error(&self) -> crate::Error {
+        match &self.missing_embedder {
+            Some(stored) => crate::Error::EmbedderMismatch {
+                stored: stored.clone(),
+                given: "no embedder (it can read and search without vectors, not write)".to_owned(),
+            },
+            None => crate::Error::ReadOnly,
+        }
     }
 
     /// Capacity of each connection's prepared-statement cache (default 64).
@@ -266,9 +283,11 @@ impl Options {
 
     /// Embeds chunks and observations with `embedder` and adds a vector channel to
     /// search. The vectors are stored in the file, and the embedder's
-    /// [`id`](Embedder::id) and dimension with them: every later open of the file must
-    /// configure the same embedder (a read-only open may configure none), or it fails with
-    /// [`crate::Error::EmbedderMismatch`].
+    /// [`id`](Embedder::id) and dimension with them: every later open of the file that
+    /// configures an embedder must configure the same one, or it fails with
+    /// [`crate::Error::EmbedderMismatch`]. An open that configures none is read-only
+    /// (it reads, exports, backs up and searches without the vector channel; writes fail
+    /// with the mismatch): see [`crate::Memory::missing_embedder`].
     ///
     /// ```
     /// use std::sync::Arc;

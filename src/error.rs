@@ -126,8 +126,9 @@ pub enum Error {
         reason: String,
     },
     /// The file's vectors were made by another embedder (or another dimension) than the
-    /// one this open configured, or the file has vectors and no embedder was configured
-    /// for writing. Vectors of two embedders are not comparable, so the open is refused.
+    /// one this open configured: vectors of two embedders are not comparable, so the open
+    /// is refused. Also what a write fails with on a file with vectors opened without an
+    /// embedder (such an open only reads; see [`crate::Memory::missing_embedder`]).
     #[error("embedder mismatch: the file's vectors are {stored}, this open configures {given}")]
     EmbedderMismatch {
         /// What the file records, as `id (dimension N)`.

@@ -91,8 +91,15 @@ impl Memory {
 
     /// Opens the memory at `path` with `options`.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Memory> {
-        let db = Arc::new(Db::open(path.as_ref(), options)?);
+        let mut db = Arc::new(Db::open(path.as_ref(), options)?);
         rekey_if_needed(&db)?;
+        if let Some(stored) = index::vectors::missing_embedder(&db)? {
+            // Everything but writing works without the file's embedder: reopen read-only.
+            let mut options = db.options().clone().read_only(true);
+            options.missing_embedder = Some(stored);
+            drop(db);
+            db = Arc::new(Db::open(path.as_ref(), options)?);
+        }
         let dir = index::dir_for(path.as_ref());
         Self::with_index(db, Some(&dir))
     }
@@ -126,6 +133,14 @@ impl Memory {
     /// [`Memory::ephemeral`] with `options`.
     pub fn ephemeral_with(options: Options) -> Result<Memory> {
         Self::with_index(Arc::new(Db::ephemeral(options)?), None)
+    }
+
+    /// The embedder the file's vectors were made with (`id (dimension N)`) when this open
+    /// configured none. Such a memory is opened read-only: it reads, exports, backs up and
+    /// searches (without the vector channel), and its writes fail with
+    /// [`Error::EmbedderMismatch`].
+    pub fn missing_embedder(&self) -> Option<&str> {
+        self.db.options().missing_embedder.as_deref()
     }
 
     /// The database file.

@@ -72,7 +72,9 @@ impl std::str::FromStr for Timestamp {
 
     /// Parses an RFC 3339 date-time (`2026-01-05T10:30:00Z`, `2026-01-05 10:30:00.250+01:00`;
     /// fractions below a millisecond are dropped) or a date alone (`2026-01-05`, midnight
-    /// UTC). Anything else is [`Error::InvalidInput`] naming `time`.
+    /// UTC). ISO 8601's shorter forms are accepted too: no seconds (`2026-01-05T10:30Z`),
+    /// no offset (UTC), an offset as `+0100` or `+01`. Anything else is
+    /// [`Error::InvalidInput`] naming `time`.
     fn from_str(text: &str) -> Result<Timestamp> {
         parse(text.trim()).ok_or_else(|| {
             Error::invalid_input(
@@ -111,36 +113,44 @@ fn parse(text: &str) -> Option<Timestamp> {
         return None;
     }
     let (hour, minute) = (digits(11..13)?, digits(14..16)?);
-    if b.get(16) != Some(&b':') {
-        return None;
+    // Seconds (and a fraction after them) may be left out.
+    let mut i = 16;
+    let mut second = 0;
+    let mut millis = 0;
+    if b.get(i) == Some(&b':') {
+        second = digits(17..19)?;
+        i = 19;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            i = start;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            let fraction = &text[start..i.min(start + 3)];
+            millis = fraction.parse::<i64>().ok()? * 10_i64.pow(3 - fraction.len() as u32);
+        }
     }
-    let second = digits(17..19)?;
     // A leap second (60) is accepted, as RFC 3339 allows, and lands on the next minute.
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let mut i = 19;
-    let mut millis = 0;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let fraction = &text[start..i.min(start + 3)];
-        millis = fraction.parse::<i64>().ok()? * 10_i64.pow(3 - fraction.len() as u32);
-    }
+    // `Z`, none (UTC), `+HH:MM`, `+HHMM` or `+HH`.
+    let offset = |h: std::ops::Range<usize>, m: Option<std::ops::Range<usize>>| {
+        let (h, m) = (digits(h)?, m.map_or(Some(0), &digits)?);
+        (h <= 23 && m <= 59).then_some(h * 60 + m)
+    };
     let offset_minutes = match b.get(i..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (h, m) = (digits(i + 1..i + 3)?, digits(i + 4..i + 6)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let minutes = h * 60 + m;
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let minutes = match rest {
+                [_, _] => offset(i + 1..i + 3, None)?,
+                [_, _, _, _] => offset(i + 1..i + 3, Some(i + 3..i + 5))?,
+                [_, _, b':', _, _] => offset(i + 1..i + 3, Some(i + 4..i + 6))?,
+                _ => return None,
+            };
             if *sign == b'-' { -minutes } else { minutes }
         }
         _ => return None,
@@ -209,6 +219,18 @@ mod tests {
         assert_eq!(millis("2000-02-29"), 951_782_400_000);
         assert_eq!(millis("1969-12-31T23:59:59Z"), -1000);
         assert_eq!(millis(" 2026-01-05 "), millis("2026-01-05T00:00:00Z"));
+        // ISO 8601's shorter forms.
+        let full = millis("2026-01-05T10:30:00Z");
+        for short in [
+            "2026-01-05T10:30Z",
+            "2026-01-05T10:30:00",
+            "2026-01-05 10:30",
+            "2026-01-05T11:30:00+0100",
+            "2026-01-05T11:30+01",
+            "2026-01-05T05:30-05:00",
+        ] {
+            assert_eq!(millis(short), full, "{short}");
+        }
     }
 
     #[test]
@@ -220,12 +242,16 @@ mod tests {
             "2026-02-30",
             "2025-02-29",
             "2026-1-5",
-            "2026-01-05T10:30Z",
+            "2026-01-05T10",
             "2026-01-05T24:00:00Z",
-            "2026-01-05T10:30:00",
+            "2026-01-05T10:30.5Z",
             "2026-01-05T10:30:00.Z",
-            "2026-01-05T10:30:00+0100",
+            "2026-01-05T10:30:00+1:00",
+            "2026-01-05T10:30:00+01:0",
+            "2026-01-05T10:30:00+24:00",
             "2026-01-05T10:30:00Zjunk",
+            "2026-01-05X",
+            "1732233600",
             "+2026-01-05",
         ] {
             let e = bad.parse::<Timestamp>().unwrap_err();

@@ -14,7 +14,7 @@ fn with_embedder(dimension: usize) -> Options {
 }
 
 #[test]
-fn an_embedder_of_another_dimension_or_none_is_refused() {
+fn an_embedder_of_another_dimension_is_refused_and_none_only_reads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     {
@@ -28,13 +28,39 @@ fn an_embedder_of_another_dimension_or_none_is_refused() {
             if stored.contains("dimension 256") && given.contains("dimension 128")),
         "{err}"
     );
-    let err = Memory::open_with(&path, common::options()).unwrap_err();
+    // Without an embedder everything but writing works: stats, search (words and graph
+    // only), export, backup, verify; a write is refused with the mismatch and writes
+    // nothing.
+    let bare = Memory::open_with(&path, common::options()).unwrap();
+    assert_eq!(
+        bare.missing_embedder(),
+        Some("cairn-hash-v1-256 (dimension 256)")
+    );
+    let before = bare.last_seq().unwrap();
+    assert_eq!(bare.stats().unwrap().chunks, 1);
+    let hits = bare.search("hello", &SearchOptions::new()).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let mut export = Vec::new();
+    bare.export_jsonl(&mut export, cairn::JsonlFormat::Cairn)
+        .unwrap();
+    assert!(String::from_utf8(export).unwrap().contains("Ann: hello"));
+    bare.backup(dir.path().join("backup.db")).unwrap();
+    assert!(bare.verify(cairn::VerifyMode::Full).unwrap().is_ok());
+    let err = bare.add_triple(("Ann", "says", "hello")).unwrap_err();
     assert!(
-        matches!(&err, Error::EmbedderMismatch { given, .. } if given == "no embedder"),
+        matches!(&err, Error::EmbedderMismatch { stored, given }
+            if stored.contains("dimension 256") && given.starts_with("no embedder")),
         "{err}"
     );
-    // Reading without an embedder is fine; the same embedder is fine.
-    Memory::open_with(&path, common::options().read_only(true)).unwrap();
+    assert_eq!(bare.last_seq().unwrap(), before);
+    drop(bare);
+    // Read-only without an embedder is fine; the same embedder is fine.
+    let reader = Memory::open_with(&path, common::options().read_only(true)).unwrap();
+    assert_eq!(
+        reader.missing_embedder(),
+        None,
+        "asked for read-only: no reason"
+    );
     let m = Memory::open_with(&path, with_embedder(256)).unwrap();
     assert_eq!(m.stats().unwrap().chunks, 1);
 }

@@ -192,7 +192,12 @@ fn a_file_written_with_the_model_refuses_other_embedders_and_vice_versa() {
         "cairn-hash-v1-384",
         &model_id,
     );
-    refused(&with_model, common::options(), &model_id, "no embedder");
+    // Without an embedder the memory only reads.
+    let bare = Memory::open_with(&with_model, common::options()).unwrap();
+    assert!(bare.missing_embedder().unwrap().contains(&model_id));
+    let err = bare.observe("Ann", "likes tea").unwrap_err();
+    assert!(matches!(err, Error::EmbedderMismatch { .. }), "{err}");
+    drop(bare);
     // The same model with other prefixes makes other vectors: refused too.
     let prefixed = SentenceEmbedder::builder(common::test_model_dir())
         .passage_prefix("passage: ")

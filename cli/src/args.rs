@@ -215,6 +215,10 @@ pub(crate) enum Command {
         /// Skip invalid lines (counted and reported) instead of refusing the whole file.
         #[arg(long)]
         skip_invalid: bool,
+        /// Record a memory.jsonl import under this agent (its source: the file's path, or
+        /// `stdin`); the same content imported again by the same agent writes nothing.
+        #[arg(long, default_value = "cairn-import")]
+        agent: String,
     },
     /// Export the memory as JSON Lines.
     Export {
@@ -238,6 +242,10 @@ pub(crate) enum Command {
         /// Token budget of the rendered text.
         #[arg(long, default_value_t = 1000)]
         budget: usize,
+        /// Start each line of the text with who wrote it and when, as in
+        /// `[mail-agent, 2026-11-30] Acme Corp acquired Widget Inc`.
+        #[arg(long)]
+        provenance: bool,
         #[command(flatten)]
         search: SearchArgs,
     },
@@ -386,6 +394,47 @@ pub(crate) struct SearchArgs {
     /// Graph expansion depth (0: text match only).
     #[arg(long, default_value_t = 2)]
     pub(crate) depth: u32,
+    /// Only hits written under an episode of this agent.
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+    /// Only hits written at or after this time (a relation: first stated): RFC 3339 or
+    /// a date (midnight UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) since: Option<Timestamp>,
+    /// Only hits written before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) until: Option<Timestamp>,
+    /// Only relations valid at this time (including ones ended since); other kinds are
+    /// not affected.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) valid_at: Option<Timestamp>,
+    /// Only these kinds of hits, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    pub(crate) kinds: Vec<Kind>,
+    /// Also relations whose validity ended, marked with their interval (default: only
+    /// what holds now).
+    #[arg(long)]
+    pub(crate) history: bool,
+}
+
+/// `--kinds` values: the kinds of hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    Entity,
+    Relation,
+    Observation,
+    Chunk,
+}
+
+impl Kind {
+    pub(crate) fn hit_kind(self) -> cairn::HitKind {
+        match self {
+            Kind::Entity => cairn::HitKind::Entity,
+            Kind::Relation => cairn::HitKind::Relation,
+            Kind::Observation => cairn::HitKind::Observation,
+            Kind::Chunk => cairn::HitKind::Chunk,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

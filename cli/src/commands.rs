@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, HistoryQuery, ImportOptions,
-    ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder, Seq, Stats,
-    Timestamp, VerifyMode, VerifyReport, WalStatus,
+    Batch, BatchReport, CheckpointPolicy, Direction, Embedder, Episode, HistoryQuery,
+    ImportOptions, ImportProgress, JsonlFormat, Memory, Options, SearchOptions, SentenceEmbedder,
+    Seq, Stats, Timestamp, VerifyMode, VerifyReport, WalStatus,
 };
 use serde::Serialize;
 
-use crate::output::{HitView, emit, iso, reasons_text};
+use crate::output::{HitView, ProvenHit, emit, iso};
 use crate::store::{Store, expand_home};
 use crate::{
     Cli, Command, ExportFormat, Failure, Format, Policy, Provenance, SearchArgs, TenantAction,
@@ -136,7 +136,8 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             file,
             format,
             skip_invalid,
-        } => import(store, json, &file, format, skip_invalid),
+            agent,
+        } => import(store, json, &file, (format, skip_invalid), &agent),
         Command::Export { file, format } => export(store, json, file.as_deref(), format),
         Command::Search {
             query,
@@ -145,8 +146,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         Command::Context {
             query,
             budget,
+            provenance,
             search: args,
-        } => context(store, json, &query, budget, &args),
+        } => context(store, json, &query, (budget, provenance), &args),
         Command::Show { name } => show(store, json, &name),
         Command::Stats => stats(store, json),
         Command::Check { full } => check(store, json, full),
@@ -303,17 +305,24 @@ fn import(
     store: &Store,
     json: bool,
     file: &Path,
-    format: Format,
-    skip_invalid: bool,
+    (format, skip_invalid): (Format, bool),
+    agent: &str,
 ) -> Result<(), Failure> {
     let memory = store.open()?;
-    let mut options = ImportOptions::new().skip_invalid(skip_invalid);
+    let stdin = file == Path::new("-");
+    let source = if stdin {
+        "stdin".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    let mut options = ImportOptions::new()
+        .skip_invalid(skip_invalid)
+        .episode(Episode::new(agent).source(source));
     match format {
         Format::Auto => {}
         Format::Cairn => options = options.format(JsonlFormat::Cairn),
         Format::MemoryJsonl => options = options.format(JsonlFormat::MemoryJsonl),
     }
-    let stdin = file == Path::new("-");
     let size = if stdin {
         None
     } else {
@@ -345,6 +354,16 @@ fn import(
         eprintln!("cairn: imported; the search index is still catching up ({e})");
     }
     emit(json, &report, |r| {
+        if r.replayed {
+            let episode = r
+                .episode
+                .map_or_else(String::new, |e| format!(" (episode {e})"));
+            return format!(
+                "{} was imported before{episode}: nothing written to {}",
+                file.display(),
+                store.path().display()
+            );
+        }
         let mut text = format!(
             "imported {} records ({} lines, format {}) into {}",
             r.records,
@@ -437,36 +456,71 @@ fn create_private(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
-fn search_options(search: &SearchArgs) -> SearchOptions {
-    SearchOptions::new()
+/// The library's options for `search` and `context`; a time window that ends before it
+/// starts is bad input.
+fn search_options(search: &SearchArgs) -> Result<SearchOptions, Failure> {
+    let mut options = SearchOptions::new()
         .limit(search.limit)
         .depth(search.depth)
-        .read_your_writes(true)
+        .include_history(search.history)
+        .read_your_writes(true);
+    if let Some(agent) = &search.agent {
+        options = options.agent(agent);
+    }
+    if search.since.is_some() || search.until.is_some() {
+        // An open end is the end of time.
+        let since = search.since.unwrap_or(Timestamp::from_millis(i64::MIN));
+        let until = search.until.unwrap_or(Timestamp::from_millis(i64::MAX));
+        if until <= since {
+            return Err(Failure::bad_input(format!(
+                "--until {} is not after --since {}",
+                iso(until),
+                iso(since)
+            )));
+        }
+        options = options.written_between(since, until);
+    }
+    if let Some(at) = search.valid_at {
+        options = options.valid_at(at);
+    }
+    if !search.kinds.is_empty() {
+        let kinds: Vec<_> = search.kinds.iter().map(|k| k.hit_kind()).collect();
+        options = options.kinds(&kinds);
+    }
+    Ok(options)
 }
 
 /// A command-line search is its own process and wrote nothing, so read-your-writes has
 /// nothing to wait for; what a script expects (`cairn add X && cairn search X` finds X)
 /// is every write committed before the command, so it waits for the file's log first.
 fn caught_up(memory: &Memory) -> Result<(), Failure> {
+    if let Some(stored) = memory.missing_embedder() {
+        eprintln!(
+            "cairn: searching by words and graph only: the file's vectors are {stored}; pass --model to search them too"
+        );
+    }
     memory.sync()?;
     Ok(())
 }
 
 fn search(store: &Store, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
+    let options = search_options(search)?;
     let memory = store.open_existing()?;
     caught_up(&memory)?;
-    let hits = memory.search(query, &search_options(search))?;
-    let views: Vec<HitView> = hits.iter().map(HitView::new).collect();
-    emit(json, &views, |_| {
-        hits.iter()
+    let hits = memory.search(query, &options)?;
+    let views = HitView::with_provenance(&memory, &hits)?;
+    emit(json, &views, |views| {
+        views
+            .iter()
             .enumerate()
             .map(|(i, h)| {
                 format!(
-                    "{:>2}. {:.3}  {}  [{}]",
+                    "{:>2}. {:.3}  {}  [{}]{}",
                     i + 1,
-                    h.score,
-                    h.text.replace('\n', " "),
-                    reasons_text(h)
+                    h.hit.score,
+                    h.hit.text.replace('\n', " "),
+                    h.reasons,
+                    h.provenance.as_ref().map_or_else(String::new, |p| p.text())
                 )
             })
             .collect::<Vec<_>>()
@@ -478,20 +532,21 @@ fn context(
     store: &Store,
     json: bool,
     query: &str,
-    budget: usize,
+    (budget, provenance): (usize, bool),
     search: &SearchArgs,
 ) -> Result<(), Failure> {
+    let options = search_options(search)?.provenance(provenance);
     let memory = store.open_existing()?;
     caught_up(&memory)?;
-    let context = memory.context(query, &search_options(search), budget)?;
+    let context = memory.context(query, &options, budget)?;
     #[derive(Serialize)]
     struct Out {
         context: String,
         tokens: usize,
-        hits: Vec<HitView>,
+        hits: Vec<ProvenHit>,
     }
     let out = Out {
-        hits: context.hits.iter().map(HitView::new).collect(),
+        hits: HitView::with_provenance(&memory, &context.hits)?,
         context: context.text,
         tokens: context.tokens,
     };

@@ -3,9 +3,7 @@
 //! it was given (through the library's normalization) and makes the change: a name that
 //! does not exist is not found (exit 3) and nothing, not even the episode, is written.
 
-use cairn::{
-    Direction, DocumentId, Entity, EntityId, Error, Memory, Relation, RelationId, Timestamp,
-};
+use cairn::{Direction, DocumentId, Entity, EntityId, Error, Memory, Relation, Timestamp};
 use serde::Serialize;
 
 use crate::output::{count, emit, iso};
@@ -302,14 +300,13 @@ pub(crate) fn invalidate(
     let relation: Relation = edit(store, author, |m| {
         let r = relation(m, names)?;
         m.invalidate(r.id, at)?;
-        let id: RelationId = r.id;
-        m.relation(id)?.ok_or(Error::NotFound {
+        m.relation(r.id)?.ok_or(Error::NotFound {
             what: "relation",
-            key: id.to_string(),
+            key: r.id.to_string(),
         })
     })?;
     emit(json, &relation, |r| {
         let until = r.valid_to.map_or_else(String::new, iso);
-        format!("{} holds until {until}", triple_text(r))
+        format!("{} no longer holds from {until}", triple_text(r))
     })
 }

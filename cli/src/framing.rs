@@ -6,6 +6,8 @@
 //! cap of [`MAX_REQUEST_BYTES`]: lines within it are passed to the server through an
 //! in-process pipe, a longer one is discarded as it streams in (never held whole) and
 //! answered with a JSON-RPC error carrying the request's id when its first bytes show it.
+//! Lines within the cap are screened first ([`crate::screen`]): requests rmcp would
+//! answer unhelpfully are answered here with errors naming what is wrong.
 //! The server's replies and these errors reach stdout through one writer, a line at a
 //! time, so they never interleave.
 
@@ -39,7 +41,8 @@ where
     (server_in, server_out)
 }
 
-/// Copies request lines within `max` bytes to `requests`; answers longer ones on `errors`.
+/// Copies request lines within `max` bytes that pass the screen to `requests`; answers
+/// longer ones, and the screen's refusals, on `errors`.
 async fn read_requests<R: AsyncRead + Unpin>(
     input: R,
     mut requests: DuplexStream,
@@ -48,6 +51,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
 ) {
     let mut input = BufReader::new(input);
     let mut line: Vec<u8> = Vec::new();
+    let mut screen = crate::screen::Screen::default();
     loop {
         line.clear();
         let Ok(outcome) = read_bounded_line(&mut input, &mut line, max).await else {
@@ -56,7 +60,13 @@ async fn read_requests<R: AsyncRead + Unpin>(
         match outcome {
             Line::End => break,
             Line::Whole => {
-                if requests.write_all(&line).await.is_err() {
+                if let Some(reply) = screen.check(&line) {
+                    // Answered here (a malformed tools/call, a request before
+                    // initialize): the server never sees it.
+                    if errors.send(reply.to_string()).is_err() {
+                        break;
+                    }
+                } else if requests.write_all(&line).await.is_err() {
                     break;
                 }
             }

@@ -20,6 +20,7 @@ mod framing;
 mod log;
 mod mcp;
 mod output;
+mod screen;
 mod store;
 
 use std::ffi::OsString;

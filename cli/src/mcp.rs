@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn::{
     Document, Episode, HitKind, KgEntity, KgObservations, KgRelation, KnowledgeGraph, Memory, Page,
-    Provenance, SearchOptions, Timestamp,
+    SearchOptions, Timestamp,
 };
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -27,8 +27,8 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -136,40 +136,33 @@ impl Server {
 
     /// Runs one tool call (blocking: cairn calls are synchronous).
     fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
-        match tool {
-            "create_entities" => {
-                let a: CreateEntities = parse(args)?;
+        match Call::decode(tool, args)? {
+            Call::CreateEntities(a) => {
                 let entities = self.graph_writer()?.create_entities(&a.entities)?;
                 Ok(json!({ "entities": entities }))
             }
-            "create_relations" => {
-                let a: Relations = parse(args)?;
+            Call::CreateRelations(a) => {
                 let relations = self.graph_writer()?.create_relations(&a.relations)?;
                 Ok(json!({ "relations": relations }))
             }
-            "add_observations" => {
-                let a: AddObservations = parse(args)?;
+            Call::AddObservations(a) => {
                 let results = self.graph_writer()?.add_observations(&a.observations)?;
                 Ok(json!({ "results": results }))
             }
-            "delete_entities" => {
-                let a: DeleteEntities = parse(args)?;
+            Call::DeleteEntities(a) => {
                 let n = self.graph_writer()?.delete_entities(&a.entity_names)?;
                 Ok(done(n, a.entity_names.len(), "entities"))
             }
-            "delete_observations" => {
-                let a: DeleteObservations = parse(args)?;
+            Call::DeleteObservations(a) => {
                 let asked = a.deletions.iter().map(|d| d.contents.len()).sum();
                 let n = self.graph_writer()?.delete_observations(&a.deletions)?;
                 Ok(done(n, asked, "observations"))
             }
-            "delete_relations" => {
-                let a: Relations = parse(args)?;
+            Call::DeleteRelations(a) => {
                 let n = self.graph_writer()?.delete_relations(&a.relations)?;
                 Ok(done(n, a.relations.len(), "relations"))
             }
-            "read_graph" => {
-                let a: ReadGraph = parse(args)?;
+            Call::ReadGraph(a) => {
                 let page = a.limit.map(|limit| Page {
                     cursor: a.cursor.clone(),
                     limit,
@@ -178,20 +171,15 @@ impl Server {
                     self.reader().read_graph(page.as_ref())?,
                 )?)
             }
-            "search_nodes" => {
-                let a: SearchNodes = parse(args)?;
+            Call::SearchNodes(a) => {
                 let limit = a.limit.unwrap_or(SEARCH_NODES_LIMIT);
                 Ok(serde_json::to_value(
                     self.reader().search_nodes(&a.query, limit)?,
                 )?)
             }
-            "open_nodes" => {
-                let a: OpenNodes = parse(args)?;
-                Ok(serde_json::to_value(self.reader().open_nodes(&a.names)?)?)
-            }
-            "search_memory" => self.search_memory(parse(args)?),
-            "add_document" => self.add_document(parse(args)?),
-            other => Err(ToolError::Failed(format!("unknown tool {other:?}"))),
+            Call::OpenNodes(a) => Ok(serde_json::to_value(self.reader().open_nodes(&a.names)?)?),
+            Call::SearchMemory(a) => self.search_memory(a),
+            Call::AddDocument(a) => self.add_document(a),
         }
     }
 
@@ -204,18 +192,7 @@ impl Server {
         let options = a.filters(options)?;
         let budget = a.token_budget.unwrap_or(SEARCH_MEMORY_BUDGET);
         let context = self.memory.context(&a.query, &options, budget)?;
-        let targets: Vec<_> = context.hits.iter().map(|h| h.target).collect();
-        let mut provenance = self.memory.provenance(&targets)?;
-        let hits: Vec<MemoryHit> = context
-            .hits
-            .iter()
-            .map(|hit| MemoryHit {
-                provenance: provenance
-                    .remove(&hit.target)
-                    .map(|p| ProvenanceView::new(&p)),
-                hit: HitView::new(hit),
-            })
-            .collect();
+        let hits = HitView::with_provenance(&self.memory, &context.hits)?;
         Ok(json!({ "context": context.text, "tokens": context.tokens, "hits": hits }))
     }
 
@@ -326,9 +303,19 @@ fn done(deleted: usize, asked: usize, what: &str) -> Value {
     json!({ "success": true, "message": message })
 }
 
+/// The tool's arguments decoded; a value of the wrong type or a missing field anywhere
+/// inside is invalid params naming its path (`at entities[0].name: invalid type: ...`),
+/// as the reference server's schema validation names it.
 fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
-    serde_json::from_value(args)
-        .map_err(|e| ToolError::InvalidParams(format!("invalid arguments: {e}")))
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let why = e.into_inner();
+        ToolError::InvalidParams(if path == "." {
+            format!("invalid arguments: {why}")
+        } else {
+            format!("invalid arguments at {path}: {why}")
+        })
+    })
 }
 
 /// The first top-level argument that breaks the tool's declared type or bounds
@@ -424,6 +411,42 @@ impl From<cairn::Error> for ToolError {
 impl From<serde_json::Error> for ToolError {
     fn from(e: serde_json::Error) -> Self {
         ToolError::internal(&e.to_string())
+    }
+}
+
+/// A tool call with its arguments decoded, before anything runs.
+enum Call {
+    CreateEntities(CreateEntities),
+    CreateRelations(Relations),
+    AddObservations(AddObservations),
+    DeleteEntities(DeleteEntities),
+    DeleteObservations(DeleteObservations),
+    DeleteRelations(Relations),
+    ReadGraph(ReadGraph),
+    SearchNodes(SearchNodes),
+    OpenNodes(OpenNodes),
+    SearchMemory(SearchMemory),
+    AddDocument(AddDocument),
+}
+
+impl Call {
+    /// `args` decoded as `tool`'s arguments: invalid params naming the path of a bad
+    /// field, or the unknown tool's failure.
+    fn decode(tool: &str, args: Value) -> Result<Call, ToolError> {
+        Ok(match tool {
+            "create_entities" => Call::CreateEntities(parse(args)?),
+            "create_relations" => Call::CreateRelations(parse(args)?),
+            "add_observations" => Call::AddObservations(parse(args)?),
+            "delete_entities" => Call::DeleteEntities(parse(args)?),
+            "delete_observations" => Call::DeleteObservations(parse(args)?),
+            "delete_relations" => Call::DeleteRelations(parse(args)?),
+            "read_graph" => Call::ReadGraph(parse(args)?),
+            "search_nodes" => Call::SearchNodes(parse(args)?),
+            "open_nodes" => Call::OpenNodes(parse(args)?),
+            "search_memory" => Call::SearchMemory(parse(args)?),
+            "add_document" => Call::AddDocument(parse(args)?),
+            other => return Err(ToolError::Failed(format!("Tool {other} not found"))),
+        })
     }
 }
 
@@ -547,42 +570,6 @@ impl SearchMemory {
             options = options.kinds(&kinds);
         }
         Ok(options)
-    }
-}
-
-/// A `search_memory` hit with who wrote it and when.
-#[derive(Serialize)]
-struct MemoryHit {
-    #[serde(flatten)]
-    hit: HitView,
-    /// Absent when the hit was deleted between the search and this read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provenance: Option<ProvenanceView>,
-}
-
-/// [`Provenance`] with ISO 8601 times; unknown parts are left out.
-#[derive(Serialize)]
-struct ProvenanceView {
-    written: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    agent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    valid_from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    valid_to: Option<String>,
-}
-
-impl ProvenanceView {
-    fn new(p: &Provenance) -> Self {
-        ProvenanceView {
-            written: iso(p.written),
-            agent: p.agent.clone(),
-            source: p.source.clone(),
-            valid_from: p.valid_from.map(iso),
-            valid_to: p.valid_to.map(iso),
-        }
     }
 }
 
@@ -719,14 +706,17 @@ impl ServerHandler for Server {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
-            let why = format!("unknown tool {name:?}");
+            // The reference server answers an unknown tool as the tool's failed result,
+            // which the model reads, not as a protocol error.
+            let why = format!("Tool {name} not found");
             trace_refusal(&name, &why);
-            return Err(ErrorData::invalid_params(why, None));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(why)]).into());
         };
         let args = Value::Object(request.arguments.unwrap_or_default());
         if let Some(problem) = out_of_schema(&tool.input_schema, &args) {
             // Refused before any work: a limit of 10^12 or a megabyte query never reaches
             // the memory, and the client learns which field is wrong.
+            let problem = format!("invalid arguments at {problem}");
             trace_refusal(&name, &problem);
             return Err(ErrorData::invalid_params(problem, None));
         }
@@ -786,5 +776,108 @@ mod tests {
         // would meet the framing's limit instead of the schema's, which names the field.
         assert!(max + max / 2 < crate::framing::MAX_REQUEST_BYTES, "{max}");
         assert!(max <= cairn::MAX_DOCUMENT_BYTES);
+    }
+
+    #[test]
+    fn decoding_names_the_path_of_a_bad_field() {
+        let Err(ToolError::InvalidParams(why)) = Call::decode(
+            "create_entities",
+            json!({"entities": [{"name": "A", "entityType": "t", "observations": ["x", 5]}]}),
+        ) else {
+            panic!("decoded")
+        };
+        assert!(why.contains("at entities[0].observations[1]:"), "{why}");
+        assert!(matches!(
+            Call::decode("nope", json!({})),
+            Err(ToolError::Failed(_))
+        ));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Every property name of every tool's schema, so random arguments reach deep.
+        fn fields() -> Vec<String> {
+            fn collect(schema: &Value, out: &mut Vec<String>) {
+                if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                    for (name, inner) in properties {
+                        out.push(name.clone());
+                        collect(inner, out);
+                    }
+                }
+                if let Some(items) = schema.get("items") {
+                    collect(items, out);
+                }
+            }
+            let tools: Vec<Value> = serde_json::from_str(TOOLS).unwrap();
+            let mut out = Vec::new();
+            for tool in &tools {
+                collect(&tool["inputSchema"], &mut out);
+            }
+            out.sort();
+            out.dedup();
+            out
+        }
+
+        fn tool_names() -> Vec<String> {
+            let tools: Vec<Value> = serde_json::from_str(TOOLS).unwrap();
+            let mut names: Vec<String> = tools
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect();
+            names.push("no_such_tool".into());
+            names
+        }
+
+        /// Any JSON value, its object keys mostly the schemas' field names, its strings
+        /// sometimes dates, kinds or huge.
+        fn values() -> impl Strategy<Value = Value> {
+            let text = prop_oneof![
+                3 => any::<String>(),
+                1 => prop::sample::select(vec![
+                    "2026-11-30", "2026-11-30T14:05:00Z", "2026-02-30", "entity", "chunk", "",
+                    " ", "Ann",
+                ])
+                .prop_map(String::from),
+                1 => Just("x".repeat(70_000)),
+            ];
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                text.prop_map(Value::from),
+            ];
+            let keys = prop_oneof![4 => prop::sample::select(fields()), 1 => any::<String>()];
+            leaf.prop_recursive(4, 48, 5, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                    prop::collection::vec((keys.clone(), inner), 0..6)
+                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever the arguments, the schema check and the decoding (and
+            /// search_memory's filters) answer without panicking, as call_tool runs them.
+            #[test]
+            fn any_arguments_decode_or_are_refused(
+                tool in prop::sample::select(tool_names()),
+                args in values(),
+            ) {
+                let tools: Vec<Tool> = serde_json::from_str(TOOLS).unwrap();
+                if let Some(schema) = tools.iter().find(|t| t.name == tool) {
+                    let _ = out_of_schema(&schema.input_schema, &args);
+                }
+                if let Ok(Call::SearchMemory(a)) = Call::decode(&tool, args) {
+                    let _ = a.filters(SearchOptions::new());
+                }
+            }
+        }
     }
 }

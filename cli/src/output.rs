@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cairn::{Hit, Reason, Target, Timestamp};
+use cairn::{Hit, Memory, Provenance, Reason, Target, Timestamp};
 use serde::Serialize;
 
 use crate::Failure;
@@ -88,6 +88,88 @@ impl HitView {
             text: hit.text.clone(),
             why: hit.why.iter().map(reason_json).collect(),
         }
+    }
+}
+
+/// A hit with who wrote it and when, as `search` and `context` print it: the hit's
+/// fields and a `provenance` object (absent for a hit deleted since the search).
+#[derive(Serialize)]
+pub(crate) struct ProvenHit {
+    #[serde(flatten)]
+    pub(crate) hit: HitView,
+    /// Why it was found, for people (`bm25 #1, graph 1 from entity 3`).
+    #[serde(skip)]
+    pub(crate) reasons: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provenance: Option<ProvenanceView>,
+}
+
+impl HitView {
+    /// `hits` with their provenance, read in one call ([`Memory::provenance`]).
+    pub(crate) fn with_provenance(memory: &Memory, hits: &[Hit]) -> cairn::Result<Vec<ProvenHit>> {
+        let targets: Vec<Target> = hits.iter().map(|h| h.target).collect();
+        let mut provenance = memory.provenance(&targets)?;
+        Ok(hits
+            .iter()
+            .map(|hit| ProvenHit {
+                hit: HitView::new(hit),
+                reasons: reasons_text(hit),
+                provenance: provenance
+                    .remove(&hit.target)
+                    .map(|p| ProvenanceView::new(&p)),
+            })
+            .collect())
+    }
+}
+
+/// [`Provenance`] with RFC 3339 times; unknown parts are left out.
+#[derive(Serialize)]
+pub(crate) struct ProvenanceView {
+    written: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<String>,
+    /// The UTC date it was written on, for the text output.
+    #[serde(skip)]
+    written_on: String,
+}
+
+impl ProvenanceView {
+    pub(crate) fn new(p: &Provenance) -> Self {
+        ProvenanceView {
+            written: iso(p.written),
+            agent: p.agent.clone(),
+            source: p.source.clone(),
+            valid_from: p.valid_from.map(iso),
+            valid_to: p.valid_to.map(iso),
+            written_on: p.written_on().to_owned(),
+        }
+    }
+
+    /// `  (mail, from msg-1, 2026-11-30; valid until 2026-12-01T00:00:00Z)` for people.
+    pub(crate) fn text(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(agent) = &self.agent {
+            parts.push(agent.clone());
+        }
+        if let Some(source) = &self.source {
+            parts.push(format!("from {source}"));
+        }
+        parts.push(self.written_on.clone());
+        let mut text = format!("  ({}", parts.join(", "));
+        match (&self.valid_from, &self.valid_to) {
+            (Some(from), Some(to)) => text.push_str(&format!("; valid from {from} until {to}")),
+            (Some(from), None) => text.push_str(&format!("; valid from {from}")),
+            (None, Some(to)) => text.push_str(&format!("; valid until {to}")),
+            (None, None) => {}
+        }
+        text.push(')');
+        text
     }
 }
 

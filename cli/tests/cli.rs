@@ -427,8 +427,19 @@ fn a_model_directory_embeds_and_stats_says_which() {
         .find(|h| h["kind"] == "observation")
         .unwrap_or_else(|| panic!("no observation found: {hits}"));
     assert!(first["text"].as_str().unwrap().contains("sushi"), "{hits}");
-    // Without the model the file is refused, naming both sides.
+    // Without the model the file reads (search by words, saying so) but refuses writes,
+    // naming both sides.
     let out = cairn(&db, &["stats"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cairn(&db, &["search", "sushi"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("sushi"), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("words and graph only") && stderr.contains(&id),
+        "{stderr}"
+    );
+    let out = cairn(&db, &["add", "Ann", "likes", "tea"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -814,7 +825,11 @@ fn edits_resolve_names_and_write_nothing_on_error() {
         "stored"
     );
     let now = cairn(&db, &["invalidate", "acme", "based in", "Springfield"]);
-    assert!(text(&now).contains("holds until 20"), "{}", text(&now));
+    assert!(
+        text(&now).contains("no longer holds from 20"),
+        "{}",
+        text(&now)
+    );
 
     let gone = json(
         &db,
@@ -1072,4 +1087,261 @@ fn log_shows_who_wrote_what_and_when() {
         text(&after)
     );
     assert!(text(&after).contains("(gone)  (cli)"), "{}", text(&after));
+}
+
+#[test]
+fn search_and_context_filter_and_say_who_wrote_each_hit() {
+    let (_dir, db) = temp();
+    json(
+        &db,
+        &[
+            "add", "Ann", "works at", "Acme", "--agent", "mail", "--source", "msg-1",
+        ],
+    );
+    json(
+        &db,
+        &[
+            "observe",
+            "Ann",
+            "Ann drinks tea at Acme",
+            "--agent",
+            "chat",
+        ],
+    );
+    let out = cairn_stdin(
+        &db,
+        &["add-document", "-", "--agent", "docs"],
+        b"Acme report: Ann presented the numbers.",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(
+        &db,
+        &[
+            "invalidate",
+            "Ann",
+            "works at",
+            "Acme",
+            "--at",
+            "2026-01-05",
+        ],
+    );
+    let kinds = |hits: &Value| -> Vec<String> {
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = json(&db, &["search", "Ann Acme", "--history"]);
+    for kind in ["entity", "relation", "observation", "chunk"] {
+        assert!(kinds(&all).contains(&kind.to_owned()), "{kind} in {all:#}");
+    }
+    let hits = all.as_array().unwrap();
+    assert!(
+        hits.iter().all(|h| h["provenance"]["written"]
+            .as_str()
+            .is_some_and(|w| w.ends_with('Z'))),
+        "{all:#}"
+    );
+    let relation = hits.iter().find(|h| h["kind"] == "relation").unwrap();
+    assert_eq!(relation["provenance"]["agent"], "mail");
+    assert_eq!(relation["provenance"]["source"], "msg-1");
+    assert_eq!(relation["provenance"]["valid_to"], "2026-01-05T00:00:00Z");
+    let text_out = cairn(
+        &db,
+        &["search", "Ann Acme", "--history", "--kinds", "relation"],
+    );
+    assert!(
+        text(&text_out).contains("(mail, from msg-1, 20")
+            && text(&text_out).contains("valid until 2026-01-05T00:00:00Z"),
+        "{}",
+        text(&text_out)
+    );
+
+    // The ended relation is left out by default, and back when asked for a time it held.
+    assert!(!kinds(&json(&db, &["search", "Ann Acme"])).contains(&"relation".to_owned()));
+    let then = json(
+        &db,
+        &[
+            "search",
+            "Ann Acme",
+            "--valid-at",
+            "2025-12-01",
+            "--kinds",
+            "relation",
+        ],
+    );
+    assert_eq!(kinds(&then), ["relation"]);
+    let by_chat = json(&db, &["search", "Ann Acme", "--agent", "chat"]);
+    assert_eq!(kinds(&by_chat), ["observation"], "{by_chat:#}");
+    assert_eq!(by_chat[0]["provenance"]["agent"], "chat");
+    let some = json(&db, &["search", "Ann Acme", "--kinds", "entity,chunk"]);
+    assert!(
+        kinds(&some).iter().all(|k| k == "entity" || k == "chunk") && kinds(&some).len() >= 2,
+        "{some:#}"
+    );
+    assert!(
+        json(&db, &["search", "Ann Acme", "--since", "2999-01-01"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        json(
+            &db,
+            &["search", "Ann Acme", "--until", "2000-01-01T00:00:00Z"]
+        )
+        .as_array()
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        json(
+            &db,
+            &["search", "Ann Acme", "--since", "2000-01-01", "--history"]
+        ),
+        all
+    );
+    let backwards = cairn(
+        &db,
+        &[
+            "search",
+            "Ann",
+            "--since",
+            "2026-01-02",
+            "--until",
+            "2026-01-01",
+        ],
+    );
+    assert_eq!(backwards.status.code(), Some(2));
+    assert!(
+        stderr(&backwards).contains("--until"),
+        "{}",
+        stderr(&backwards)
+    );
+    assert_eq!(
+        cairn(&db, &["search", "Ann", "--kinds", "planet"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // Context: the same filters, hits with provenance, and labelled lines on request.
+    let context = json(&db, &["context", "Ann Acme", "--agent", "docs"]);
+    assert!(
+        context["context"]
+            .as_str()
+            .unwrap()
+            .contains("Ann presented the numbers"),
+        "{context:#}"
+    );
+    assert!(!context["context"].as_str().unwrap().contains("drinks tea"));
+    assert!(
+        context["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["provenance"]["agent"] == "docs")
+    );
+    let labelled = cairn(
+        &db,
+        &["context", "Ann Acme", "--agent", "chat", "--provenance"],
+    );
+    assert!(text(&labelled).contains("[chat, 20"), "{}", text(&labelled));
+}
+
+#[test]
+fn importing_the_same_memory_jsonl_twice_changes_nothing() {
+    let (dir, db) = temp();
+    let file = dir.path().join("memory.jsonl");
+    let lines = concat!(
+        "{\"type\":\"entity\",\"name\":\"Acme Corp\",\"entityType\":\"organization\",\"observations\":[\"Founded in 1999\"]}\n",
+        "{\"type\":\"relation\",\"from\":\"Acme Corp\",\"to\":\"Widget Inc\",\"relationType\":\"acquired\"}\n",
+        "{\"type\":\"relation\",\"from\":\"Widget Inc\",\"to\":\"Zürich\",\"relationType\":\"based in\"}\n",
+    );
+    std::fs::write(&file, lines).unwrap();
+    let path = file.to_str().unwrap();
+    let first = json(&db, &["import", path]);
+    assert_eq!(
+        (first["records"].as_u64(), first["replayed"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let (stats, export) = (json(&db, &["stats"]), text(&cairn(&db, &["export"])));
+    let mentions = |db: &Path| {
+        let shown = json(db, &["show", "widget inc"]);
+        shown["relations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["mentions"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mentions(&db), [1, 1]);
+
+    let again = cairn(&db, &["import", path]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        text(&again).contains("was imported before"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(json(&db, &["stats"]), stats, "stats unchanged");
+    let body = |export: &str| {
+        export
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        body(&text(&cairn(&db, &["export"]))),
+        body(&export),
+        "the file unchanged"
+    );
+    assert_eq!(mentions(&db), [1, 1], "mention counts unchanged");
+
+    // Who imported what: an episode of cairn-import from the file.
+    let log = json(&db, &["log", "--agent", "cairn-import"]);
+    assert_eq!(log.as_array().unwrap().len(), 7, "{log:#}");
+    assert!(log.as_array().unwrap().iter().all(|l| l["source"] == path));
+
+    // A grown file: only its new line is written, under a new episode of the given agent.
+    std::fs::write(&file, format!("{lines}{}\n", "{\"type\":\"relation\",\"from\":\"Ann\",\"to\":\"ACME corp\",\"relationType\":\"works at\"}")).unwrap();
+    let grown = json(&db, &["import", path, "--agent", "migration"]);
+    assert_eq!(grown["replayed"], false);
+    let after = json(&db, &["stats"]);
+    assert_eq!(
+        after["relations"].as_u64(),
+        stats["relations"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(
+        after["episodes"].as_u64(),
+        stats["episodes"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(mentions(&db), [1, 1]);
+    let by_migration = json(&db, &["log", "--agent", "migration"]);
+    let ops: Vec<&str> = by_migration
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        ["relation.create", "entity.create"],
+        "Ann and her relation only"
+    );
+
+    // Standard input is recorded as such.
+    let copy = dir.path().join("copy.db");
+    let out = cairn_stdin(&copy, &["import", "-", "--json"], lines.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        json(&copy, &["log"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["source"] == "stdin")
+    );
 }

@@ -407,65 +407,22 @@ async fn hostile_arguments_get_invalid_params_and_the_server_keeps_serving() {
 
 #[test]
 fn an_oversized_request_line_gets_an_error_reply() {
-    use std::io::{BufRead, BufReader, Write};
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("memory.db");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--db")
-        .arg(&db)
-        .arg("mcp")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = server.stdin.take().unwrap();
-    let stdout = server.stdout.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": { "name": "test", "version": "0" } } });
-        writeln!(stdin, "{init}").unwrap();
-        writeln!(
-            stdin,
-            "{}",
-            json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })
-        )
-        .unwrap();
-        // 20 MiB in one line.
-        let huge = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"search_nodes\",\"arguments\":{{\"query\":\"{}\"}}}}}}",
-            "x".repeat(20 << 20)
-        );
-        writeln!(stdin, "{huge}").unwrap();
-        writeln!(
-            stdin,
-            "{}",
-            json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/list" })
-        )
-        .unwrap();
-        stdin
-    });
-    let mut replies: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
-    for line in BufReader::new(stdout).lines() {
-        let reply: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if let Some(id) = reply["id"].as_i64() {
-            replies.insert(id, reply);
-        }
-        if replies.contains_key(&2) && replies.contains_key(&3) {
-            break;
-        }
-    }
-    let stdin = writer.join().unwrap();
-    drop(stdin);
-    assert_eq!(replies[&2]["error"]["code"], -32600, "{:?}", replies[&2]);
-    assert!(
-        replies[&3]["result"]["tools"].is_array(),
-        "{:?}",
-        replies[&3]
+    let mut raw = Raw::spawn(&dir.path().join("memory.db"));
+    raw.initialize(1);
+    // 20 MiB in one line. The server reads it as it streams in, so writing it whole
+    // before reading any reply cannot block.
+    let huge = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"search_nodes\",\"arguments\":{{\"query\":\"{}\"}}}}}}",
+        "x".repeat(20 << 20)
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    raw.send_line(&huge);
+    // The error answers the oversized line before the next request is read.
+    let lines = raw.exchange(3, "tools/list", None);
+    let oversized = lines.iter().find(|m| m["id"] == 2).expect("a reply to 2");
+    assert_eq!(oversized["error"]["code"], -32600, "{oversized}");
+    let listed = lines.last().unwrap();
+    assert!(listed["result"]["tools"].is_array(), "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -915,34 +872,8 @@ async fn the_graph_resource_is_read_and_its_listeners_hear_of_writes() {
 /// `resources/unsubscribe`.
 #[test]
 fn resources_subscribe_notifies_of_writes_in_order() {
-    use std::io::{BufRead, BufReader, Write};
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("memory.db");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--db")
-        .arg(&db)
-        .arg("mcp")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = server.stdin.take().unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut send = |message: Value| writeln!(stdin, "{message}").unwrap();
-    // The lines the server writes up to and including the reply to `id`.
-    let mut until_reply = |id: i64| -> Vec<Value> {
-        let mut lines = Vec::new();
-        for line in stdout.by_ref() {
-            let message: Value = serde_json::from_str(&line.unwrap()).unwrap();
-            let done = message["id"] == id;
-            lines.push(message);
-            if done {
-                return lines;
-            }
-        }
-        panic!("no reply to {id}: {lines:?}");
-    };
+    let mut raw = Raw::spawn(&dir.path().join("memory.db"));
     let updates = |lines: &[Value]| {
         lines
             .iter()
@@ -950,61 +881,38 @@ fn resources_subscribe_notifies_of_writes_in_order() {
             .inspect(|m| assert_eq!(m["params"]["uri"], GRAPH_URI))
             .count()
     };
-    let tool = |id: i64, name: &str, arguments: Value| {
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-               "params": {"name": name, "arguments": arguments}})
-    };
+    let tool = |name: &str, arguments: Value| Some(json!({"name": name, "arguments": arguments}));
     let entity = json!({"entities": [{"name": "Ann", "entityType": "person", "observations": []}]});
 
-    send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"}}}),
+    let init = raw.initialize(1);
+    assert_eq!(
+        init["result"]["capabilities"]["resources"]["subscribe"], true,
+        "{init}"
     );
-    let init = until_reply(1);
-    let capabilities = &init.last().unwrap()["result"]["capabilities"];
-    assert_eq!(capabilities["resources"]["subscribe"], true, "{init:?}");
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    send(
-        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
-                "params": {"uri": GRAPH_URI}}),
-    );
-    let subscribed = until_reply(2);
-    assert!(
-        subscribed.last().unwrap()["error"].is_null(),
-        "{subscribed:?}"
-    );
+    let subscribed = raw.request(2, "resources/subscribe", Some(json!({"uri": GRAPH_URI})));
+    assert!(subscribed["error"].is_null(), "{subscribed}");
 
-    send(tool(3, "create_entities", entity.clone()));
-    let write = until_reply(3);
+    let write = raw.exchange(3, "tools/call", tool("create_entities", entity.clone()));
     assert_eq!(updates(&write), 1, "{write:?}");
-    send(tool(4, "open_nodes", json!({"names": ["Ann"]})));
-    let read = until_reply(4);
+    let read = raw.exchange(
+        4,
+        "tools/call",
+        tool("open_nodes", json!({"names": ["Ann"]})),
+    );
     assert_eq!(updates(&read), 0, "{read:?}");
-    send(tool(5, "delete_entities", json!({"entityNames": ["Ann"]})));
-    assert_eq!(updates(&until_reply(5)), 1);
-    send(
-        json!({"jsonrpc": "2.0", "id": 6, "method": "resources/unsubscribe",
-                "params": {"uri": GRAPH_URI}}),
+    let delete = raw.exchange(
+        5,
+        "tools/call",
+        tool("delete_entities", json!({"entityNames": ["Ann"]})),
     );
-    until_reply(6);
-    send(tool(7, "create_entities", entity));
-    let unsubscribed = until_reply(7);
+    assert_eq!(updates(&delete), 1, "{delete:?}");
+    raw.request(6, "resources/unsubscribe", Some(json!({"uri": GRAPH_URI})));
+    let unsubscribed = raw.exchange(7, "tools/call", tool("create_entities", entity));
     assert_eq!(updates(&unsubscribed), 0, "{unsubscribed:?}");
-    send(
-        json!({"jsonrpc": "2.0", "id": 8, "method": "resources/read",
-                "params": {"uri": GRAPH_URI}}),
-    );
-    let read = until_reply(8);
-    let text = read.last().unwrap()["result"]["contents"][0]["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let graph: Value = serde_json::from_str(&text).unwrap();
+    let read = raw.request(8, "resources/read", Some(json!({"uri": GRAPH_URI})));
+    let text = read["result"]["contents"][0]["text"].as_str().unwrap();
+    let graph: Value = serde_json::from_str(text).unwrap();
     assert_eq!(graph["entities"][0]["name"], "Ann");
-    drop(stdin);
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// Spawns `cairn [global] mcp` with `env`, calls a tool that works and one that fails,
@@ -1066,4 +974,187 @@ async fn the_log_level_shows_calls_at_debug_and_failures_at_warn() {
     assert!(!line(&warn, "DEBUG", "read_graph"), "{warn}");
     let quiet = stderr_of_two_calls(&[], &[("CAIRN_LOG", "off")]).await;
     assert!(!quiet.contains("cairn::mcp"), "{quiet}");
+}
+
+/// `cairn mcp` spoken to in raw JSON-RPC lines, for what an SDK client never sends.
+struct Raw {
+    server: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Raw {
+    fn spawn(db: &Path) -> Raw {
+        use std::io::BufRead;
+        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--db")
+            .arg(db)
+            .arg("mcp")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = server.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+        Raw {
+            server,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        self.send_line(&message.to_string());
+    }
+
+    fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").unwrap();
+    }
+
+    /// Sends request `id` and returns the lines the server writes up to and including
+    /// its reply (notifications, replies to earlier requests), in the server's order.
+    fn exchange(&mut self, id: i64, method: &str, params: Option<Value>) -> Vec<Value> {
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        self.send(message);
+        let mut lines = Vec::new();
+        for line in self.stdout.by_ref() {
+            let message: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let done = message["id"] == id;
+            lines.push(message);
+            if done {
+                return lines;
+            }
+        }
+        panic!("no reply to {id}: {lines:?}");
+    }
+
+    /// Sends request `id` and returns the server's reply to it.
+    fn request(&mut self, id: i64, method: &str, params: Option<Value>) -> Value {
+        let mut lines = self.exchange(id, method, params);
+        lines.pop().unwrap_or_default()
+    }
+
+    /// The handshake on protocol 2025-06-18 (the reference server's); returns the reply.
+    fn initialize(&mut self, id: i64) -> Value {
+        let init = self.request(
+            id,
+            "initialize",
+            Some(json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                        "clientInfo": {"name": "test", "version": "0"}})),
+        );
+        assert!(init["result"].is_object(), "{init}");
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        init
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// The JSON-RPC error of `reply`: its code and message.
+fn rpc_error(reply: &Value) -> (i64, String) {
+    let code = reply["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an error: {reply}"));
+    let message = reply["error"]["message"].as_str().unwrap_or("").to_owned();
+    (code, message)
+}
+
+#[test]
+fn protocol_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = Raw::spawn(&dir.path().join("memory.db"));
+
+    // Before initialize: a clear refusal, and the session can still begin.
+    let (code, message) = rpc_error(&raw.request(1, "tools/list", None));
+    assert_eq!(code, -32600, "{message}");
+    assert!(message.contains("not initialized"), "{message}");
+    raw.initialize(2);
+
+    // tools/call params of the wrong shape: -32602 naming the path.
+    for (id, params, path) in [
+        (3, None, "params"),
+        (4, Some(json!("read_graph")), "params"),
+        (5, Some(json!({"name": 42})), "params.name"),
+        (6, Some(json!({"arguments": {}})), "params.name"),
+        (
+            7,
+            Some(json!({"name": "read_graph", "arguments": "x"})),
+            "params.arguments",
+        ),
+        (
+            8,
+            Some(json!({"name": "read_graph", "arguments": [1]})),
+            "params.arguments",
+        ),
+    ] {
+        let reply = raw.request(id, "tools/call", params);
+        let (code, message) = rpc_error(&reply);
+        assert_eq!(code, -32602, "{id}: {message}");
+        assert!(message.contains(&format!("at {path}:")), "{id}: {message}");
+        assert_eq!(reply["error"]["data"]["path"], path, "{reply}");
+    }
+
+    // Wrong types and missing fields inside the arguments: named by their path.
+    let entity = |name: Value, observations: Value| {
+        json!({"name": "create_entities", "arguments": {"entities": [
+            {"name": "Ann", "entityType": "person", "observations": []},
+            {"name": name, "entityType": "person", "observations": observations}]}})
+    };
+    for (id, params, path) in [
+        (9, entity(json!(5), json!([])), "at entities[1].name:"),
+        (
+            10,
+            entity(json!("Bob"), json!(["x", 1])),
+            "at entities[1].observations[1]:",
+        ),
+        (
+            11,
+            json!({"name": "add_observations", "arguments": {"observations": [{"entityName": "Ann"}]}}),
+            "at observations[0]: missing field `contents`",
+        ),
+        (
+            12,
+            json!({"name": "search_memory", "arguments": {"query": "x", "kinds": "chunk"}}),
+            "at kinds:",
+        ),
+    ] {
+        let (code, message) = rpc_error(&raw.request(id, "tools/call", Some(params)));
+        assert_eq!(code, -32602, "{id}: {message}");
+        assert!(message.contains(path), "{id}: {message} should say {path}");
+    }
+
+    // An unknown tool is the tool's failed result, as in the reference server.
+    let reply = raw.request(
+        13,
+        "tools/call",
+        Some(json!({"name": "nope", "arguments": {}})),
+    );
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    let text = reply["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("nope") && text.contains("not found"),
+        "{text}"
+    );
+
+    // Nothing of the refused calls was written, and the server still serves.
+    let graph = raw.request(
+        14,
+        "tools/call",
+        Some(json!({"name": "read_graph", "arguments": {}})),
+    );
+    assert_eq!(
+        graph["result"]["structuredContent"],
+        json!({"entities": [], "relations": []}),
+        "{graph}"
+    );
 }

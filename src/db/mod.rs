@@ -136,7 +136,7 @@ impl Db {
     /// `BEGIN IMMEDIATE`, or in a savepoint when this thread is already writing.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         if self.options.read_only {
-            return Err(Error::ReadOnly);
+            return Err(self.options.read_only_error());
         }
         let state = self.queue_for_lock();
         self.write_locked(&state, f)
@@ -165,7 +165,7 @@ impl Db {
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
         if self.options.read_only {
-            return Err(Error::ReadOnly);
+            return Err(self.options.read_only_error());
         }
         let Some(state) = self.lock.try_lock_for(wait) else {
             return Err(Error::Busy { waited: wait });
@@ -182,7 +182,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         if self.options.read_only {
-            return Err(Error::ReadOnly);
+            return Err(self.options.read_only_error());
         }
         if self.lock.is_held_by_this_thread() {
             // Inside a write already: join it, as any nested write does.
@@ -259,7 +259,7 @@ impl Db {
     /// PASSIVE (replicated), waiting up to the busy timeout for other connections.
     pub(crate) fn checkpoint(&self) -> Result<CheckpointRun> {
         if self.options.read_only {
-            return Err(Error::ReadOnly);
+            return Err(self.options.read_only_error());
         }
         let _writing = self.lock.lock();
         self.run_checkpoint(self.checkpoints.manual_mode(), CheckpointTrigger::Manual)

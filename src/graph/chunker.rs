@@ -327,7 +327,15 @@ fn push_trimmed(chars: &[char], mut start: usize, mut end: usize, max: usize, ou
             .rev()
             .find(|&j| chars[j].is_whitespace())
             .unwrap_or(limit);
-        out.push(Span { start, end: cut });
+        // A run of white space before the cut (`"word \nword"`) stays out of the part.
+        let mut part_end = cut;
+        while part_end > start && chars[part_end - 1].is_whitespace() {
+            part_end -= 1;
+        }
+        out.push(Span {
+            start,
+            end: part_end,
+        });
         start = cut;
         while start < end && chars[start].is_whitespace() {
             start += 1;
@@ -510,9 +518,86 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_before_a_run_of_white_space_is_trimmed() {
+        // Found by the property below: the part before the cut ended in the space.
+        let pieces = split("AaaAaA \nAAaAaAAaAaAaAa", &opts(16, 0));
+        assert_eq!(pieces[0].text, "AaaAaA");
+        assert_eq!((pieces[0].start, pieces[0].end), (0, 6));
+    }
+
+    #[test]
     fn options_are_checked() {
         assert!(opts(8, 0).validate().is_err());
         assert!(opts(100, 60).validate().is_err());
         assert!(ChunkOptions::new().validate().is_ok());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Words, sentence ends, paragraph breaks, Unicode white space and any character,
+        /// mixed: the shapes the splitter branches on.
+        fn texts() -> impl Strategy<Value = String> {
+            let pieces = prop_oneof![
+                4 => "[a-zA-Z]{1,12}",
+                3 => prop::sample::select(vec![
+                    " ", ". ", "! ", "? ", "\n", "\n\n", " \n \n ", "。", "！", "\u{3000}",
+                    "\u{a0}", "\t", "...", ".", "\r\n\r\n", "\n# ", "\n## ", "\n```\n", "#",
+                ])
+                .prop_map(String::from),
+                2 => any::<char>().prop_map(String::from),
+                1 => "[a-z]{30,90}",
+            ];
+            prop::collection::vec(pieces, 0..120).prop_map(|v| v.concat())
+        }
+
+        /// Valid options: `max` of at least 16, overlap under half of it, plain text or
+        /// Markdown.
+        fn options() -> impl Strategy<Value = ChunkOptions> {
+            (16usize..200, any::<bool>()).prop_flat_map(|(max, markdown)| {
+                (0..max / 2).prop_map(move |overlap| opts(max, overlap).markdown(markdown))
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn chunks_cover_the_text_in_order_within_bounds(
+                text in texts(),
+                options in options(),
+            ) {
+                prop_assert!(options.validate().is_ok());
+                let chars: Vec<char> = text.chars().collect();
+                let pieces = split(&text, &options);
+                let mut covered = vec![false; chars.len()];
+                let mut last: Option<&Piece> = None;
+                for p in &pieces {
+                    // Within the text, not empty, trimmed, at most max_chars, and the text
+                    // is its span's.
+                    prop_assert!(p.start < p.end && p.end <= chars.len(), "{:?}", p);
+                    prop_assert!(p.end - p.start <= options.max_chars, "{:?}", p);
+                    let from_span: String = chars[p.start..p.end].iter().collect();
+                    prop_assert_eq!(&from_span, &p.text);
+                    prop_assert!(!chars[p.start].is_whitespace());
+                    prop_assert!(!chars[p.end - 1].is_whitespace());
+                    // In order: each chunk starts and ends after the one before it.
+                    if let Some(before) = last {
+                        prop_assert!(p.start > before.start && p.end > before.end,
+                            "{:?} after {:?}", p, before);
+                    }
+                    last = Some(p);
+                    covered[p.start..p.end].iter_mut().for_each(|c| *c = true);
+                }
+                // Every character that is not white space is in a chunk.
+                for (i, c) in chars.iter().enumerate() {
+                    prop_assert!(c.is_whitespace() || covered[i], "char {} ({:?}) lost", i, c);
+                }
+                // Bounded: no more chunks than characters that are not white space.
+                let visible = chars.iter().filter(|c| !c.is_whitespace()).count();
+                prop_assert!(pieces.len() <= visible);
+            }
+        }
     }
 }

@@ -81,6 +81,11 @@ impl Episode {
         self
     }
 
+    /// Whether the caller gave the episode an idempotency key.
+    pub(crate) fn has_idempotency_key(&self) -> bool {
+        self.idempotency_key.is_some()
+    }
+
     /// Checks the episode and renders its metadata, before any lock is taken.
     pub(crate) fn validate(&self) -> Result<ValidEpisode<'_>> {
         check_label("agent id", &self.agent, MAX_LABEL_BYTES)?;

@@ -87,6 +87,17 @@ pub(crate) fn check_embedder(db: &Db, embedding: Option<&Embedding>) -> Result<(
     }
 }
 
+/// The file's embedder (`id (dimension N)`) when this writable open configures none:
+/// such an open must only read, or what it indexed would lack vectors for good.
+pub(crate) fn missing_embedder(db: &Db) -> Result<Option<String>> {
+    if db.options().read_only || db.options().embedder.is_some() {
+        return Ok(None);
+    }
+    Ok(db
+        .read(recorded)?
+        .map(|(id, dimension)| describe(&id, dimension)))
+}
+
 fn recorded(conn: &Connection) -> Result<Option<(String, usize)>> {
     let value: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'embedder'", [], |r| {

@@ -2,13 +2,18 @@
 //!
 //! A backup is one consistent snapshot taken with SQLite's backup API in a single step
 //! (a read transaction: writers continue, in WAL mode they are not blocked), written to a
-//! temporary file beside the destination, synced with its directory, renamed into place,
-//! and then checked. A restore copies a checked backup to a new path — never over an
-//! existing file, which could be a live memory — and opens it.
+//! temporary file beside the destination (`DEST.tmp-PID-N`) in rollback-journal mode (so
+//! no `-wal`/`-shm` ever sits beside it), checked, synced, and only then renamed into
+//! place with its directory synced: a copy that fails its check never replaces `dest`.
+//! A failed backup removes its temporary and its journals; one a killed process left
+//! behind is swept by the next backup or restore into the same folder, once its process
+//! is gone or it is an hour old. A restore copies a checked backup to a new path — never
+//! over an existing file, which could be a live memory — and opens it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
@@ -34,9 +39,10 @@ pub struct BackupReport {
 }
 
 impl Memory {
-    /// Writes a consistent copy of the memory to `dest` while writers continue, and
-    /// checks it (`integrity_check`). `dest` is replaced atomically if it exists; it may
-    /// not be this memory's own file.
+    /// Writes a consistent copy of the memory to `dest` while writers continue. The copy
+    /// is checked (`integrity_check`, cairn's header) before it replaces `dest`
+    /// atomically: when anything fails, an existing `dest` is left as it was and no
+    /// temporary is left beside it. `dest` may not be this memory's own file.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -60,19 +66,20 @@ impl Memory {
         let copied = self.db().read(|source| copy_into(source, &temporary));
         let result = copied.and_then(|()| {
             let copy_time = started.elapsed();
+            let last_seq = check_backup(&temporary)?;
             sync_file(&temporary)?;
+            let bytes = std::fs::metadata(&temporary)?.len();
             std::fs::rename(&temporary, dest)?;
             sync_parent(dest)?;
-            let last_seq = check_backup(dest)?;
             Ok(BackupReport {
                 path: dest.to_owned(),
-                bytes: std::fs::metadata(dest)?.len(),
+                bytes,
                 last_seq,
                 copy_time,
             })
         });
         if result.is_err() {
-            let _ = std::fs::remove_file(&temporary);
+            remove_temporary(&temporary);
         }
         result
     }
@@ -111,7 +118,7 @@ impl Memory {
             sync_parent(to)
         })();
         if result.is_err() {
-            let _ = std::fs::remove_file(&temporary);
+            remove_temporary(&temporary);
         }
         result?;
         // Opening sets WAL mode again and migrates an older backup.
@@ -139,7 +146,8 @@ fn clear_orphans_of(to: &Path) -> Result<()> {
     index::remove_all_for(to)
 }
 
-/// Copies every page of `source` (one snapshot) into a new database file at `path`.
+/// Copies every page of `source` (one snapshot) into a new database file at `path`, in
+/// rollback-journal mode.
 fn copy_into(source: &Connection, path: &Path) -> Result<()> {
     // Owner-only before SQLite opens it (its journal inherits the mode).
     crate::files::create_private_file(path)?;
@@ -149,6 +157,10 @@ fn copy_into(source: &Connection, path: &Path) -> Result<()> {
         // One step of every page: one read transaction, so one consistent snapshot.
         backup.step(-1)?;
     }
+    // The copied header says WAL, as the source's does: the check (and anyone opening
+    // the backup) would then make a `-wal` and `-shm` beside it. A backup is a single
+    // file; opening it as a memory sets WAL mode again.
+    target.pragma_update(None, "journal_mode", "DELETE")?;
     target.close().map_err(|(_, e)| Error::from(e))
 }
 
@@ -192,15 +204,110 @@ fn check_backup(path: &Path) -> Result<i64> {
     Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM change", [], |r| r.get(0))?)
 }
 
+/// The files SQLite may make beside a database file.
+const JOURNALS: [&str; 3] = ["-journal", "-wal", "-shm"];
+
+/// A temporary of a process that still runs is swept once it is this old: no backup
+/// takes an hour, and a PID may have been reused by another process.
+const STALE_TEMPORARY: Duration = Duration::from_secs(60 * 60);
+
+/// `PATH.tmp-PID-N` for this process (`N` counts this process's temporaries, so two
+/// threads backing up to one path never share one), after sweeping the folder of
+/// temporaries that killed backups and restores left.
 fn temporary_beside(path: &Path) -> Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid_input("path", format!("{} names no file", path.display())))?;
+    sweep_temporaries(path);
     let mut temporary = name.to_owned();
-    temporary.push(format!(".tmp-{}", std::process::id()));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    temporary.push(format!(".tmp-{}-{n}", std::process::id()));
     let temporary = path.with_file_name(temporary);
-    let _ = std::fs::remove_file(&temporary);
+    remove_temporary(&temporary);
     Ok(temporary)
+}
+
+/// Removes a temporary and whatever journals SQLite left beside it. Best effort: it runs
+/// on error paths, where the first error is the one to report.
+fn remove_temporary(temporary: &Path) {
+    let _ = std::fs::remove_file(temporary);
+    for suffix in JOURNALS {
+        let _ = std::fs::remove_file(sibling(temporary, suffix));
+    }
+}
+
+/// Removes the temporaries (`NAME.tmp-PID-N` and their journals) in `path`'s folder whose
+/// process is gone or that are older than [`STALE_TEMPORARY`]. Best effort: a folder that
+/// cannot be read or a file that cannot be removed is left for the next sweep, and the
+/// backup goes on. Returns how many files were removed.
+fn sweep_temporaries(path: &Path) -> usize {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_pid) else {
+            continue;
+        };
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        if !metadata.is_file() {
+            continue;
+        }
+        let old = metadata
+            .modified()
+            .ok()
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if (old || !process_alive(pid)) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::debug!(target: "cairn::backup", removed, folder = %folder.display(), "stale temporaries swept");
+    }
+    removed
+}
+
+/// The PID in a temporary's file name (`NAME.tmp-PID-N`, or `NAME.tmp-PID` as older
+/// versions named it, either with a journal suffix); `None` for any other name.
+fn temporary_pid(name: &str) -> Option<u32> {
+    let (base, tail) = name.rsplit_once(".tmp-")?;
+    if base.is_empty() {
+        return None;
+    }
+    let tail = JOURNALS
+        .iter()
+        .find_map(|suffix| tail.strip_suffix(suffix))
+        .unwrap_or(tail);
+    let (pid, n) = tail.split_once('-').unwrap_or((tail, "0"));
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !number(pid) || !number(n) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` may still run. On Linux, whether `/proc/PID` exists (when
+/// `/proc` is mounted); elsewhere it cannot be told without `unsafe`, so every process is
+/// taken to run and only age sweeps its temporaries.
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    if cfg!(target_os = "linux") && proc.join("self").exists() {
+        return proc.join(pid.to_string()).exists();
+    }
+    true
 }
 
 fn sync_file(path: &Path) -> Result<()> {
@@ -269,6 +376,128 @@ mod tests {
         assert!(err.is_invalid_input(), "{err}");
         assert!(memory.backup(dir.path().join("live.db")).is_err());
         assert!(memory.verify(crate::VerifyMode::Full).unwrap().is_ok());
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A PID no process has: above Linux's largest (`pid_max` is at most 2^22).
+    const DEAD_PID: u32 = 4_194_304 + 12_345;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_killed_backup_s_temporaries_are_swept_and_a_backup_is_one_file() {
+        let live = tempfile::tempdir().unwrap();
+        let memory = Memory::open(live.path().join("live.db")).unwrap();
+        memory
+            .add_triple(("Acme Corp", "acquired", "Widget Inc"))
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        // What a backup killed mid-copy leaves: its temporary and the temporary's journal.
+        let dead = format!("backup.db.tmp-{DEAD_PID}");
+        for name in [dead.clone(), format!("{dead}-journal")] {
+            std::fs::write(out.path().join(name), b"half a copy").unwrap();
+        }
+        // A live process's temporary (this one's parent) is still being written: kept.
+        let running = format!("other.db.tmp-{}", std::os::unix::process::parent_id());
+        std::fs::write(out.path().join(&running), b"in progress").unwrap();
+        // Not a temporary at all.
+        std::fs::write(out.path().join("notes.tmp-draft"), b"mine").unwrap();
+
+        let report = memory.backup(out.path().join("backup.db")).unwrap();
+        assert_eq!(report.bytes, std::fs::metadata(&report.path).unwrap().len());
+        // No temporary, journal, -wal or -shm beside the finished backup, also after it
+        // is checked again.
+        check_backup(&report.path).unwrap();
+        assert_eq!(
+            names(out.path()),
+            ["backup.db", "notes.tmp-draft", running.as_str()]
+        );
+        let restored = Memory::restore(&report.path, live.path().join("restored.db")).unwrap();
+        assert_eq!(restored.stats().unwrap(), memory.stats().unwrap());
+    }
+
+    #[test]
+    fn threads_backing_up_to_one_path_each_write_a_whole_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::open(dir.path().join("live.db")).unwrap();
+        memory
+            .add_triple(("Acme Corp", "acquired", "Widget Inc"))
+            .unwrap();
+        let dest = dir.path().join("backup.db");
+        std::thread::scope(|s| {
+            let backups: Vec<_> = (0..4).map(|_| s.spawn(|| memory.backup(&dest))).collect();
+            for backup in backups {
+                backup.join().unwrap().unwrap();
+            }
+        });
+        check_backup(&dest).unwrap();
+        assert_eq!(
+            names(dir.path())
+                .iter()
+                .filter(|n| n.contains(".tmp-"))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn temporary_names_are_recognized() {
+        assert_eq!(temporary_pid("backup.db.tmp-42"), Some(42));
+        assert_eq!(temporary_pid("backup.db.tmp-42-journal"), Some(42));
+        assert_eq!(temporary_pid("a.tmp-7-wal"), Some(7));
+        assert_eq!(temporary_pid("a.tmp-7-shm"), Some(7));
+        assert_eq!(temporary_pid("a.tmp-7-3"), Some(7));
+        assert_eq!(temporary_pid("a.tmp-7-3-journal"), Some(7));
+        for other in [
+            "backup.db",
+            ".tmp-42",
+            "a.tmp-",
+            "a.tmp-x1",
+            "a.tmp-4-x",
+            "a.tmp-1-log",
+            "a.tmp-1-2-3",
+        ] {
+            assert_eq!(temporary_pid(other), None, "{other}");
+        }
+        assert!(process_alive(std::process::id()));
+        if Path::new("/proc/self").exists() {
+            assert!(!process_alive(DEAD_PID));
+        }
+    }
+
+    #[test]
+    fn a_copy_that_fails_its_check_leaves_dest_untouched() {
+        let live = tempfile::tempdir().unwrap();
+        let path = live.path().join("live.db");
+        let memory = Memory::open(&path).unwrap();
+        memory
+            .add_triple(("Acme Corp", "acquired", "Widget Inc"))
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("backup.db");
+        let good = memory.backup(&dest).unwrap();
+        let before = std::fs::read(&dest).unwrap();
+        // The live file turns foreign under the open handle: the next copy fails the
+        // check (its application_id), after the copy and before the rename.
+        let raw = Connection::open(&path).unwrap();
+        raw.pragma_update(None, "application_id", 7).unwrap();
+        drop(raw);
+        memory
+            .add_triple(("Widget Inc", "based in", "Zürich"))
+            .unwrap();
+        let err = memory.backup(&dest).unwrap_err();
+        assert!(matches!(err, Error::ForeignDatabase { .. }), "{err}");
+        assert_eq!(std::fs::read(&dest).unwrap(), before, "dest was replaced");
+        assert_eq!(names(out.path()), ["backup.db"], "a temporary was left");
+        assert_eq!(check_backup(&dest).unwrap(), good.last_seq);
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //! it in one transaction: a malformed line is an [`Error::InvalidLine`] naming it, and
 //! nothing is written — or, with [`ImportOptions::skip_invalid`], it is skipped and
 //! counted.
+//!
+//! A memory.jsonl import is a snapshot merged in, not a stream of assertions: a relation
+//! already stored is left as it is (its mention count is not bumped), and with
+//! [`ImportOptions::episode`] the import is recorded under an episode whose idempotency
+//! key is the content's hash, so importing the same file again writes nothing at all and
+//! importing a changed file writes only what is new.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -23,10 +29,15 @@ use rusqlite::Connection;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::db::migrate::SCHEMA_VERSION;
 use crate::error::{Error, Result};
 use crate::graph::entity;
+use crate::graph::episode::{self, Episode};
+use crate::graph::input::Triple;
+use crate::graph::relation;
+use crate::id::EpisodeId;
 use crate::memory::Memory;
 use crate::normalize::{normalize_name, normalize_predicate};
 use crate::ops::knowledge_graph::{KgEntity, KgRelation, check_entity, check_relation};
@@ -106,6 +117,7 @@ pub struct ImportOptions {
     format: Option<JsonlFormat>,
     skip_invalid: bool,
     progress: Option<ProgressFn>,
+    episode: Option<Episode>,
 }
 
 impl std::fmt::Debug for ImportOptions {
@@ -113,6 +125,7 @@ impl std::fmt::Debug for ImportOptions {
         f.debug_struct("ImportOptions")
             .field("format", &self.format)
             .field("skip_invalid", &self.skip_invalid)
+            .field("episode", &self.episode)
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +150,30 @@ impl ImportOptions {
         self
     }
 
+    /// Record a memory.jsonl import under `episode` (who imported what, e.g.
+    /// `Episode::new("cairn-import").source("memory.jsonl")`), in the import's
+    /// transaction. Unless the episode has its own idempotency key, its key is the hash of
+    /// the input (`import:sha256:…`): importing the same content again under the same
+    /// agent writes nothing and reports [`ImportReport::replayed`]. A cairn export
+    /// carries its own episodes, so this applies to memory.jsonl only.
+    ///
+    /// ```
+    /// use cairn::{Episode, ImportOptions};
+    /// # let memory = cairn::Memory::ephemeral()?;
+    /// let file = r#"{"type":"relation","from":"Ann","to":"Bob","relationType":"knows"}"#;
+    /// let options = ImportOptions::new().episode(Episode::new("cairn-import").source("memory.jsonl"));
+    /// let first = memory.import_jsonl(file.as_bytes(), &options)?;
+    /// let again = memory.import_jsonl(file.as_bytes(), &options)?;
+    /// assert!(!first.replayed && again.replayed);
+    /// assert_eq!(again.episode, first.episode);
+    /// assert_eq!(memory.stats()?.episodes, 1);
+    /// # Ok::<(), cairn::Error>(())
+    /// ```
+    pub fn episode(mut self, episode: Episode) -> Self {
+        self.episode = Some(episode);
+        self
+    }
+
     /// Called as the import reads and writes.
     pub fn progress(mut self, f: impl Fn(ImportProgress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Arc::new(f));
@@ -157,12 +194,17 @@ pub struct ImportReport {
     pub format: &'static str,
     /// Lines read (blank lines included).
     pub lines: u64,
-    /// Records written.
+    /// Records written (0 for a [`replayed`](Self::replayed) import).
     pub records: u64,
     /// Lines skipped as invalid (only with [`ImportOptions::skip_invalid`]).
     pub skipped: u64,
     /// The first skipped lines: line number and why.
     pub skipped_lines: Vec<(u64, String)>,
+    /// The episode the import was recorded under (see [`ImportOptions::episode`]).
+    pub episode: Option<EpisodeId>,
+    /// True when this content had been imported under the episode's key before, so
+    /// nothing was written.
+    pub replayed: bool,
 }
 
 /// What an export wrote.
@@ -257,6 +299,8 @@ struct Lines<R> {
     line: u64,
     bytes: u64,
     peeked: Option<Option<String>>,
+    /// Every line read so far (line ends normalized), for an import's idempotency key.
+    hash: Sha256,
 }
 
 impl<R: BufRead> Lines<R> {
@@ -266,7 +310,16 @@ impl<R: BufRead> Lines<R> {
             line: 0,
             bytes: 0,
             peeked: None,
+            hash: Sha256::new(),
         }
+    }
+
+    /// `sha256:<hex>` of the lines read so far, each ended by `\n` (so `\r\n` files
+    /// hash like `\n` ones).
+    fn digest(&self) -> String {
+        let digest = self.hash.clone().finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
     }
 
     /// The first non-blank line, without consuming it.
@@ -318,6 +371,8 @@ impl<R: BufRead> Lines<R> {
         if self.line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
             buf.drain(..3);
         }
+        self.hash.update(&buf);
+        self.hash.update(b"\n");
         String::from_utf8(buf)
             .map(Some)
             .map_err(|e| Error::InvalidLine {
@@ -389,7 +444,6 @@ fn import_reference<R: BufRead>(
     options: &ImportOptions,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let kg = memory.knowledge_graph();
     let lines = read_all(reader, options, report, |_, text| {
         let record: ReferenceLine = serde_json::from_str(text).map_err(json_error)?;
         // Check names and texts now, so a bad line is reported with its number.
@@ -407,21 +461,62 @@ fn import_reference<R: BufRead>(
             ReferenceLine::Relation(r) => relations.push(r),
         }
     }
+    let triples = relations
+        .iter()
+        .map(|r| Triple::new(r.from.as_str(), r.relation_type.as_str(), r.to.as_str()).validate())
+        .collect::<Result<Vec<_>>>()?;
+    let episode = options.episode.as_ref().map(|e| {
+        if e.has_idempotency_key() {
+            e.clone()
+        } else {
+            let key = format!("import:{}", reader.digest());
+            e.clone().idempotency_key(key)
+        }
+    });
+    let valid = episode.as_ref().map(Episode::validate).transpose()?;
     memory.transaction(|| {
+        let target = match (&episode, &valid) {
+            (Some(episode), Some(valid)) => {
+                if let Some((id, _)) = memory.db().read(|c| episode::find_keyed(c, valid))? {
+                    report.episode = Some(id);
+                    report.replayed = true;
+                    return Ok(());
+                }
+                let target = memory.episode(episode)?;
+                report.episode = target.current_episode();
+                target
+            }
+            _ => memory.clone(),
+        };
+        let kg = target.knowledge_graph();
         let mut done = 0;
         for part in entities.chunks(1000) {
             kg.create_entities(part)?;
             done += part.len() as u64;
             options.report(ImportProgress::Written { done, total });
         }
-        for part in relations.chunks(1000) {
-            kg.create_relations(part)?;
+        let ctx = target.ctx();
+        for part in triples.chunks(1000) {
+            // A relation already stored is kept as it is: a snapshot imported twice, or a
+            // grown file imported again, asserts nothing twice.
+            memory.db().write(|c| {
+                for triple in part {
+                    let subject = entity::resolve_ref(c, &triple.subject, &ctx)?;
+                    let object = entity::resolve_ref(c, &triple.object, &ctx)?;
+                    if relation::find(c, subject, &triple.predicate.key, object)?.is_none() {
+                        relation::add(c, triple, &ctx)?;
+                    }
+                }
+                Ok(())
+            })?;
             done += part.len() as u64;
             options.report(ImportProgress::Written { done, total });
         }
         Ok(())
     })?;
-    report.records = total;
+    if !report.replayed {
+        report.records = total;
+    }
     Ok(())
 }
 
@@ -621,6 +716,12 @@ fn parse_row(line: u64, text: &str, columns: &HashMap<&'static str, Vec<String>>
         row.columns.push(name.clone());
         row.values.push(json_to_sql(value)?);
     }
+    if row.columns.is_empty() {
+        return Err(Error::invalid_input(
+            "record",
+            format!("a {table} row needs its columns"),
+        ));
+    }
     check_keys(&row)?;
     Ok(row)
 }
@@ -720,8 +821,9 @@ fn require_empty(c: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Inserts one row; a constraint it breaks (a duplicate key, a missing parent) is the
-/// line's fault, not the database's.
+/// Inserts one row; a constraint it breaks (a duplicate key, a missing parent) or a value
+/// of the wrong type for its column (text for an integer key) is the line's fault, not
+/// the database's.
 fn insert_row(c: &Connection, row: &Row) -> Result<()> {
     let columns: Vec<String> = row.columns.iter().map(|n| format!("\"{n}\"")).collect();
     let marks = vec!["?"; columns.len()].join(", ");
@@ -735,9 +837,17 @@ fn insert_row(c: &Connection, row: &Row) -> Result<()> {
         .execute(rusqlite::params_from_iter(row.values.iter()))
     {
         Ok(_) => Ok(()),
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => Err(
-            Error::invalid_input("record", format!("{} row refused: {e}", row.table)),
-        ),
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch)
+            ) =>
+        {
+            Err(Error::invalid_input(
+                "record",
+                format!("{} row refused: {e}", row.table),
+            ))
+        }
         Err(e) => Err(e.into()),
     }
 }
