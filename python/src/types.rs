@@ -111,7 +111,7 @@ impl PyHit {
 
     fn __repr__(&self) -> String {
         format!(
-            "Hit(kind={:?}, id={}, score={:.4}, text={:?}, agent={:?})",
+            "Hit(kind={:?}, id={}, score={:.4}, text={:?}, agent={})",
             self.kind,
             self.id,
             self.score,

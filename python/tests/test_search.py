@@ -34,6 +34,9 @@ def test_search_returns_typed_hits_with_provenance(memory: cairn.Memory) -> None
     assert hit.episode == mail.episode_id
     assert hit.written_at is not None and hit.written_at >= before
     assert any(r.channel == "bm25" and r.rank >= 1 for r in hit.reasons)
+    assert repr(hit).startswith('Hit(kind="relation"') and 'agent="mail-agent"' in repr(hit)
+    plain = memory.search("likes widgets", kinds=["relation"], read_your_writes=True)[0]
+    assert plain.agent is None and repr(plain).endswith("agent=None)")
     # Filters: by agent, by kind, by write time.
     by_agent = memory.search("acquired", agent="mail-agent", read_your_writes=True)
     assert by_agent and all(h.agent == "mail-agent" for h in by_agent)
