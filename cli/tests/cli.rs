@@ -1383,3 +1383,13 @@ fn importing_a_missing_file_names_it() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_bad_add_names_the_name_not_a_batch_item() {
+    let (_dir, db) = temp();
+    let out = cairn(&db, &["add", "Ann", "works at", "\u{202e}Acme"]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(!message.contains("batch item"), "{message}");
+    assert!(message.contains("bidirectional control"), "{message}");
+}
