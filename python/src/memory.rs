@@ -457,6 +457,50 @@ impl PyMemory {
         self.hits(py, hits, provenance)
     }
 
+    /// For benchmarks only (`python/bench/overhead.py`): runs the library's search for
+    /// `query` `repeat` times inside Rust, with the options `search` builds and, with
+    /// `provenance=True`, the provenance read `search` makes, and returns the mean
+    /// nanoseconds per call. Timed against `search` in the same process, the difference
+    /// is what the bindings add: argument conversion, releasing the GIL, `Hit` objects.
+    #[pyo3(signature = (query, *, limit=10, repeat=1, provenance=false))]
+    fn _search_rust_ns(
+        &self,
+        py: Python<'_>,
+        query: &str,
+        limit: usize,
+        repeat: u32,
+        provenance: bool,
+    ) -> PyResult<u64> {
+        let options = SearchArgs {
+            limit,
+            kinds: None,
+            agent: None,
+            since: None,
+            until: None,
+            valid_at: None,
+            include_history: false,
+            read_your_writes: false,
+            depth: None,
+            bm25_only: false,
+        }
+        .options(py)?;
+        let repeat = repeat.max(1);
+        py.detach(|| {
+            let began = std::time::Instant::now();
+            for _ in 0..repeat {
+                let hits = self.inner.search(query, &options)?;
+                if provenance && !hits.is_empty() {
+                    let targets: Vec<Target> = hits.iter().map(|h| h.target).collect();
+                    std::hint::black_box(self.inner.provenance(&targets)?);
+                }
+                std::hint::black_box(hits);
+            }
+            let nanos = began.elapsed().as_nanos() / u128::from(repeat);
+            Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
+        })
+        .py_err(py)
+    }
+
     /// `search`, rendered as prompt text within `budget` tokens, most useful first;
     /// `labels=True` starts each line with `[agent, date]`.
     #[pyo3(signature = (query, *, budget=1000, limit=10, kinds=None, agent=None, since=None, until=None, valid_at=None, include_history=false, read_your_writes=false, depth=None, bm25_only=false, labels=false))]
