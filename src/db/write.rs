@@ -184,7 +184,13 @@ fn finish_savepoint<T>(conn: &Connection, name: &str, result: Result<T>) -> Resu
             Ok(value)
         }
         Err(e) => {
-            conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+            // Some errors (a full disk, an I/O error, an interrupt) make SQLite roll the
+            // whole transaction back by itself, savepoints and all: `ROLLBACK TO` would
+            // then fail with "no such savepoint" and hide the cause. The cause is the
+            // error, and the transaction is already gone.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            }
             Err(e)
         }
     }
