@@ -268,6 +268,36 @@ mod tests {
         assert!(c.is_autocommit());
     }
 
+    /// SQLite rolls a whole transaction back by itself on some errors (a full disk): the
+    /// savepoint is gone then, and the caller must hear the cause, not "no such
+    /// savepoint".
+    #[test]
+    fn a_transaction_sqlite_rolled_back_reports_its_cause() {
+        let c = conn();
+        let state = WriteState::default();
+        let budget = Duration::from_secs(1);
+        let r: Result<()> = run(&state, &c, budget, |c| {
+            c.execute("INSERT INTO t VALUES (1)", [])?;
+            run(&state, c, budget, |c| {
+                c.execute("INSERT INTO t VALUES (2)", [])?;
+                // What SQLITE_FULL does to the transaction.
+                c.execute_batch("ROLLBACK")?;
+                Err(Error::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                )))
+            })
+        });
+        let e = r.unwrap_err();
+        assert!(
+            matches!(&e, Error::Sqlite(inner) if inner.sqlite_error_code() == Some(ErrorCode::DiskFull)),
+            "{e}"
+        );
+        assert_eq!(count(&c), 0);
+        assert!(c.is_autocommit());
+        assert_eq!(state.depth(), 0);
+    }
+
     #[test]
     fn unique_violation_is_recognized() {
         let c = conn();
