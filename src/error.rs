@@ -172,7 +172,10 @@ pub enum Error {
     /// write that carries an idempotency key (see [`crate::Memory::record`]) can simply be
     /// repeated. Everything before `COMMIT` failing is an ordinary error and means nothing
     /// was written.
-    #[error("commit failed, the write may or may not be stored: {}", sqlite_detail(source))]
+    #[error(
+        "commit failed, the write may or may not be stored: {}",
+        sqlite_detail(source)
+    )]
     OutcomeUnknown {
         /// What SQLite reported.
         #[source]
@@ -520,7 +523,8 @@ mod tests {
         );
         let text = Error::OutcomeUnknown { source: raw }.to_string();
         assert!(
-            text.contains("disk I/O error") && text.contains("SQLITE_IOERR_FSYNC, extended code 1034"),
+            text.contains("disk I/O error")
+                && text.contains("SQLITE_IOERR_FSYNC, extended code 1034"),
             "{text}"
         );
         let raw = rusqlite::Error::SqliteFailure(
@@ -530,7 +534,10 @@ mod tests {
         let full = Error::Sqlite(raw).at_file(std::path::Path::new("/data/a.db"));
         let text = full.to_string();
         assert!(matches!(full, Error::DiskFull { .. }), "{text}");
-        assert!(text.starts_with("disk full writing /data/a.db: ") && text.contains("extended code 13"), "{text}");
+        assert!(
+            text.starts_with("disk full writing /data/a.db: ") && text.contains("extended code 13"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -46,9 +46,7 @@ fn can_create_in(dir: &Path) -> bool {
 fn populated(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let memory = Memory::open(&path).unwrap();
-    memory
-        .add_triple(("Ann", "works at", "Acme Corp"))
-        .unwrap();
+    memory.add_triple(("Ann", "works at", "Acme Corp")).unwrap();
     memory.observe("Acme Corp", "Makes anvils").unwrap();
     memory.sync().unwrap();
     drop(memory);
@@ -72,7 +70,9 @@ fn reads_everything(path: &Path) -> IndexSource {
     let report = memory.verify(VerifyMode::Full).unwrap();
     assert!(report.is_ok(), "{report:?}");
     let mut out = Vec::new();
-    memory.export_jsonl(&mut out, JsonlFormat::MemoryJsonl).unwrap();
+    memory
+        .export_jsonl(&mut out, JsonlFormat::MemoryJsonl)
+        .unwrap();
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
     assert!(matches!(
         memory.add_triple(("Bob", "knows", "Ann")),
@@ -100,7 +100,10 @@ fn a_read_only_file_reads_and_leaves_nothing_behind() {
         assert_eq!(listing(dir.path()), before);
         let err = Memory::open(&path).unwrap_err();
         assert!(err.is_not_writable(), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
     chmod(&path, 0o644);
 }
@@ -119,7 +122,10 @@ fn a_read_only_folder_reads_and_leaves_nothing_behind() {
         assert_eq!(listing(&folder), before);
         let err = Memory::open(&path).unwrap_err();
         assert!(err.is_not_writable(), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
     chmod(&folder, 0o755);
 }
@@ -342,7 +348,10 @@ fn over_long_names_and_observations_of_a_reference_file_import() {
     let doctor = incoming[0].subject;
     let stored = memory.entity(doctor).unwrap().unwrap().name;
     assert!(stored.len() <= cairn::MAX_NAME_BYTES, "{}", stored.len());
-    assert!(stored.starts_with("Dr. Montgomery") && stored.contains(" …#"), "{stored}");
+    assert!(
+        stored.starts_with("Dr. Montgomery") && stored.contains(" …#"),
+        "{stored}"
+    );
     let texts: Vec<String> = memory
         .observations(doctor)
         .unwrap()

@@ -377,8 +377,17 @@ fn import(
             r.format,
             store.path().display()
         );
-        if r.skipped > 0 {
-            text.push_str(&format!("; skipped {} invalid lines:", r.skipped));
+        if r.shortened > 0 {
+            text.push_str(&format!(
+                "; {} over-long names or observations stored shortened, in full beside them",
+                r.shortened
+            ));
+        }
+        if r.skipped > 0 || r.skipped_observations > 0 {
+            text.push_str(&format!(
+                "; skipped {} invalid lines and {} invalid observations:",
+                r.skipped, r.skipped_observations
+            ));
             for (line, why) in &r.skipped_lines {
                 text.push_str(&format!("\n  line {line}: {why}"));
             }

@@ -72,8 +72,14 @@ fn chmod(path: &Path, mode: u32) {
 /// A memory at `dir/m.db` with a few facts, written by the command line.
 fn populated(dir: &Path) -> PathBuf {
     let db = dir.join("m.db");
-    ok(&cairn_db(&db, &["add", "Ann", "works at", "Acme Corp"]), "add");
-    ok(&cairn_db(&db, &["observe", "Acme Corp", "Makes anvils"]), "observe");
+    ok(
+        &cairn_db(&db, &["add", "Ann", "works at", "Acme Corp"]),
+        "add",
+    );
+    ok(
+        &cairn_db(&db, &["observe", "Acme Corp", "Makes anvils"]),
+        "observe",
+    );
     ok(&cairn_db(&db, &["search", "anvils"]), "search");
     db
 }
@@ -121,7 +127,11 @@ fn reading_commands_work_on_a_read_only_file() {
         assert_eq!(listing(dir.path()), before, "nothing left beside the file");
         let out = cairn_db(&db, &["add", "Bob", "knows", "Ann"]);
         assert!(!out.status.success());
-        assert!(stderr(&out).contains(db.to_str().unwrap()), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(db.to_str().unwrap()),
+            "{}",
+            stderr(&out)
+        );
     }
     chmod(&db, 0o644);
 }
@@ -169,8 +179,14 @@ fn reading_commands_work_on_a_read_only_mount() {
     let db = populated(&at);
     // A second memory without its index folder: searched from an index rebuilt in RAM.
     let bare = at.join("bare.db");
-    ok(&cairn_db(&bare, &["add", "Ann", "works at", "Acme Corp"]), "add");
-    ok(&cairn_db(&bare, &["observe", "Acme Corp", "Makes anvils"]), "observe");
+    ok(
+        &cairn_db(&bare, &["add", "Ann", "works at", "Acme Corp"]),
+        "add",
+    );
+    ok(
+        &cairn_db(&bare, &["observe", "Acme Corp", "Makes anvils"]),
+        "observe",
+    );
     std::fs::remove_dir_all(at.join("bare.db.index")).unwrap();
     mount(&["-o", "remount,ro"]);
     let before = listing(&at);
@@ -187,7 +203,11 @@ fn reading_commands_work_on_a_read_only_mount() {
 
     let out = cairn_db(&db, &["add", "Bob", "knows", "Ann"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(db.to_str().unwrap()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(db.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `cairn --tenants DIR --tenant ID mcp`, initialized: it has the tenant open.
@@ -246,7 +266,16 @@ fn a_tenant_served_by_another_process_is_not_dropped() {
     let t = tenants.to_str().unwrap();
     ok(&cairn(&["tenants", "--dir", t, "create", "acme"]), "create");
     ok(
-        &cairn(&["--tenants", t, "--tenant", "acme", "add", "Ann", "knows", "Bob"]),
+        &cairn(&[
+            "--tenants",
+            t,
+            "--tenant",
+            "acme",
+            "add",
+            "Ann",
+            "knows",
+            "Bob",
+        ]),
         "add",
     );
     let before = listing(&tenants);
@@ -278,13 +307,23 @@ fn a_tenant_that_is_a_symbolic_link_is_refused() {
     let t = tenants.to_str().unwrap();
     ok(&cairn(&["tenants", "--dir", t, "create", "acme"]), "create");
     let outside = dir.path().join("outside.db");
-    ok(&cairn_db(&outside, &["add", "Eve", "knows", "Mallory"]), "add");
+    ok(
+        &cairn_db(&outside, &["add", "Eve", "knows", "Mallory"]),
+        "add",
+    );
     std::os::unix::fs::symlink(&outside, tenants.join("evil.db")).unwrap();
 
     let export = dir.path().join("evil-export.db");
     for args in [
         vec!["tenants", "--dir", t, "drop", "evil"],
-        vec!["tenants", "--dir", t, "export", "evil", export.to_str().unwrap()],
+        vec![
+            "tenants",
+            "--dir",
+            t,
+            "export",
+            "evil",
+            export.to_str().unwrap(),
+        ],
         vec!["--tenants", t, "--tenant", "evil", "stats"],
     ] {
         let out = cairn(&args);

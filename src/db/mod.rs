@@ -88,7 +88,12 @@ impl Db {
         let policy = match prepare_file_within_budget(path, &options) {
             // No `-shm` can be made here (a read-only folder or mount): with an empty WAL
             // there is nothing SQLite needs one for.
-            Err(e) if options.read_only && !options.immutable && cannot_open(&e) && wal_is_empty(path) => {
+            Err(e)
+                if options.read_only
+                    && !options.immutable
+                    && cannot_open(&e)
+                    && wal_is_empty(path) =>
+            {
                 options.immutable = true;
                 prepare_file_within_budget(path, &options)
             }
@@ -476,10 +481,14 @@ fn open_lock(path: &Path, read_only: bool) -> Result<Option<std::fs::File>> {
         match options.open(&lock) {
             Ok(file) => file,
             // The folder cannot be written: SQLite's open reports that, naming the file.
-            Err(e) if matches!(
-                e.kind(),
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
-            ) => return Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(Error::file(&lock, e)),
         }
     };

@@ -386,7 +386,8 @@ pub(crate) fn remove_all_for(db_path: &Path) -> Result<()> {
 /// nothing is created, and a folder without an index is an error.
 fn open_live(dir: Option<&Path>, read_only: bool) -> Result<Live> {
     let (tantivy_schema, _) = schema::build();
-    let at = |dir: &Path, e: &dyn std::fmt::Display| Error::Index(format!("{}: {e}", dir.display()));
+    let at =
+        |dir: &Path, e: &dyn std::fmt::Display| Error::Index(format!("{}: {e}", dir.display()));
     let index = match dir {
         None => Index::create_in_ram(tantivy_schema),
         Some(dir) if read_only => {

@@ -502,7 +502,10 @@ fn fit_observation(text: &str) -> (String, Option<String>) {
         return (text.to_owned(), None);
     }
     let head = cut(trimmed, MAX_OBSERVATION_BYTES - SHORTENED_TEXT_TAIL.len()).trim_end();
-    (format!("{head}{SHORTENED_TEXT_TAIL}"), Some(trimmed.to_owned()))
+    (
+        format!("{head}{SHORTENED_TEXT_TAIL}"),
+        Some(trimmed.to_owned()),
+    )
 }
 
 /// Fits one line to cairn's limits and checks it as the write will, so a bad line is
@@ -526,13 +529,15 @@ fn fit_reference(line: u64, record: ReferenceLine, skip_invalid: bool) -> Result
             }
             for (i, text) in texts.into_iter().enumerate() {
                 let (stored, full) = fit_observation(&text);
-                let checked = observation_text(&stored).map(drop).and_then(|()| match &full {
-                    Some(full) => Document::new(full.as_str())
-                        .about(name.as_str())
-                        .validate()
-                        .map(drop),
-                    None => Ok(()),
-                });
+                let checked = observation_text(&stored)
+                    .map(drop)
+                    .and_then(|()| match &full {
+                        Some(full) => Document::new(full.as_str())
+                            .about(name.as_str())
+                            .validate()
+                            .map(drop),
+                        None => Ok(()),
+                    });
                 match checked {
                     Ok(()) => {
                         if let Some(full) = full {
@@ -542,7 +547,9 @@ fn fit_reference(line: u64, record: ReferenceLine, skip_invalid: bool) -> Result
                         e.observations.push(stored);
                     }
                     Err(err) if skip_invalid && err.is_invalid_input() => {
-                        fitted.dropped.push(format!("observations[{i}] left out: {err}"));
+                        fitted
+                            .dropped
+                            .push(format!("observations[{i}] left out: {err}"));
                     }
                     Err(err) => {
                         return Err(Error::InvalidLine {
