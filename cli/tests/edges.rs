@@ -278,6 +278,10 @@ fn a_tenant_served_by_another_process_is_not_dropped() {
         ]),
         "add",
     );
+    // What Litestream keeps beside a replicated tenant goes with it.
+    let litestream = tenants.join(".acme.db-litestream");
+    std::fs::create_dir(&litestream).unwrap();
+    std::fs::write(litestream.join("generation"), b"0123").unwrap();
     let before = listing(&tenants);
 
     let server = Server::serving(&tenants, "acme");
