@@ -129,6 +129,10 @@ pub struct Options {
     /// was opened read-only for that reason, and writes say so. The file's embedder,
     /// as `id (dimension N)`.
     pub(crate) missing_embedder: Option<String>,
+    /// Set by a read-only open that reads the file as SQLite's `immutable=1` (see
+    /// `Db::open`): no `-wal` or `-shm` can be made beside it, or the file may not be
+    /// written at all, and its WAL is empty.
+    pub(crate) immutable: bool,
 }
 
 /// The configured embedder; a type of its own only to be `Debug` (embedders need not be).
@@ -165,6 +169,7 @@ impl Default for Options {
             embedder: None,
             embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
             missing_embedder: None,
+            immutable: false,
         }
     }
 }

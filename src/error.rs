@@ -11,8 +11,11 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// A name or predicate is empty, blank, contains control characters or is too long.
-    #[error("invalid name {name:?}: {reason}")]
+    #[error("invalid {what} {name:?}: {reason}")]
     InvalidName {
+        /// Which name: `name`, `predicate`, `subject`, `object`, or the path of the field
+        /// in a call's arguments (`relations[3].relationType`).
+        what: std::borrow::Cow<'static, str>,
         /// A bounded, escaped preview of the rejected name.
         name: String,
         /// What is wrong with it.
@@ -90,6 +93,15 @@ pub enum Error {
         /// The position it rebuilds up to (the log's end when the damage was found).
         of: i64,
     },
+    /// The memory is open elsewhere (another process, or another handle of this one), so
+    /// it may not be removed; or it is being removed, so it may not be opened.
+    #[error("{path} is in use: {reason}")]
+    InUse {
+        /// The memory file.
+        path: PathBuf,
+        /// Who has it, or what is happening to it.
+        reason: String,
+    },
     /// A write was attempted on a memory opened read-only.
     #[error("this memory was opened read-only")]
     ReadOnly,
@@ -160,7 +172,10 @@ pub enum Error {
     /// write that carries an idempotency key (see [`crate::Memory::record`]) can simply be
     /// repeated. Everything before `COMMIT` failing is an ordinary error and means nothing
     /// was written.
-    #[error("commit failed, the write may or may not be stored: {source}")]
+    #[error(
+        "commit failed, the write may or may not be stored: {}",
+        sqlite_detail(source)
+    )]
     OutcomeUnknown {
         /// What SQLite reported.
         #[source]
@@ -169,9 +184,30 @@ pub enum Error {
     /// The derived search index failed (it can always be rebuilt from the file).
     #[error("search index: {0}")]
     Index(String),
-    /// An error from SQLite that cairn has no more specific variant for.
-    #[error("sqlite: {0}")]
+    /// An error from SQLite that cairn has no more specific variant for. The message
+    /// carries SQLite's extended result code.
+    #[error("sqlite: {}", sqlite_detail(.0))]
     Sqlite(#[source] rusqlite::Error),
+    /// The disk (or the file-system quota) is full: SQLite could not grow the file or
+    /// its WAL. SQLite rolled the transaction back; nothing of the call was written.
+    #[error("disk full writing {path}: {}", sqlite_detail(source))]
+    DiskFull {
+        /// The memory file whose write failed.
+        path: PathBuf,
+        /// What SQLite reported.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file or folder of the memory (the database, its `-wal`/`-shm`, the index folder)
+    /// could not be opened, created, read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file or folder at fault.
+        path: PathBuf,
+        /// What the operating system (or SQLite, rendered) reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The connection pool could not hand out a connection in time.
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
@@ -268,6 +304,16 @@ impl Error {
         )
     }
 
+    /// True when a file or folder of the memory could not be written because of its
+    /// permissions or a read-only file system ([`Error::File`]): opening the memory
+    /// read-only ([`crate::Options::read_only`]) still reads it.
+    pub fn is_not_writable(&self) -> bool {
+        matches!(self, Error::File { source, .. } if matches!(
+            source.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ))
+    }
+
     /// True when a referenced entity, relation, observation or episode does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
@@ -282,6 +328,13 @@ impl Error {
             Error::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
                 Error::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
             }
+            Error::DiskFull {
+                path,
+                source: rusqlite::Error::SqliteFailure(code, message),
+            } => Error::DiskFull {
+                path: path.clone(),
+                source: rusqlite::Error::SqliteFailure(*code, message.clone()),
+            },
             Error::OutcomeUnknown {
                 source: rusqlite::Error::SqliteFailure(code, message),
             } => Error::OutcomeUnknown {
@@ -290,6 +343,41 @@ impl Error {
             other => Error::SharedCommit {
                 message: other.to_string(),
             },
+        }
+    }
+
+    /// `e` about the file or folder at `path` ([`Error::File`]).
+    pub(crate) fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::File {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// This error, re-tagged as being about the name `what` (`subject`, a field path):
+    /// other errors are returned unchanged.
+    pub(crate) fn for_name(self, what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        match self {
+            Error::InvalidName { name, reason, .. } => Error::InvalidName {
+                what: what.into(),
+                name,
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    /// A SQLite error of a write to the file at `path`: a full disk becomes
+    /// [`Error::DiskFull`] naming the file, anything else is returned unchanged.
+    pub(crate) fn at_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Error::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                Error::DiskFull {
+                    path: path.to_owned(),
+                    source: e,
+                }
+            }
+            other => other,
         }
     }
 
@@ -335,6 +423,67 @@ impl From<tantivy::TantivyError> for Error {
     }
 }
 
+/// SQLite's message with its extended result code (`disk I/O error (SQLITE_IOERR_WRITE,
+/// extended code 778)`), which tells a full disk from a failed fsync or a lost lock.
+/// The OS error number behind an I/O error is not included: SQLite only gives it
+/// through `sqlite3_system_errno`, an FFI call cairn makes no `unsafe` code for.
+fn sqlite_detail(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _) => {
+            let name = extended_code_name(code.extended_code);
+            format!("{e} ({name}, extended code {})", code.extended_code)
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The name of SQLite's (extended) result code `code`, for messages.
+fn extended_code_name(code: std::ffi::c_int) -> String {
+    use rusqlite::ffi;
+    let name = match code {
+        ffi::SQLITE_IOERR_READ => "SQLITE_IOERR_READ",
+        ffi::SQLITE_IOERR_SHORT_READ => "SQLITE_IOERR_SHORT_READ",
+        ffi::SQLITE_IOERR_WRITE => "SQLITE_IOERR_WRITE",
+        ffi::SQLITE_IOERR_FSYNC => "SQLITE_IOERR_FSYNC",
+        ffi::SQLITE_IOERR_DIR_FSYNC => "SQLITE_IOERR_DIR_FSYNC",
+        ffi::SQLITE_IOERR_TRUNCATE => "SQLITE_IOERR_TRUNCATE",
+        ffi::SQLITE_IOERR_FSTAT => "SQLITE_IOERR_FSTAT",
+        ffi::SQLITE_IOERR_UNLOCK => "SQLITE_IOERR_UNLOCK",
+        ffi::SQLITE_IOERR_RDLOCK => "SQLITE_IOERR_RDLOCK",
+        ffi::SQLITE_IOERR_DELETE => "SQLITE_IOERR_DELETE",
+        ffi::SQLITE_IOERR_NOMEM => "SQLITE_IOERR_NOMEM",
+        ffi::SQLITE_IOERR_ACCESS => "SQLITE_IOERR_ACCESS",
+        ffi::SQLITE_IOERR_LOCK => "SQLITE_IOERR_LOCK",
+        ffi::SQLITE_IOERR_CLOSE => "SQLITE_IOERR_CLOSE",
+        ffi::SQLITE_IOERR_SHMOPEN => "SQLITE_IOERR_SHMOPEN",
+        ffi::SQLITE_IOERR_SHMSIZE => "SQLITE_IOERR_SHMSIZE",
+        ffi::SQLITE_IOERR_SHMMAP => "SQLITE_IOERR_SHMMAP",
+        ffi::SQLITE_IOERR_SEEK => "SQLITE_IOERR_SEEK",
+        ffi::SQLITE_IOERR_MMAP => "SQLITE_IOERR_MMAP",
+        ffi::SQLITE_IOERR_GETTEMPPATH => "SQLITE_IOERR_GETTEMPPATH",
+        ffi::SQLITE_IOERR_CONVPATH => "SQLITE_IOERR_CONVPATH",
+        ffi::SQLITE_CANTOPEN_NOTEMPDIR => "SQLITE_CANTOPEN_NOTEMPDIR",
+        ffi::SQLITE_CANTOPEN_ISDIR => "SQLITE_CANTOPEN_ISDIR",
+        ffi::SQLITE_CANTOPEN_FULLPATH => "SQLITE_CANTOPEN_FULLPATH",
+        ffi::SQLITE_READONLY_RECOVERY => "SQLITE_READONLY_RECOVERY",
+        ffi::SQLITE_READONLY_CANTLOCK => "SQLITE_READONLY_CANTLOCK",
+        ffi::SQLITE_READONLY_ROLLBACK => "SQLITE_READONLY_ROLLBACK",
+        ffi::SQLITE_READONLY_DBMOVED => "SQLITE_READONLY_DBMOVED",
+        ffi::SQLITE_READONLY_CANTINIT => "SQLITE_READONLY_CANTINIT",
+        ffi::SQLITE_READONLY_DIRECTORY => "SQLITE_READONLY_DIRECTORY",
+        ffi::SQLITE_CONSTRAINT_PRIMARYKEY => "SQLITE_CONSTRAINT_PRIMARYKEY",
+        ffi::SQLITE_CONSTRAINT_UNIQUE => "SQLITE_CONSTRAINT_UNIQUE",
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => "SQLITE_CONSTRAINT_FOREIGNKEY",
+        ffi::SQLITE_CONSTRAINT_NOTNULL => "SQLITE_CONSTRAINT_NOTNULL",
+        ffi::SQLITE_CONSTRAINT_CHECK => "SQLITE_CONSTRAINT_CHECK",
+        ffi::SQLITE_BUSY_RECOVERY => "SQLITE_BUSY_RECOVERY",
+        ffi::SQLITE_BUSY_SNAPSHOT => "SQLITE_BUSY_SNAPSHOT",
+        ffi::SQLITE_CORRUPT_VTAB => "SQLITE_CORRUPT_VTAB",
+        _ => return format!("{:?}", rusqlite::ffi::Error::new(code).code),
+    };
+    name.to_owned()
+}
+
 /// `Result<T, cairn::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -364,6 +513,31 @@ mod tests {
         let rebuilding = Error::IndexRebuilding { indexed: 3, of: 9 };
         assert!(rebuilding.is_index_rebuilding() && rebuilding.is_retryable());
         assert!(!Error::ReadOnly.is_index_rebuilding());
+    }
+
+    #[test]
+    fn sqlite_errors_carry_their_extended_code() {
+        let raw = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
+            Some("disk I/O error".into()),
+        );
+        let text = Error::OutcomeUnknown { source: raw }.to_string();
+        assert!(
+            text.contains("disk I/O error")
+                && text.contains("SQLITE_IOERR_FSYNC, extended code 1034"),
+            "{text}"
+        );
+        let raw = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let full = Error::Sqlite(raw).at_file(std::path::Path::new("/data/a.db"));
+        let text = full.to_string();
+        assert!(matches!(full, Error::DiskFull { .. }), "{text}");
+        assert!(
+            text.starts_with("disk full writing /data/a.db: ") && text.contains("extended code 13"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId
 /// The in-memory vector index behind the vector channel, exported for
 /// `benches/vectors.rs` only: not part of cairn's stable API.
 #[doc(hidden)]
+pub use index::IndexSource;
 pub use index::nearest::VectorIndex;
 pub use kinds::HitKind;
 pub use memory::Memory;

@@ -20,7 +20,7 @@ use crate::graph::observation::{self, Observation};
 use crate::graph::relation::{self, Direction, Relation};
 use crate::graph::stats::{self, Stats};
 use crate::id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId, Seq};
-use crate::index::{self, SearchIndex};
+use crate::index::{self, IndexSource, SearchIndex};
 use crate::retrieve::context::Context;
 use crate::retrieve::provenance::Provenance;
 use crate::retrieve::{self, Hit, SearchOptions, Target};
@@ -141,6 +141,19 @@ impl Memory {
     /// [`Error::EmbedderMismatch`].
     pub fn missing_embedder(&self) -> Option<&str> {
         self.db.options().missing_embedder.as_deref()
+    }
+
+    /// Where searches read their index from: the index folder, RAM (an ephemeral
+    /// memory), or an index a read-only open rebuilt in RAM because it could not use the
+    /// folder ([`IndexSource::Rebuilt`] says why).
+    pub fn index_source(&self) -> IndexSource {
+        self.index.source()
+    }
+
+    /// True when the file is opened read-only: by [`Options::read_only`], or because it
+    /// has vectors and this open configured no embedder ([`Memory::missing_embedder`]).
+    pub fn is_read_only(&self) -> bool {
+        self.db.options().read_only
     }
 
     /// The database file.

@@ -80,12 +80,28 @@ pub(crate) fn display_name(name: &str) -> &str {
     name.trim_matches(|c: char| c.is_whitespace() || is_ignorable(c))
 }
 
+/// The key of `name` (a predicate's when `predicate`) without the length limit: what an
+/// import shortens an over-long name by (see `ops::jsonl`), so that every spelling of it
+/// is shortened alike.
+pub(crate) fn key_unbounded(name: &str, predicate: bool) -> Result<String, Error> {
+    key_checked(name, predicate, false)
+}
+
 fn key_with(name: &str, predicate: bool) -> Result<String, Error> {
-    validate_raw(name)?;
+    key_checked(name, predicate, true)
+}
+
+fn key_checked(name: &str, predicate: bool, bounded: bool) -> Result<String, Error> {
+    let what = if predicate { "predicate" } else { "name" };
+    if bounded {
+        validate_raw(name).map_err(|e| e.for_name(what))?;
+    } else {
+        validate_chars(name).map_err(|e| e.for_name(what))?;
+    }
     let folded = fold(name);
     let key = collapse_separators(&folded, predicate);
     if key.is_empty() {
-        return Err(invalid(name, InvalidName::Blank));
+        return Err(invalid(name, InvalidName::Blank).for_name(what));
     }
     Ok(key)
 }
@@ -100,6 +116,10 @@ fn validate_raw(name: &str) -> Result<(), Error> {
             },
         ));
     }
+    validate_chars(name)
+}
+
+fn validate_chars(name: &str) -> Result<(), Error> {
     if let Some(c) = name.chars().find(|&c| is_refused(c)) {
         let reason = if is_bidi_reordering(c) {
             InvalidName::BidiControl(c)
@@ -209,6 +229,7 @@ fn is_ignorable(c: char) -> bool {
 
 fn invalid(name: &str, reason: InvalidName) -> Error {
     Error::InvalidName {
+        what: "name".into(),
         name: preview(name),
         reason,
     }

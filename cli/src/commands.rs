@@ -377,8 +377,17 @@ fn import(
             r.format,
             store.path().display()
         );
-        if r.skipped > 0 {
-            text.push_str(&format!("; skipped {} invalid lines:", r.skipped));
+        if r.shortened > 0 {
+            text.push_str(&format!(
+                "; {} over-long names or observations stored shortened, in full beside them",
+                r.shortened
+            ));
+        }
+        if r.skipped > 0 || r.skipped_observations > 0 {
+            text.push_str(&format!(
+                "; skipped {} invalid lines and {} invalid observations:",
+                r.skipped, r.skipped_observations
+            ));
             for (line, why) in &r.skipped_lines {
                 text.push_str(&format!("\n  line {line}: {why}"));
             }
@@ -411,7 +420,7 @@ fn export(
     file: Option<&Path>,
     format: ExportFormat,
 ) -> Result<(), Failure> {
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     let format = match format {
         ExportFormat::Cairn => JsonlFormat::Cairn,
         ExportFormat::MemoryJsonl => JsonlFormat::MemoryJsonl,
@@ -505,13 +514,16 @@ fn caught_up(memory: &Memory) -> Result<(), Failure> {
             "cairn: searching by words and graph only: the file's vectors are {stored}; pass --model to search them too"
         );
     }
+    if let cairn::IndexSource::Rebuilt { reason } = memory.index_source() {
+        eprintln!("cairn: read-only: searching an index rebuilt in memory ({reason})");
+    }
     memory.sync()?;
     Ok(())
 }
 
 fn search(store: &Store, json: bool, query: &str, search: &SearchArgs) -> Result<(), Failure> {
     let options = search_options(search)?;
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     caught_up(&memory)?;
     let hits = memory.search(query, &options)?;
     let views = HitView::with_provenance(&memory, &hits)?;
@@ -542,7 +554,7 @@ fn context(
     search: &SearchArgs,
 ) -> Result<(), Failure> {
     let options = search_options(search)?.provenance(provenance);
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     caught_up(&memory)?;
     let context = memory.context(query, &options, budget)?;
     #[derive(Serialize)]
@@ -571,7 +583,7 @@ struct Shown {
 }
 
 fn show(store: &Store, json: bool, name: &str) -> Result<(), Failure> {
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     let missing = || Failure::not_found(format!("no entity named {name:?}"));
     let id = memory.resolve(name)?.ok_or_else(missing)?;
     let entity = memory.entity(id)?.ok_or_else(missing)?;
@@ -627,15 +639,25 @@ fn show_text(s: &Shown) -> String {
 }
 
 fn stats(store: &Store, json: bool) -> Result<(), Failure> {
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     #[derive(Serialize)]
     struct Out {
         #[serde(flatten)]
         rows: Stats,
         wal: WalStatus,
         embedder: Option<&'static EmbedderView>,
+        /// Where searches read the index from: `folder`, or `rebuilt: why` (a read-only
+        /// open that could not use the folder).
+        index: String,
+        read_only: bool,
     }
     let out = Out {
+        index: match memory.index_source() {
+            cairn::IndexSource::Rebuilt { reason } => format!("rebuilt in memory: {reason}"),
+            cairn::IndexSource::Ram => "in memory".to_owned(),
+            _ => "folder".to_owned(),
+        },
+        read_only: memory.is_read_only(),
         rows: memory.stats()?,
         wal: memory.wal_status(),
         embedder: embedder(),
@@ -645,7 +667,7 @@ fn stats(store: &Store, json: bool) -> Result<(), Failure> {
         format!(
             "entities      {}\naliases       {}\nrelations     {}\nobservations  {}\n\
              documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}\n{}\n\
-             embedder      {}",
+             embedder      {}\nindex         {}{}",
             s.entities,
             s.aliases,
             s.relations,
@@ -655,7 +677,9 @@ fn stats(store: &Store, json: bool) -> Result<(), Failure> {
             s.episodes,
             s.changes,
             wal_text(&o.wal),
-            embedder_text(o.embedder)
+            embedder_text(o.embedder),
+            o.index,
+            if o.read_only { " (read-only)" } else { "" }
         )
     })
 }
@@ -680,7 +704,7 @@ fn check(store: &Store, json: bool, full: bool) -> Result<(), Failure> {
     // A file SQLite cannot read at all is the worst damage `check` can find: reported
     // like any other (exit 4), not as a failure to run.
     store.require_existing()?;
-    let report = match store.open().and_then(|m| m.verify(mode)) {
+    let report = match store.open_reading().and_then(|m| m.verify(mode)) {
         Ok(report) => report,
         Err(e) => VerifyReport::unreadable(mode, &e).ok_or(e)?,
     };
@@ -716,7 +740,7 @@ fn check(store: &Store, json: bool, full: bool) -> Result<(), Failure> {
 }
 
 fn backup(store: &Store, json: bool, dest: &Path) -> Result<(), Failure> {
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     let report = memory.backup(dest)?;
     emit(json, &report, |r| {
         format!(

@@ -78,7 +78,7 @@ impl From<cairn::Error> for Failure {
             EXIT_BAD_INPUT
         } else if e.is_not_found() {
             EXIT_NOT_FOUND
-        } else if e.is_retryable() {
+        } else if e.is_retryable() || matches!(e, cairn::Error::InUse { .. }) {
             EXIT_BUSY
         } else {
             1

@@ -65,7 +65,7 @@ impl<'a> Line<'a> {
 }
 
 pub(crate) fn log(store: &Store, json: bool, query: &HistoryQuery) -> Result<(), Failure> {
-    let memory = store.open_existing()?;
+    let memory = store.open_for_reading()?;
     let entries = memory.history(query)?;
     let lines: Vec<Line<'_>> = entries.iter().map(Line::new).collect();
     emit(json, &lines, |lines| {

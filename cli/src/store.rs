@@ -73,6 +73,25 @@ impl Store {
         }
     }
 
+    /// Opens the memory for a command that only reads: read-write where this process
+    /// may write the file and its folder (so the index catches up and the WAL is
+    /// checkpointed as after any command), read-only where it may not (a read-only file,
+    /// folder or mount): nothing is then created or left beside the file.
+    pub(crate) fn open_reading(&self) -> cairn::Result<Memory> {
+        match self.open() {
+            Err(e) if e.is_not_writable() => {
+                Memory::open_with(&self.path, self.options.clone().read_only(true))
+            }
+            other => other,
+        }
+    }
+
+    /// [`Store::open_reading`] of a memory that must already exist.
+    pub(crate) fn open_for_reading(&self) -> Result<Memory, Failure> {
+        self.require_existing()?;
+        Ok(self.open_reading()?)
+    }
+
     /// Opens a memory that must already exist: reading a mistyped path (or tenant id)
     /// should not create it.
     pub(crate) fn open_existing(&self) -> Result<Memory, Failure> {

@@ -141,7 +141,7 @@ fn exit_codes_tell_bad_input_from_missing_things() {
     json(&db, &["init"]);
     let empty_name = cairn(&db, &["add", "  ", "knows", "Bob"]);
     assert_eq!(empty_name.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&empty_name.stderr).contains("invalid name"));
+    assert!(String::from_utf8_lossy(&empty_name.stderr).contains("invalid subject"));
     assert_eq!(json(&db, &["stats"])["entities"], 0, "nothing written");
 
     let unknown = cairn(&db, &["show", "Nobody"]);

@@ -115,8 +115,8 @@ fn build(py: Python<'_>, error: &cairn::Error) -> PyResult<PyErr> {
 fn set_details(exception: &Bound<'_, PyAny>, error: &cairn::Error) -> PyResult<()> {
     use cairn::Error as E;
     match error {
-        E::InvalidName { name, reason } => {
-            exception.setattr("field", "name")?;
+        E::InvalidName { what, name, reason } => {
+            exception.setattr("field", what.as_ref())?;
             exception.setattr("reason", reason.to_string())?;
             exception.setattr("name", name)?;
         }

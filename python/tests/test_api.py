@@ -47,7 +47,7 @@ def test_batch_is_all_or_nothing(memory: cairn.Memory) -> None:
     bad = cairn.Batch().triple("Carol", "knows", "Dave").triple("Eve", "", "Frank")
     with pytest.raises(cairn.InvalidInputError) as raised:
         memory.apply(bad)
-    assert raised.value.index == 1 and raised.value.field == "name"
+    assert raised.value.index == 1 and raised.value.field == "predicate"
     assert memory.stats() == before
     assert memory.resolve("carol") is None
 

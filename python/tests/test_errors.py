@@ -18,10 +18,10 @@ def test_exception_hierarchy() -> None:
 @pytest.mark.parametrize(
     "call, field",
     [
-        (lambda m: m.add_triple("", "knows", "Bob"), "name"),
-        (lambda m: m.add_triple("Ann", "   ", "Bob"), "name"),
-        (lambda m: m.add_triple("Ann\x07", "knows", "Bob"), "name"),
-        (lambda m: m.add_triple("A" * 2000, "knows", "Bob"), "name"),
+        (lambda m: m.add_triple("", "knows", "Bob"), "subject"),
+        (lambda m: m.add_triple("Ann", "   ", "Bob"), "predicate"),
+        (lambda m: m.add_triple("Ann\x07", "knows", "Bob"), "subject"),
+        (lambda m: m.add_triple("A" * 2000, "knows", "Bob"), "subject"),
         (lambda m: m.observe("Ann", ""), "observation"),
         (lambda m: m.observe("Ann", "x" * (64 * 1024 + 1)), "observation"),
         (lambda m: m.add_triple("Ann", "knows", "Bob", valid_from=20, valid_to=10), "validity"),

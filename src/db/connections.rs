@@ -34,7 +34,7 @@ impl Connections {
             },
             ConnectionMode::Pool { size } => {
                 let init_options = options.clone();
-                let manager = SqliteConnectionManager::file(path)
+                let manager = SqliteConnectionManager::file(target(path, options))
                     .with_flags(open_flags(options))
                     .with_init(move |conn| init_connection(conn, &init_options));
                 let pool = r2d2::Pool::builder()
@@ -83,9 +83,27 @@ fn open_flags(options: &Options) -> OpenFlags {
     }
 }
 
+/// What SQLite is asked to open: the path, or for an immutable read-only open the
+/// `file:` URI with `immutable=1` (SQLite then takes no locks and needs no `-shm`).
+fn target(path: &Path, options: &Options) -> PathBuf {
+    if !options.immutable {
+        return path.to_owned();
+    }
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'~') {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    PathBuf::from(uri)
+}
+
 /// Opens one connection to `path` with cairn's pragmas.
 pub(crate) fn open_connection(path: &Path, options: &Options) -> Result<Connection> {
-    let conn = Connection::open_with_flags(path, open_flags(options))?;
+    let conn = Connection::open_with_flags(target(path, options), open_flags(options))?;
     init_connection(&conn, options)?;
     Ok(conn)
 }

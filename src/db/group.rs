@@ -174,9 +174,19 @@ pub(crate) fn lead(
     let isolate = jobs.len() > 1;
     tracing::debug!(target: "cairn::write", jobs = jobs.len(), "group commit");
     let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(jobs.len());
+    // Run in order, and stop at a job whose failure made SQLite roll the whole
+    // transaction back (a full disk): the jobs after it would run outside any
+    // transaction. Those not run hear the failure through `fail`.
+    jobs.reverse();
     let outcome = begin_and_run(&mut |conn| {
-        for job in jobs.drain(..) {
+        while let Some(job) = jobs.pop() {
             ran.push(job.run(state, conn, budget, isolate));
+            if isolate
+                && conn.is_autocommit()
+                && let Some(e) = ran.last().and_then(|r| r.error())
+            {
+                return Err(e.replicate());
+            }
         }
         match ran.iter().find_map(|r| r.error()) {
             Some(e) if !isolate => Err(e.replicate()),

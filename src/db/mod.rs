@@ -41,6 +41,9 @@ pub(crate) struct Db {
     /// Reads the newest `seq` inside a write transaction (the change log's owner,
     /// `graph::change`, provides it; `db` does not know the table).
     newest_seq: OnceLock<fn(&Connection) -> Result<i64>>,
+    /// The shared lock on `<file>.lock` every open holds (see [`open_lock`]); released
+    /// after the connections closed.
+    _open_lock: Option<std::fs::File>,
     _ephemeral: Option<EphemeralFile>,
 }
 
@@ -52,13 +55,51 @@ impl Db {
                 "an in-memory path gives every thread its own database; use Memory::ephemeral()",
             ));
         }
-        if !options.read_only {
+        if options.read_only {
+            if !path.exists() {
+                return Err(Error::file(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no memory file there (a read-only open creates nothing)",
+                    ),
+                ));
+            }
+            // A file nobody may write here (this user, or anyone on a read-only mount)
+            // whose WAL is empty: read it as immutable, so that no `-wal`/`-shm` is made
+            // beside it (a read-only connection would create them and never remove them).
+            options.immutable = probe_write(path).is_err() && wal_is_empty(path);
+        } else {
             // Owner-only from the start (SQLite gives `-wal` and `-shm` the file's mode).
             // Failing here (a missing folder, say) is left to SQLite's open to report.
             let _ = crate::files::create_private_file(path);
+            // SQLite would open a file it may not write read-only without a word, and
+            // fail at the first write (or leave reader-owned `-wal`/`-shm` behind).
+            if let Err(e) = probe_write(path)
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
+            {
+                return Err(Error::file(path, e));
+            }
         }
-        let policy =
-            prepare_file_within_budget(path, &options).map_err(|e| not_a_database(e, path))?;
+        let open_lock = open_lock(path, options.read_only)?;
+        let policy = match prepare_file_within_budget(path, &options) {
+            // No `-shm` can be made here (a read-only folder or mount): with an empty WAL
+            // there is nothing SQLite needs one for.
+            Err(e)
+                if options.read_only
+                    && !options.immutable
+                    && cannot_open(&e)
+                    && wal_is_empty(path) =>
+            {
+                options.immutable = true;
+                prepare_file_within_budget(path, &options)
+            }
+            other => other,
+        }
+        .map_err(|e| open_error(not_a_database(e, path), path, &options))?;
         options.checkpoint_policy = Some(policy);
         Ok(Db {
             connections: Connections::new(path, &options)?,
@@ -75,6 +116,7 @@ impl Db {
             on_commit: OnceLock::new(),
             own_seq: AtomicI64::new(0),
             newest_seq: OnceLock::new(),
+            _open_lock: open_lock,
             _ephemeral: None,
         })
     }
@@ -221,7 +263,9 @@ impl Db {
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
         let outermost = state.depth() == 0;
-        let result = self.write_locked_inner(state, f);
+        let result = self
+            .write_locked_inner(state, f)
+            .map_err(|e| e.at_file(&self.path));
         if outermost && result.is_ok() {
             self.guard_the_wal();
             if let Some(listener) = self.on_commit.get() {
@@ -341,11 +385,6 @@ pub(crate) fn sibling(db_path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Removes a file; one that is not there is already removed.
-pub(crate) fn remove_if_present(path: &Path) -> Result<()> {
-    ignore_missing(std::fs::remove_file(path))
-}
-
 /// Removes a folder and what it holds; one that is not there is already removed.
 pub(crate) fn remove_dir_if_present(path: &Path) -> Result<()> {
     ignore_missing(std::fs::remove_dir_all(path))
@@ -416,6 +455,140 @@ fn not_a_database(e: Error, path: &Path) -> Error {
     }
 }
 
+/// `<file>.lock`: the file every open of the memory holds a shared lock on, so that
+/// another process can tell whether anybody has it open (a tenant drop takes it
+/// exclusively). A lock file of its own, never the database: closing any descriptor of
+/// the database would release SQLite's own POSIX locks on it.
+pub(crate) fn lock_path(db_path: &Path) -> PathBuf {
+    sibling(db_path, ".lock")
+}
+
+/// Takes the shared open lock of the memory at `path`. Read-write opens create the lock
+/// file (owner-only); read-only ones use it if it is there and readable, and create
+/// nothing. Where the platform has no file locks, nothing is held.
+fn open_lock(path: &Path, read_only: bool) -> Result<Option<std::fs::File>> {
+    let lock = lock_path(path);
+    let file = if read_only {
+        match std::fs::File::open(&lock) {
+            Ok(file) => file,
+            Err(_) => return Ok(None),
+        }
+    } else {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&lock) {
+            Ok(file) => file,
+            // The folder cannot be written: SQLite's open reports that, naming the file.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::file(&lock, e)),
+        }
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse {
+            path: path.to_owned(),
+            reason: "it is being dropped".to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Ok(None)
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::file(&lock, e)),
+    }
+}
+
+/// Opens `path` for writing without writing anything: whether this process may write it
+/// (permissions, a read-only mount; root may write whatever its mode says).
+fn probe_write(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).open(path).map(drop)
+}
+
+/// True when the file's `-wal` is missing or empty: the file alone holds the memory.
+fn wal_is_empty(path: &Path) -> bool {
+    std::fs::metadata(sibling(path, "-wal")).map_or(true, |m| m.len() == 0)
+}
+
+/// SQLite could not open (or create) the file or a file beside it.
+fn cannot_open(e: &Error) -> bool {
+    matches!(e, Error::Sqlite(inner) if matches!(
+        inner.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::PermissionDenied
+        )
+    ))
+}
+
+/// An open's failure to open or create a file, as [`Error::File`] naming it and saying
+/// why; other errors unchanged.
+fn open_error(e: Error, path: &Path, options: &Options) -> Error {
+    if !cannot_open(&e) {
+        return e;
+    }
+    use std::io::{Error as IoError, ErrorKind};
+    let detail = e.to_string();
+    if options.read_only && wal_is_empty(path) {
+        return Error::file(
+            path,
+            match std::fs::File::open(path) {
+                Err(io) => io,
+                Ok(_) => IoError::other(detail),
+            },
+        );
+    }
+    if options.read_only {
+        let shm = sibling(path, "-shm");
+        return Error::file(
+            &shm,
+            IoError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{detail}: the -wal beside it holds changes not yet in the file, and \
+                     reading them needs this -shm, which cannot be opened or created here; \
+                     open the memory once where its folder can be written"
+                ),
+            ),
+        );
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match probe_folder(folder) {
+        Err(io) => Error::file(
+            path,
+            IoError::new(
+                io.kind(),
+                format!(
+                    "cannot create it or its -wal and -shm in {}: {io}",
+                    folder.display()
+                ),
+            ),
+        ),
+        Ok(()) => Error::file(path, IoError::other(detail)),
+    }
+}
+
+/// Creates and removes a file in `folder`: whether this process may create files there.
+fn probe_folder(folder: &Path) -> std::io::Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let probe = folder.join(format!(".cairn-probe-{}-{nanos}", std::process::id()));
+    crate::files::create_private_file(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
 /// Returns the pinned pool connection when the outermost write ends.
 struct ReturnToPool<'a>(&'a WriteState);
 
@@ -430,7 +603,7 @@ struct EphemeralFile(PathBuf);
 
 impl Drop for EphemeralFile {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
             // Best effort: a leftover temp file is harmless, a panic in drop is not.
             let _ = std::fs::remove_file(sibling(&self.0, suffix));
         }

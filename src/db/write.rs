@@ -184,7 +184,13 @@ fn finish_savepoint<T>(conn: &Connection, name: &str, result: Result<T>) -> Resu
             Ok(value)
         }
         Err(e) => {
-            conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+            // Some errors (a full disk, an I/O error, an interrupt) make SQLite roll the
+            // whole transaction back by itself, savepoints and all: `ROLLBACK TO` would
+            // then fail with "no such savepoint" and hide the cause. The cause is the
+            // error, and the transaction is already gone.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            }
             Err(e)
         }
     }
@@ -260,6 +266,36 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(count(&c), 0);
         assert!(c.is_autocommit());
+    }
+
+    /// SQLite rolls a whole transaction back by itself on some errors (a full disk): the
+    /// savepoint is gone then, and the caller must hear the cause, not "no such
+    /// savepoint".
+    #[test]
+    fn a_transaction_sqlite_rolled_back_reports_its_cause() {
+        let c = conn();
+        let state = WriteState::default();
+        let budget = Duration::from_secs(1);
+        let r: Result<()> = run(&state, &c, budget, |c| {
+            c.execute("INSERT INTO t VALUES (1)", [])?;
+            run(&state, c, budget, |c| {
+                c.execute("INSERT INTO t VALUES (2)", [])?;
+                // What SQLITE_FULL does to the transaction.
+                c.execute_batch("ROLLBACK")?;
+                Err(Error::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                )))
+            })
+        });
+        let e = r.unwrap_err();
+        assert!(
+            matches!(&e, Error::Sqlite(inner) if inner.sqlite_error_code() == Some(ErrorCode::DiskFull)),
+            "{e}"
+        );
+        assert_eq!(count(&c), 0);
+        assert!(c.is_autocommit());
+        assert_eq!(state.depth(), 0);
     }
 
     #[test]

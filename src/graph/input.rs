@@ -113,9 +113,9 @@ impl<'a> Triple<'a> {
             ));
         }
         Ok(ValidTriple {
-            subject: ValidRef::new(&self.subject)?,
+            subject: ValidRef::new(&self.subject).map_err(|e| e.for_name("subject"))?,
             predicate: ValidName::predicate(&self.predicate)?,
-            object: ValidRef::new(&self.object)?,
+            object: ValidRef::new(&self.object).map_err(|e| e.for_name("object"))?,
             valid_from: self.valid_from,
             valid_to: self.valid_to,
         })

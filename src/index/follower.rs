@@ -85,7 +85,8 @@ impl Follower {
 
     fn apply_or_follow(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
         let live = shared.current();
-        if self.writer.is_none() && !self.read_only {
+        // A read-only memory writes only an index of its own, in RAM.
+        if self.writer.is_none() && (!self.read_only || shared.in_ram()) {
             self.writer = open_writer(&live.index);
         }
         let Some(writer) = self.writer.as_mut() else {
@@ -137,6 +138,9 @@ impl Follower {
 /// another file or history. Reads `meta.json` only, so it is cheap enough for every idle
 /// second.
 fn health(shared: &Shared, db: &Db) -> Option<Damage> {
+    if shared.in_ram() {
+        return None;
+    }
     let dir = shared.dir.as_deref()?;
     if !dir.join("meta.json").exists() {
         return Some(Damage::broken(format!(
@@ -177,9 +181,16 @@ fn index_new_changes(
                 let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
                 let touched = indexer::touched(conn, &changes)?;
                 indexer::apply(conn, writer, &shared.fields, &touched)?;
-                let links =
-                    linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?;
-                let texts = shared.embedding_texts(conn, &touched)?;
+                // Mention links and vectors are rows of the file: a read-only memory
+                // (indexing into RAM) uses those a writer derived and derives none.
+                let (links, texts) = if db.options().read_only {
+                    (Vec::new(), Vec::new())
+                } else {
+                    (
+                        linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?,
+                        shared.embedding_texts(conn, &touched)?,
+                    )
+                };
                 traced = BatchTrace {
                     changes: changes.len(),
                     documents: touched.len(),

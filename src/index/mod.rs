@@ -63,6 +63,24 @@ const SYNC_ERROR_GRACE: Duration = Duration::from_secs(1);
 /// How long [`SearchIndex::wait_for`] waits before reporting the index as lagging.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where a memory's searches read their index from ([`crate::Memory::index_source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexSource {
+    /// The index folder beside the file (`<file>.index/`).
+    Folder,
+    /// An index in RAM, as every ephemeral memory has.
+    Ram,
+    /// Built in RAM from the file's change log by this read-only open, because the index
+    /// folder could not be used read-only: missing, unreadable, damaged, or behind the
+    /// file with no process updating it. Searches are complete once it caught up
+    /// ([`crate::Memory::sync`]); nothing is written to the folder.
+    Rebuilt {
+        /// Why the folder was not used.
+        reason: String,
+    },
+}
+
 /// The index of one memory, with its background indexing thread.
 pub(crate) struct SearchIndex {
     shared: Arc<Shared>,
@@ -72,6 +90,8 @@ pub(crate) struct SearchIndex {
 struct Shared {
     /// Where the index lives; `None`: in RAM.
     dir: Option<PathBuf>,
+    /// Where searches read from now: the folder, or RAM (see [`IndexSource`]).
+    source: Mutex<IndexSource>,
     /// The file's identity, recorded in every commit payload (`None` in a file no writer
     /// has opened since identities exist).
     file_id: Option<String>,
@@ -146,6 +166,12 @@ impl Progress {
 }
 
 impl Shared {
+    /// True when the live index is in RAM (an ephemeral memory's, or one a read-only open
+    /// rebuilt): only this process has it, so it may always be written.
+    fn in_ram(&self) -> bool {
+        !matches!(*self.source.lock(), IndexSource::Folder)
+    }
+
     /// The live index for a search: `Err(IndexRebuilding)` while it is damaged or being
     /// rebuilt.
     fn searchable(&self) -> Result<Arc<Live>> {
@@ -184,20 +210,46 @@ impl SearchIndex {
         vectors::check_embedder(&db, embedding.as_ref())?;
         let file_id = db.read(identity::read)?;
         let mut progress = Progress::default();
-        let live = match open_checked(dir, file_id.as_deref(), &db) {
+        let mut source = if dir.is_some() {
+            IndexSource::Folder
+        } else {
+            IndexSource::Ram
+        };
+        let opened = open_checked(dir, file_id.as_deref(), &db, read_only).and_then(
+            |(live, resume_from)| match dir.filter(|_| read_only) {
+                Some(dir) => match unattended_lag(dir, resume_from, &db) {
+                    Some(reason) => Err(Damage::broken(reason)),
+                    None => Ok((live, resume_from)),
+                },
+                None => Ok((live, resume_from)),
+            },
+        );
+        let live = match opened {
             Ok((live, resume_from)) => {
                 progress.visible = resume_from;
                 live
             }
+            Err(damage) if read_only && dir.is_some() => {
+                // A read-only memory cannot repair the folder: it searches an index of
+                // its own, built in RAM from the change log.
+                tracing::info!(target: "cairn::index", reason = %damage.detail, "read-only: index rebuilt in RAM");
+                let last = db.read(change::last_seq)?.get();
+                progress.rebuilding = (last > 0).then_some(last);
+                source = IndexSource::Rebuilt {
+                    reason: damage.detail,
+                };
+                open_live(None, false)?
+            }
             Err(damage) => {
                 // Searches wait for the rebuild; the placeholder is never searched.
                 progress.report(damage);
-                open_live(None)?
+                open_live(None, false)?
             }
         };
         let resume_from = progress.visible;
         let shared = Arc::new(Shared {
             dir: dir.map(Path::to_owned),
+            source: Mutex::new(source),
             file_id,
             live: RwLock::new(Arc::new(live)),
             fields: schema::build().1,
@@ -274,6 +326,11 @@ impl SearchIndex {
         })
     }
 
+    /// Where searches read their index from.
+    pub(crate) fn source(&self) -> IndexSource {
+        self.shared.source.lock().clone()
+    }
+
     /// The damage this process found in the index (repaired or being repaired), oldest
     /// first, for `verify`.
     pub(crate) fn damage_found(&self) -> Vec<Damage> {
@@ -304,6 +361,14 @@ pub(crate) fn folder_for(db_path: &Path) -> PathBuf {
     crate::db::sibling(db_path, ".index")
 }
 
+/// The index folder of the file at `db_path` and the damaged indexes kept beside it.
+pub(crate) fn all_folders_for(db_path: &Path) -> Vec<PathBuf> {
+    let folder = folder_for(db_path);
+    let mut out = repair::damaged_folders(&folder);
+    out.push(folder);
+    out
+}
+
 /// Removes the index of the file at `db_path` and the damaged indexes kept beside it
 /// (for a file that is deleted or replaced).
 pub(crate) fn remove_all_for(db_path: &Path) -> Result<()> {
@@ -317,15 +382,25 @@ pub(crate) fn remove_all_for(db_path: &Path) -> Result<()> {
 /// Opens (creating if needed) the index in `dir` (in RAM without one) with its reader.
 /// Safe when several processes open the same new file at once: creating the folder and
 /// the first `meta.json` are both idempotent. tantivy checks every segment file's footer
-/// when the reader opens them, so a truncated or missing file fails here.
-fn open_live(dir: Option<&Path>) -> Result<Live> {
+/// when the reader opens them, so a truncated or missing file fails here. `read_only`:
+/// nothing is created, and a folder without an index is an error.
+fn open_live(dir: Option<&Path>, read_only: bool) -> Result<Live> {
     let (tantivy_schema, _) = schema::build();
+    let at =
+        |dir: &Path, e: &dyn std::fmt::Display| Error::Index(format!("{}: {e}", dir.display()));
     let index = match dir {
         None => Index::create_in_ram(tantivy_schema),
+        Some(dir) if read_only => {
+            if !dir.join("meta.json").is_file() {
+                return Err(at(dir, &"no index there"));
+            }
+            let directory = PrivateDirectory::open(dir, true).map_err(|e| at(dir, &e))?;
+            Index::open(directory).map_err(|e| at(dir, &e))?
+        }
         Some(dir) => {
-            crate::files::private_dir(dir)?;
-            let directory = PrivateDirectory::open(dir).map_err(|e| Error::Index(e.to_string()))?;
-            Index::open_or_create(directory, tantivy_schema)?
+            crate::files::private_dir(dir).map_err(|e| Error::file(dir, e))?;
+            let directory = PrivateDirectory::open(dir, false).map_err(|e| at(dir, &e))?;
+            Index::open_or_create(directory, tantivy_schema).map_err(|e| at(dir, &e))?
         }
     };
     schema::register(&index);
@@ -354,9 +429,10 @@ fn open_checked(
     dir: Option<&Path>,
     file_id: Option<&str>,
     db: &Db,
+    read_only: bool,
 ) -> std::result::Result<(Live, i64), Damage> {
     let broken = |e: Error| Damage::broken(format!("the index cannot be opened: {e}"));
-    let live = open_live(dir).map_err(broken)?;
+    let live = open_live(dir, read_only).map_err(broken)?;
     let payload = last_payload(&live.index).map_err(broken)?;
     // Read after the payload: a commit of another process in between is then never
     // beyond the log this reads.
@@ -365,6 +441,20 @@ fn open_checked(
         .map_err(|e| Damage::broken(format!("the file's log cannot be read: {e}")))?;
     payload::check(payload.as_ref(), file_id, last_seq.get())?;
     Ok((live, payload::resume(payload.as_ref())))
+}
+
+/// Why a read-only memory should not search the folder `dir` whose index is at
+/// `resume_from`: it is behind the file's log and no process holds its writer lock, so
+/// nobody will bring it up to date. `None`: it is current, or a writer is at work.
+fn unattended_lag(dir: &Path, resume_from: i64, db: &Db) -> Option<String> {
+    let last = db.read(change::last_seq).ok()?.get();
+    if resume_from >= last || repair::writer_at_work(dir) {
+        return None;
+    }
+    Some(format!(
+        "the index in {} is at change {resume_from} of {last} and no process is updating it",
+        dir.display()
+    ))
 }
 
 /// The indexer thread: a follower round whenever this process wrote or the poll

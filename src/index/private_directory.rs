@@ -1,6 +1,12 @@
 //! The index's folder as tantivy sees it: an `MmapDirectory` whose every file is made
 //! owner-only as it is created (tantivy creates them with the umask's mode), so the
 //! derived index is as private as the memory file it is derived from.
+//!
+//! Opened for a read-only memory, it reads a folder it cannot write: tantivy's reader
+//! takes a lock file (`.tantivy-meta.lock`) before it loads a commit, which a read-only
+//! folder or mount refuses ("Failed to acquire Lockfile: Permission denied"). There the
+//! lock is skipped: it only keeps a writer's garbage collection from deleting the files
+//! being loaded, and a folder nobody may write has no writer.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,14 +24,17 @@ use crate::files::make_private;
 pub(crate) struct PrivateDirectory {
     inner: MmapDirectory,
     root: PathBuf,
+    /// For a read-only memory: a lock file that cannot be created is skipped.
+    read_only: bool,
 }
 
 impl PrivateDirectory {
-    /// Opens the existing folder `root`.
-    pub(crate) fn open(root: &Path) -> tantivy::Result<Self> {
+    /// Opens the existing folder `root` (for a read-only memory when `read_only`).
+    pub(crate) fn open(root: &Path, read_only: bool) -> tantivy::Result<Self> {
         Ok(PrivateDirectory {
             inner: MmapDirectory::open(root)?,
             root: root.to_owned(),
+            read_only,
         })
     }
 
@@ -69,7 +78,19 @@ impl Directory for PrivateDirectory {
     }
 
     fn acquire_lock(&self, lock: &Lock) -> Result<DirectoryLock, LockError> {
-        let acquired = self.inner.acquire_lock(lock)?;
+        let acquired = match self.inner.acquire_lock(lock) {
+            Err(LockError::IoError(e))
+                if self.read_only
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+            {
+                // See the module comment: nobody can write this folder.
+                return Ok(DirectoryLock::from(Box::new(())));
+            }
+            other => other?,
+        };
         // The lock file may already be gone again (a lock released at once); its mode
         // then no longer matters.
         let _ = self.private(&lock.filepath);

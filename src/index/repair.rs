@@ -93,14 +93,28 @@ pub(super) enum Repaired {
 pub(super) fn repair(shared: &Shared, db: &Db, read_only: bool) -> Result<Repaired> {
     let last_seq = db.read(change::last_seq)?.get();
     let fresh = match shared.dir.as_deref() {
-        None => open_live(None)?,
+        Some(_) if shared.in_ram() => open_live(None, false)?,
+        None => open_live(None, false)?,
         Some(dir) => {
-            if let Ok((live, seq)) = open_checked(Some(dir), shared.file_id.as_deref(), db) {
+            if let Ok((live, seq)) =
+                open_checked(Some(dir), shared.file_id.as_deref(), db, read_only)
+            {
                 install(shared, live, seq, last_seq);
                 return Ok(Repaired::From(seq));
             }
             if read_only {
-                return Ok(Repaired::Pending);
+                // The folder is not this memory's to repair: it searches an index of its
+                // own, in RAM, from now on.
+                let reason = shared
+                    .progress
+                    .lock()
+                    .damage
+                    .as_ref()
+                    .map_or_else(String::new, |d| d.detail.clone());
+                *shared.source.lock() = super::IndexSource::Rebuilt { reason };
+                tracing::info!(target: "cairn::index", dir = %dir.display(), "read-only: damaged index rebuilt in RAM");
+                install(shared, open_live(None, false)?, 0, last_seq);
+                return Ok(Repaired::From(0));
             }
             let lock = match lock(dir) {
                 FolderLock::Busy => return Ok(Repaired::Pending),
@@ -112,7 +126,7 @@ pub(super) fn repair(shared: &Shared, db: &Db, read_only: bool) -> Result<Repair
             // Released only now: no other process could write into the folder meanwhile,
             // and the new one is not created yet.
             drop(lock);
-            open_live(Some(dir))?
+            open_live(Some(dir), false)?
         }
     };
     install(shared, fresh, 0, last_seq);
@@ -141,6 +155,12 @@ enum FolderLock {
     Nobodys,
     /// Another process holds the writer lock.
     Busy,
+}
+
+/// True when another process holds tantivy's writer lock on `dir`: it indexes the file's
+/// changes into the folder. The lock is released again at once.
+pub(super) fn writer_at_work(dir: &Path) -> bool {
+    matches!(lock(dir), FolderLock::Busy)
 }
 
 /// Takes tantivy's writer lock on `dir` if it can.

@@ -15,6 +15,16 @@
 //! nothing is written — or, with [`ImportOptions::skip_invalid`], it is skipped and
 //! counted.
 //!
+//! Every line the reference server can write imports, although it has no limits and
+//! cairn has: a name over [`crate::MAX_NAME_BYTES`] is stored shortened (its first
+//! bytes, then ` …#` and 16 hex digits of the SHA-256 of its key, so every spelling of
+//! it is shortened alike and two long names stay apart), with the full name as an
+//! observation `full name: …`; an observation over [`crate::MAX_OBSERVATION_BYTES`] is
+//! stored as its first bytes followed by ` […]`, and its full text as a document about
+//! the entity. [`ImportReport::shortened`] counts both. With
+//! [`ImportOptions::skip_invalid`], an invalid observation is left out and its entity
+//! imported ([`ImportReport::skipped_observations`]).
+//!
 //! A memory.jsonl import is a snapshot merged in, not a stream of assertions: a relation
 //! already stored is left as it is (its mention count is not bumped), and with
 //! [`ImportOptions::episode`] the import is recorded under an episode whose idempotency
@@ -33,13 +43,14 @@ use sha2::{Digest, Sha256};
 
 use crate::db::migrate::SCHEMA_VERSION;
 use crate::error::{Error, Result};
+use crate::graph::document::Document;
 use crate::graph::entity;
 use crate::graph::episode::{self, Episode};
-use crate::graph::input::Triple;
+use crate::graph::input::{EntityRef, MAX_OBSERVATION_BYTES, Triple, observation_text};
 use crate::graph::relation;
 use crate::id::EpisodeId;
 use crate::memory::Memory;
-use crate::normalize::{normalize_name, normalize_predicate};
+use crate::normalize::{MAX_NAME_BYTES, key_unbounded, normalize_name, normalize_predicate};
 use crate::ops::knowledge_graph::{KgEntity, KgRelation, check_entity, check_relation};
 use crate::time::Timestamp;
 
@@ -198,8 +209,15 @@ pub struct ImportReport {
     pub records: u64,
     /// Lines skipped as invalid (only with [`ImportOptions::skip_invalid`]).
     pub skipped: u64,
-    /// The first skipped lines: line number and why.
+    /// The first skipped lines (and, for memory.jsonl, skipped observations): line
+    /// number and why.
     pub skipped_lines: Vec<(u64, String)>,
+    /// Observations left out of memory.jsonl entities as invalid (only with
+    /// [`ImportOptions::skip_invalid`]); their entities were imported.
+    pub skipped_observations: u64,
+    /// Over-long names and observations of a memory.jsonl file stored shortened, with
+    /// their full text kept (see the module documentation of the import).
+    pub shortened: u64,
     /// The episode the import was recorded under (see [`ImportOptions::episode`]).
     pub episode: Option<EpisodeId>,
     /// True when this content had been imported under the episode's key before, so
@@ -438,25 +456,150 @@ enum ReferenceLine {
     Relation(KgRelation),
 }
 
+/// A memory.jsonl line fitted to cairn's limits, checked.
+struct Fitted {
+    line: u64,
+    record: ReferenceLine,
+    /// Full texts of shortened observations: stored as documents about the entity
+    /// (named as stored).
+    documents: Vec<(String, String)>,
+    /// Observations left out as invalid (with `skip_invalid`), and why.
+    dropped: Vec<String>,
+    shortened: u64,
+}
+
+/// ` …#` and 16 hex digits: what ends a shortened name.
+const SHORTENED_NAME_TAIL: usize = " …#".len() + 16;
+/// What ends a shortened observation.
+const SHORTENED_TEXT_TAIL: &str = " […]";
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `name` as stored: itself, or shortened if it is over [`MAX_NAME_BYTES`] (see the
+/// module documentation); true when shortened.
+fn fit_name(name: &str, predicate: bool) -> Result<(String, bool)> {
+    if name.len() <= MAX_NAME_BYTES {
+        return Ok((name.to_owned(), false));
+    }
+    let key = key_unbounded(name, predicate)?;
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let head = cut(name.trim(), MAX_NAME_BYTES - SHORTENED_NAME_TAIL).trim_end();
+    Ok((format!("{head} …#{hex}"), true))
+}
+
+/// An observation as stored, and its full text when it had to be shortened.
+fn fit_observation(text: &str) -> (String, Option<String>) {
+    let trimmed = text.trim();
+    if trimmed.len() <= MAX_OBSERVATION_BYTES {
+        return (text.to_owned(), None);
+    }
+    let head = cut(trimmed, MAX_OBSERVATION_BYTES - SHORTENED_TEXT_TAIL.len()).trim_end();
+    (
+        format!("{head}{SHORTENED_TEXT_TAIL}"),
+        Some(trimmed.to_owned()),
+    )
+}
+
+/// Fits one line to cairn's limits and checks it as the write will, so a bad line is
+/// reported with its number. An invalid observation fails the line, or with
+/// `skip_invalid` is left out of it.
+fn fit_reference(line: u64, record: ReferenceLine, skip_invalid: bool) -> Result<Fitted> {
+    let mut fitted = Fitted {
+        line,
+        record,
+        documents: Vec::new(),
+        dropped: Vec::new(),
+        shortened: 0,
+    };
+    match &mut fitted.record {
+        ReferenceLine::Entity(e) => {
+            let (name, short) = fit_name(&e.name, false)?;
+            let mut texts = std::mem::take(&mut e.observations);
+            if short {
+                fitted.shortened += 1;
+                texts.insert(0, format!("full name: {}", e.name.trim()));
+            }
+            for (i, text) in texts.into_iter().enumerate() {
+                let (stored, full) = fit_observation(&text);
+                let checked = observation_text(&stored)
+                    .map(drop)
+                    .and_then(|()| match &full {
+                        Some(full) => Document::new(full.as_str())
+                            .about(name.as_str())
+                            .validate()
+                            .map(drop),
+                        None => Ok(()),
+                    });
+                match checked {
+                    Ok(()) => {
+                        if let Some(full) = full {
+                            fitted.shortened += 1;
+                            fitted.documents.push((name.clone(), full));
+                        }
+                        e.observations.push(stored);
+                    }
+                    Err(err) if skip_invalid && err.is_invalid_input() => {
+                        fitted
+                            .dropped
+                            .push(format!("observations[{i}] left out: {err}"));
+                    }
+                    Err(err) => {
+                        return Err(Error::InvalidLine {
+                            line,
+                            reason: format!("observations[{i}]: {err}"),
+                        });
+                    }
+                }
+            }
+            e.name = name;
+            check_entity(e)?;
+        }
+        ReferenceLine::Relation(r) => {
+            for (name, predicate) in [
+                (&mut r.from, false),
+                (&mut r.to, false),
+                (&mut r.relation_type, true),
+            ] {
+                let (fit, short) = fit_name(name, predicate)?;
+                fitted.shortened += u64::from(short);
+                *name = fit;
+            }
+            check_relation(r)?;
+        }
+    }
+    Ok(fitted)
+}
+
 fn import_reference<R: BufRead>(
     memory: &Memory,
     reader: &mut Lines<R>,
     options: &ImportOptions,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let lines = read_all(reader, options, report, |_, text| {
+    let lines = read_all(reader, options, report, |line, text| {
         let record: ReferenceLine = serde_json::from_str(text).map_err(json_error)?;
-        // Check names and texts now, so a bad line is reported with its number.
-        match &record {
-            ReferenceLine::Entity(e) => check_entity(e)?,
-            ReferenceLine::Relation(r) => check_relation(r)?,
-        }
-        Ok(record)
+        fit_reference(line, record, options.skip_invalid)
     })?;
     let total = lines.len() as u64;
-    let (mut entities, mut relations) = (Vec::new(), Vec::new());
-    for line in lines {
-        match line {
+    let (mut entities, mut relations, mut documents) = (Vec::new(), Vec::new(), Vec::new());
+    for fitted in lines {
+        report.shortened += fitted.shortened;
+        for why in fitted.dropped {
+            report.skipped_observations += 1;
+            if report.skipped_lines.len() < REPORTED_SKIPS {
+                report.skipped_lines.push((fitted.line, why));
+            }
+        }
+        documents.extend(fitted.documents);
+        match fitted.record {
             ReferenceLine::Entity(e) => entities.push(e),
             ReferenceLine::Relation(r) => relations.push(r),
         }
@@ -494,6 +637,13 @@ fn import_reference<R: BufRead>(
             kg.create_entities(part)?;
             done += part.len() as u64;
             options.report(ImportProgress::Written { done, total });
+        }
+        for (name, text) in &documents {
+            // The full text of an observation stored shortened.
+            let document = Document::new(text.as_str())
+                .about(EntityRef::from(name.as_str()))
+                .metadata(serde_json::json!({ "imported_observation": true }));
+            target.add_document(&document)?;
         }
         let ctx = target.ctx();
         for part in triples.chunks(1000) {
@@ -679,7 +829,16 @@ fn parse_header(line: u64, text: &str) -> Result<()> {
             reason: "a cairn export starts with a {\"type\":\"cairn\",…} header".into(),
         });
     }
-    if header.schema > SCHEMA_VERSION || header.format > CAIRN_FORMAT {
+    if header.format != CAIRN_FORMAT {
+        return Err(Error::InvalidLine {
+            line,
+            reason: format!(
+                "the header says export format {}; this cairn reads format {CAIRN_FORMAT}",
+                header.format
+            ),
+        });
+    }
+    if header.schema > SCHEMA_VERSION {
         return Err(Error::NewerSchema {
             found: header.schema,
             supported: SCHEMA_VERSION,

@@ -169,7 +169,45 @@ pub(crate) fn check_relation(r: &KgRelation) -> Result<()> {
 }
 
 fn valid_triple(r: &KgRelation) -> Result<ValidTriple> {
-    Triple::new(r.from.as_str(), r.relation_type.as_str(), r.to.as_str()).validate()
+    Triple::new(r.from.as_str(), r.relation_type.as_str(), r.to.as_str())
+        .validate()
+        .map_err(|e| match &e {
+            // The reference server's field names, not the triple's.
+            Error::InvalidName { what, .. } => {
+                let field = match what.as_ref() {
+                    "subject" => "from",
+                    "object" => "to",
+                    _ => "relationType",
+                };
+                e.for_name(field)
+            }
+            _ => e,
+        })
+}
+
+/// [`validate_each`] over the call's argument `list`, with a bad name's field given as
+/// its path in the arguments (`relations[3].relationType`), as an MCP client sent it.
+fn validate_list<'i, T, V>(
+    list: &'static str,
+    items: &'i [T],
+    check: impl Fn(&'i T) -> Result<V>,
+) -> Result<Vec<V>> {
+    validate_each(items, check).map_err(|e| match e {
+        Error::InvalidBatchItem { index, source } => {
+            let source = match *source {
+                Error::InvalidName { ref what, .. } => {
+                    let path = format!("{list}[{index}].{what}");
+                    source.for_name(path)
+                }
+                other => other,
+            };
+            Error::InvalidBatchItem {
+                index,
+                source: Box::new(source),
+            }
+        }
+        other => other,
+    })
 }
 
 /// The kind stored for an `entityType`: trimmed, `None` when blank.
@@ -221,7 +259,7 @@ impl KnowledgeGraph {
     /// and adds its observations that are new. Returns each entity once, as stored: its
     /// display name, its type, and the given observations (all of them now stored).
     pub fn create_entities(&self, entities: &[KgEntity]) -> Result<Vec<KgEntity>> {
-        let valid = validate_each(entities, ValidEntity::new)?;
+        let valid = validate_list("entities", entities, ValidEntity::new)?;
         self.write(|c, ctx| {
             let mut order: Vec<EntityId> = Vec::new();
             let mut texts: HashMap<EntityId, Vec<String>> = HashMap::new();
@@ -260,7 +298,7 @@ impl KnowledgeGraph {
     /// Stores each relation, creating missing endpoints; a relation stored before counts
     /// one more mention. Returns each relation once, with the names as stored.
     pub fn create_relations(&self, relations: &[KgRelation]) -> Result<Vec<KgRelation>> {
-        let valid = validate_each(relations, valid_triple)?;
+        let valid = validate_list("relations", relations, valid_triple)?;
         self.write(|c, ctx| {
             let mut seen = HashSet::new();
             let mut out = Vec::new();
@@ -280,8 +318,11 @@ impl KnowledgeGraph {
     /// names. An unknown entity is an [`Error::NotFound`] and nothing of the call is
     /// written. Returns, per item, the texts that were new.
     pub fn add_observations(&self, items: &[KgObservations]) -> Result<Vec<KgAdded>> {
-        let valid = validate_each(items, |o| {
-            Ok((entity_key(&o.entity_name)?, observation_texts(&o.contents)?))
+        let valid = validate_list("observations", items, |o| {
+            Ok((
+                entity_key(&o.entity_name).map_err(|e| e.for_name("entityName"))?,
+                observation_texts(&o.contents)?,
+            ))
         })?;
         self.write(|c, ctx| {
             let mut out = Vec::with_capacity(valid.len());
@@ -323,8 +364,11 @@ impl KnowledgeGraph {
     /// Deletes observations (exact texts, trimmed) from entities. Unknown entities and
     /// texts are skipped. Returns how many observations were deleted.
     pub fn delete_observations(&self, items: &[KgObservations]) -> Result<usize> {
-        let valid = validate_each(items, |o| {
-            Ok((entity_key(&o.entity_name)?, observation_texts(&o.contents)?))
+        let valid = validate_list("observations", items, |o| {
+            Ok((
+                entity_key(&o.entity_name).map_err(|e| e.for_name("entityName"))?,
+                observation_texts(&o.contents)?,
+            ))
         })?;
         self.write(|c, ctx| {
             let mut deleted = 0;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::config::Options;
-use crate::db::{remove_if_present, sibling};
+use crate::db::{lock_path, sibling};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::memory::Memory;
@@ -87,6 +87,7 @@ impl Tenants {
             return Ok(memory.clone());
         }
         let path = self.path_of(id);
+        refuse_links(&path)?;
         if !path.exists() {
             private_file(&path)?;
             private_dir(&index::dir_for(&path))?;
@@ -145,37 +146,70 @@ impl Tenants {
     /// A checked online backup of the tenant's memory at `dest` (see [`Memory::backup`]).
     pub fn export(&self, id: &str, dest: impl AsRef<Path>) -> Result<BackupReport> {
         self.require(id)?;
+        refuse_links(&self.path_of(id))?;
         self.get(id)?.backup(dest)
     }
 
-    /// Closes the tenant's memory and removes its file, `-wal`, `-shm` and index.
-    /// Refused while a handle to it is held outside this cache (it would keep writing
-    /// to a deleted file). Returns false if there was no such tenant.
+    /// Closes the tenant's memory and removes its file, `-wal`, `-shm`, lock file, index
+    /// (with the damaged ones kept beside it) and Litestream's `.<id>.db-litestream/`
+    /// folder. Returns false if there was no such tenant.
+    ///
+    /// Refused with [`Error::InUse`] while any process has the tenant open (every open
+    /// holds a shared lock on `<id>.db.lock`, which the drop takes exclusively), including
+    /// handles of this process held outside this cache; with [`Error::InvalidInput`] when
+    /// one of the tenant's files is a symbolic link. The files are first moved together
+    /// into a hidden folder of the directory, then deleted: a failure while moving moves
+    /// back what was moved, so the tenant is either intact or gone.
     pub fn drop_tenant(&self, id: &str) -> Result<bool> {
         check_id(id)?;
+        let path = self.path_of(id);
+        refuse_links(&path)?;
         let mut cache = self.cache.lock();
         if let Some((memory, _)) = cache.open.get(id)
             && memory.handles() > 1
         {
-            return Err(Error::invalid_input(
-                "tenant id",
-                format!("tenant {id:?} is in use; drop its handles first"),
-            ));
+            return Err(Error::InUse {
+                path,
+                reason: format!("tenant {id:?} has handles open in this process; drop them first"),
+            });
         }
         // Dropping the cache's handle closes the memory (and stops its indexer), after
         // the lock is released.
         let closed = cache.open.remove(id);
         drop(cache);
         drop(closed);
-        let path = self.path_of(id);
         if !path.exists() {
             return Ok(false);
         }
-        for suffix in ["-wal", "-shm"] {
-            remove_if_present(&sibling(&path, suffix))?;
+        let lock = exclusive_lock(&path)?;
+        let trash = self.dir.join(format!(
+            ".{id}.dropping-{}-{}",
+            std::process::id(),
+            crate::time::Timestamp::now().as_millis()
+        ));
+        private_dir(&trash)?;
+        let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for (n, from) in companions(&path).into_iter().enumerate() {
+            if std::fs::symlink_metadata(&from).is_err() {
+                continue;
+            }
+            let to = trash.join(n.to_string());
+            if let Err(e) = std::fs::rename(&from, &to) {
+                // Put back what was moved: the tenant stays as it was.
+                for (from, to) in moved.iter().rev() {
+                    let _ = std::fs::rename(to, from);
+                }
+                let _ = std::fs::remove_dir_all(&trash);
+                return Err(Error::file(from, e));
+            }
+            moved.push((from, to));
         }
-        index::remove_all_for(&path)?;
-        std::fs::remove_file(&path)?;
+        drop(lock);
+        // Gone now: deleting the moved files is clean-up, and a failure of it leaves a
+        // hidden folder, never a half tenant.
+        if let Err(e) = std::fs::remove_dir_all(&trash) {
+            tracing::warn!(dir = %trash.display(), error = %e, "a dropped tenant's files were not all deleted");
+        }
         Ok(true)
     }
 
@@ -204,6 +238,71 @@ fn evict_least_recent(open: &mut HashMap<String, (Memory, u64)>) -> Option<Memor
         .min_by_key(|(_, (_, used))| *used)
         .map(|(id, _)| id.clone())?;
     open.remove(&oldest).map(|(memory, _)| memory)
+}
+
+/// Every file and folder of the tenant at `path`, the database first (once it is moved,
+/// the tenant is gone): its `-wal`, `-shm`, `-journal`, the lock file, the index folder
+/// and the damaged indexes kept beside it, and Litestream's `.<file>-litestream/`.
+fn companions(path: &Path) -> Vec<PathBuf> {
+    let mut out = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        out.push(sibling(path, suffix));
+    }
+    out.push(lock_path(path));
+    out.extend(index::all_folders_for(path));
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        let mut hidden = std::ffi::OsString::from(".");
+        hidden.push(name);
+        hidden.push("-litestream");
+        out.push(dir.join(hidden));
+    }
+    out
+}
+
+/// Refuses a tenant whose database, `-wal`, `-shm` or index folder is a symbolic link:
+/// it would read, export or delete a memory outside the tenants' directory.
+fn refuse_links(path: &Path) -> Result<()> {
+    for candidate in [
+        path.to_owned(),
+        sibling(path, "-wal"),
+        sibling(path, "-shm"),
+        lock_path(path),
+        index::folder_for(path),
+    ] {
+        if std::fs::symlink_metadata(&candidate).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::invalid_input(
+                "tenant",
+                format!(
+                    "{} is a symbolic link; a tenant's files must be in its directory",
+                    candidate.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes the tenant's open lock exclusively: [`Error::InUse`] while any process (this one
+/// included) has the memory open.
+fn exclusive_lock(path: &Path) -> Result<Option<std::fs::File>> {
+    let lock = lock_path(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock).map_err(|e| Error::file(&lock, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse {
+            path: path.to_owned(),
+            reason: "another process has it open (an MCP server, a command); stop it first"
+                .to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Ok(None)
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::file(&lock, e)),
+    }
 }
 
 /// Checks a tenant id: 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit.
@@ -297,7 +396,8 @@ mod tests {
         }
 
         let held = tenants.get("b").unwrap();
-        assert!(tenants.drop_tenant("b").unwrap_err().is_invalid_input());
+        let refused = tenants.drop_tenant("b").unwrap_err();
+        assert!(matches!(refused, Error::InUse { .. }), "{refused}");
         drop(held);
         assert!(tenants.drop_tenant("b").unwrap());
         let left: Vec<String> = std::fs::read_dir(dir.path())
