@@ -102,6 +102,16 @@ pub enum Error {
         /// Who has it, or what is happening to it.
         reason: String,
     },
+    /// The tenant was archived (`Tenants::archive`) and its live files dropped: a write to
+    /// it is refused rather than starting an empty memory under its id. Restore the
+    /// archive (`Tenants::restore_archive`), or drop the tenant to reuse the id.
+    #[error("{path} was archived to {archive}; restore the archive (or drop the tenant) first")]
+    Archived {
+        /// The tenant's memory file (gone).
+        path: PathBuf,
+        /// Where the archive was written.
+        archive: PathBuf,
+    },
     /// A write was attempted on a memory opened read-only.
     #[error("this memory was opened read-only")]
     ReadOnly,

@@ -61,27 +61,9 @@ impl Memory {
                 "it is the memory's own file",
             ));
         }
-        let temporary = temporary_beside(dest)?;
-        let started = Instant::now();
-        let copied = self.db().read(|source| copy_into(source, &temporary));
-        let result = copied.and_then(|()| {
-            let copy_time = started.elapsed();
-            let last_seq = check_backup(&temporary)?;
-            sync_file(&temporary)?;
-            let bytes = std::fs::metadata(&temporary)?.len();
-            std::fs::rename(&temporary, dest)?;
-            sync_parent(dest)?;
-            Ok(BackupReport {
-                path: dest.to_owned(),
-                bytes,
-                last_seq,
-                copy_time,
-            })
-        });
-        if result.is_err() {
-            remove_temporary(&temporary);
-        }
-        result
+        checked_copy(dest, Replace::Yes, |temporary| {
+            self.db().read(|source| copy_into(source, temporary))
+        })
     }
 
     /// Restores the backup at `backup` into a new memory file `to` and opens it (with
@@ -126,6 +108,78 @@ impl Memory {
     }
 }
 
+/// Whether [`checked_copy`] may replace an existing destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replace {
+    /// A backup replaces an older one at its path.
+    Yes,
+    /// An archive never does: a destination that appeared meanwhile is an error.
+    No,
+}
+
+/// Writes a copy of a memory to `dest` through a temporary beside it: `copy` fills the
+/// temporary, which is then checked ([`check_backup`]), synced and moved into place with
+/// its directory synced. When anything fails, `dest` is left as it was and the
+/// temporary is removed. The one place backups and archives are made durable.
+pub(crate) fn checked_copy(
+    dest: &Path,
+    replace: Replace,
+    copy: impl FnOnce(&Path) -> Result<()>,
+) -> Result<BackupReport> {
+    let temporary = temporary_beside(dest)?;
+    let started = Instant::now();
+    let result = copy(&temporary).and_then(|()| {
+        let copy_time = started.elapsed();
+        let last_seq = check_backup(&temporary)?;
+        sync_file(&temporary)?;
+        let bytes = std::fs::metadata(&temporary)?.len();
+        match replace {
+            Replace::Yes => std::fs::rename(&temporary, dest)?,
+            // A hard link fails when `dest` exists, where a rename would replace it.
+            Replace::No => {
+                std::fs::hard_link(&temporary, dest).map_err(|e| Error::file(dest, e))?;
+                let _ = std::fs::remove_file(&temporary);
+            }
+        }
+        sync_parent(dest)?;
+        Ok(BackupReport {
+            path: dest.to_owned(),
+            bytes,
+            last_seq,
+            copy_time,
+        })
+    });
+    if result.is_err() {
+        remove_temporary(&temporary);
+    }
+    result
+}
+
+/// A compacted copy (`VACUUM INTO`: no free pages, one snapshot) of the memory file at
+/// `source`, checked and synced at `dest`, which must not exist. For a memory nobody
+/// has open (an archive holds the tenant's exclusive lock).
+pub(crate) fn compacted_copy(source: &Path, dest: &Path) -> Result<BackupReport> {
+    let conn = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|_| Error::NotADatabase {
+            path: source.to_owned(),
+        })?;
+    checked_copy(dest, Replace::No, |temporary| {
+        let target = temporary.to_str().ok_or_else(|| {
+            Error::invalid_input(
+                "archive destination",
+                format!("{} is not UTF-8", temporary.display()),
+            )
+        })?;
+        // Owner-only before SQLite writes it; VACUUM INTO accepts an empty file.
+        crate::files::create_private_file(temporary)?;
+        conn.execute("VACUUM INTO ?1", [target])?;
+        let out = Connection::open(temporary)?;
+        // A single file, as a backup is: opening it as a memory sets WAL mode again.
+        out.pragma_update(None, "journal_mode", "DELETE")?;
+        out.close().map_err(|(_, e)| Error::from(e))
+    })
+}
+
 /// What a memory that is gone may have left at `to`: a `-wal` or `-shm` would be read
 /// as the restored file's own log (SQLite matches a WAL to its file by name only), so
 /// the restore is refused; an index folder is derived data of another history, so it is
@@ -166,7 +220,7 @@ fn copy_into(source: &Connection, path: &Path) -> Result<()> {
 
 /// Checks that `path` is a sound cairn memory this build can open; returns its last
 /// `seq`.
-fn check_backup(path: &Path) -> Result<i64> {
+pub(crate) fn check_backup(path: &Path) -> Result<i64> {
     let conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|_| {
             Error::NotADatabase {

@@ -1,23 +1,39 @@
 //! Per-tenant stores: a directory of memory files, one per tenant id, with a bounded
 //! cache of open handles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use serde::Serialize;
 
 use crate::config::Options;
 use crate::db::{lock_path, sibling};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::memory::Memory;
-use crate::ops::backup::BackupReport;
+use crate::db::migrate::SCHEMA_VERSION;
+use crate::ops::backup::{BackupReport, check_backup, compacted_copy};
+use crate::ops::verify::VerifyMode;
 
 /// The longest tenant id, in bytes.
 pub const MAX_TENANT_ID_BYTES: usize = 64;
 
 /// The extension of a tenant's memory file in the directory.
 const EXTENSION: &str = "db";
+
+/// What an archived tenant leaves in the directory (`<id>.db.archived`, naming the
+/// archive), so that a write to it is refused instead of starting an empty memory.
+const TOMBSTONE_SUFFIX: &str = ".archived";
+
+/// The progress file of [`Tenants::migrate_all`] in the tenants' directory.
+pub const MIGRATE_PROGRESS_FILE: &str = ".cairn-migrate";
+
+/// How long an archive waits for this process's handles of the tenant to be released
+/// (a call in flight finishing) before it is refused with [`Error::InUse`].
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
 /// A directory of memories, one file per tenant (`<dir>/<id>.db`, with its `-wal`,
 /// `-shm` and `.index/`), and a cache of at most `capacity` open ones; the least recently
@@ -47,6 +63,8 @@ pub struct Tenants {
 struct Cache {
     open: HashMap<String, (Memory, u64)>,
     clock: u64,
+    /// Tenants being archived: [`Tenants::get`] refuses them.
+    fenced: HashSet<String>,
 }
 
 impl std::fmt::Debug for Tenants {
@@ -80,6 +98,12 @@ impl Tenants {
     pub fn get(&self, id: &str) -> Result<Memory> {
         check_id(id)?;
         let mut cache = self.cache.lock();
+        if cache.fenced.contains(id) {
+            return Err(Error::InUse {
+                path: self.path_of(id),
+                reason: "it is being archived".to_owned(),
+            });
+        }
         cache.clock += 1;
         let now = cache.clock;
         if let Some((memory, used)) = cache.open.get_mut(id) {
@@ -89,6 +113,7 @@ impl Tenants {
         let path = self.path_of(id);
         refuse_links(&path)?;
         if !path.exists() {
+            refuse_archived(&path)?;
             private_file(&path)?;
             private_dir(&index::dir_for(&path))?;
         }
@@ -179,9 +204,24 @@ impl Tenants {
         drop(cache);
         drop(closed);
         if !path.exists() {
-            return Ok(false);
+            // An archived tenant's tombstone goes too: the id is free again.
+            let tombstone = tombstone_path(&path);
+            return match std::fs::remove_file(&tombstone) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(Error::file(tombstone, e)),
+            };
         }
         let lock = exclusive_lock(&path)?;
+        self.remove_files(id, &path, lock)?;
+        let _ = std::fs::remove_file(tombstone_path(&path));
+        Ok(true)
+    }
+
+    /// Moves every file of the tenant at `path` into a hidden folder of the directory and
+    /// deletes it, under the tenant's exclusive `lock`: a failure while moving moves back
+    /// what was moved, so the tenant is either intact or gone.
+    fn remove_files(&self, id: &str, path: &Path, lock: Option<std::fs::File>) -> Result<()> {
         let trash = self.dir.join(format!(
             ".{id}.dropping-{}-{}",
             std::process::id(),
@@ -189,7 +229,7 @@ impl Tenants {
         ));
         private_dir(&trash)?;
         let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
-        for (n, from) in companions(&path).into_iter().enumerate() {
+        for (n, from) in companions(path).into_iter().enumerate() {
             if std::fs::symlink_metadata(&from).is_err() {
                 continue;
             }
@@ -210,7 +250,215 @@ impl Tenants {
         if let Err(e) = std::fs::remove_dir_all(&trash) {
             tracing::warn!(dir = %trash.display(), error = %e, "a dropped tenant's files were not all deleted");
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// Archives the tenant: a compacted single-file copy of its memory at `dest`
+    /// (`VACUUM INTO`, owner-only, checked with `integrity_check` and cairn's header,
+    /// synced, then linked into place with its directory synced), and then its live
+    /// files dropped as [`Tenants::drop_tenant`] drops them. `<id>.db.archived` is left
+    /// in the directory, naming the archive: until [`Tenants::restore_archive`] (or
+    /// [`Tenants::drop_tenant`]) removes it, [`Tenants::get`] refuses the id with
+    /// [`Error::Archived`] rather than starting an empty memory under it.
+    ///
+    /// From the moment it starts, [`Tenants::get`] of the tenant is refused with
+    /// [`Error::InUse`]; calls in flight on handles this process got earlier are waited
+    /// for (up to 5 s), so every write that was acknowledged is in the archive. Refused,
+    /// with nothing written, with [`Error::NotFound`] for an unknown tenant,
+    /// [`Error::InvalidInput`] when `dest` exists, [`Error::File`] naming `dest`'s folder
+    /// when that is missing, and [`Error::InUse`] while another process (or a handle of
+    /// this one that is not released) has the tenant open.
+    pub fn archive(&self, id: &str, dest: impl AsRef<Path>) -> Result<BackupReport> {
+        let dest = dest.as_ref();
+        self.require(id)?;
+        let path = self.path_of(id);
+        refuse_links(&path)?;
+        check_new_file(dest, "archive destination")?;
+        let _fence = self.fence(id)?;
+        self.drain(id, &path)?;
+        let lock = exclusive_lock(&path)?;
+        let report = compacted_copy(&path, dest)?;
+        // The tombstone before the files go: there is no moment when the id is free.
+        write_tombstone(&path, dest)?;
+        if let Err(e) = self.remove_files(id, &path, lock) {
+            let _ = std::fs::remove_file(tombstone_path(&path));
+            return Err(e);
+        }
+        Ok(report)
+    }
+
+    /// Restores an archive (or a backup) at `src` as the tenant `id` and opens it. The
+    /// archive is checked first; refused with [`Error::InvalidInput`] when the tenant
+    /// exists (a restore never overwrites a memory) and with the check's error when `src`
+    /// is not a sound cairn file, nothing written either way. Removes the tenant's
+    /// `<id>.db.archived`, if any, once the memory is in place.
+    pub fn restore_archive(&self, id: &str, src: impl AsRef<Path>) -> Result<Memory> {
+        let src = src.as_ref();
+        check_id(id)?;
+        let path = self.path_of(id);
+        refuse_links(&path)?;
+        if path.exists() {
+            return Err(Error::invalid_input(
+                "restore target",
+                format!(
+                    "tenant {id:?} exists at {}; drop it first, a restore never overwrites a memory",
+                    path.display()
+                ),
+            ));
+        }
+        if !src.is_file() {
+            return Err(Error::file(
+                src,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        check_backup(src)?;
+        let memory = Memory::restore_with(src, &path, self.options.clone())?;
+        match std::fs::remove_file(tombstone_path(&path)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::file(tombstone_path(&path), e)),
+        }
+        Ok(memory)
+    }
+
+    /// Migrates every tenant in the directory to the current schema and verifies it
+    /// ([`VerifyMode::Quick`]: `quick_check`, identity, schema version), one at a time;
+    /// one tenant's failure is reported and the others go on. `on_tenant` is called
+    /// after each tenant (for a progress bar).
+    ///
+    /// Resumable: each verified tenant is appended to [`MIGRATE_PROGRESS_FILE`] in the
+    /// directory, and a later run skips a tenant listed there whose file is at the
+    /// current schema (one header read, no open). A run killed midway loses at most the
+    /// record of the tenant it was on, which the next run migrates (migrations are
+    /// transactional and idempotent) and verifies again; so the record is not synced.
+    pub fn migrate_all(
+        &self,
+        options: &MigrateOptions,
+        mut on_tenant: impl FnMut(&TenantMigration),
+    ) -> Result<MigrateReport> {
+        let progress_path = self.dir.join(MIGRATE_PROGRESS_FILE);
+        let done: HashSet<String> = if options.redo {
+            HashSet::new()
+        } else {
+            read_progress(&progress_path)?
+        };
+        let mut progress = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&progress_path)
+            .map_err(|e| Error::file(&progress_path, e))?;
+        let ids = self.list()?;
+        let mut report = MigrateReport {
+            total: ids.len(),
+            ..MigrateReport::default()
+        };
+        for id in ids {
+            let started = Instant::now();
+            let path = self.path_of(&id);
+            let from = schema_version_of(&path);
+            let skip = from == Some(SCHEMA_VERSION) && done.contains(&id);
+            let outcome = if skip {
+                Ok(MigrateOutcome::Skipped)
+            } else {
+                self.migrate_one(&path)
+            };
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(e) => MigrateOutcome::Failed {
+                    error: e.to_string(),
+                },
+            };
+            if matches!(outcome, MigrateOutcome::Migrated | MigrateOutcome::Verified) {
+                writeln!(progress, "{id} {SCHEMA_VERSION}")
+                    .map_err(|e| Error::file(&progress_path, e))?;
+            }
+            match outcome {
+                MigrateOutcome::Migrated => report.migrated += 1,
+                MigrateOutcome::Verified => report.verified += 1,
+                MigrateOutcome::Skipped => report.skipped += 1,
+                MigrateOutcome::Failed { .. } => report.failed += 1,
+            }
+            let tenant = TenantMigration {
+                id,
+                from_version: from,
+                outcome,
+                time: started.elapsed(),
+            };
+            on_tenant(&tenant);
+            report.tenants.push(tenant);
+        }
+        Ok(report)
+    }
+
+    /// Opens the tenant's file read-write (which migrates it) and verifies it.
+    fn migrate_one(&self, path: &Path) -> Result<MigrateOutcome> {
+        refuse_links(path)?;
+        let before = schema_version_of(path);
+        let memory = Memory::open_with(path, self.options.clone())?;
+        let verify = memory.verify(VerifyMode::Quick)?;
+        if !verify.is_ok() {
+            let problems: Vec<String> = verify
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.check, p.detail))
+                .collect();
+            return Err(Error::invalid_input(
+                "tenant",
+                format!("{} fails verify: {}", path.display(), problems.join("; ")),
+            ));
+        }
+        Ok(if before == Some(SCHEMA_VERSION) {
+            MigrateOutcome::Verified
+        } else {
+            MigrateOutcome::Migrated
+        })
+    }
+
+    /// Marks the tenant as being archived until the guard drops: [`Tenants::get`]
+    /// refuses it meanwhile.
+    fn fence(&self, id: &str) -> Result<Fence<'_>> {
+        let mut cache = self.cache.lock();
+        if !cache.fenced.insert(id.to_owned()) {
+            return Err(Error::InUse {
+                path: self.path_of(id),
+                reason: "it is being archived".to_owned(),
+            });
+        }
+        Ok(Fence {
+            tenants: self,
+            id: id.to_owned(),
+        })
+    }
+
+    /// Waits until the cache's handle of the fenced tenant is the only one (calls in
+    /// flight have finished), then closes it.
+    fn drain(&self, id: &str, path: &Path) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let mut cache = self.cache.lock();
+            let busy = cache
+                .open
+                .get(id)
+                .is_some_and(|(memory, _)| memory.handles() > 1);
+            if !busy {
+                let closed = cache.open.remove(id);
+                drop(cache);
+                // Closing waits for the indexer: not under the lock.
+                drop(closed);
+                return Ok(());
+            }
+            drop(cache);
+            if started.elapsed() > DRAIN_WAIT {
+                return Err(Error::InUse {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "tenant {id:?} has handles open in this process that were not released within {DRAIN_WAIT:?}"
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// How many memories the cache holds open now.
@@ -339,6 +587,176 @@ fn private_file(path: &Path) -> Result<()> {
     } else {
         Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists).into())
     }
+}
+
+/// Options of [`Tenants::migrate_all`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct MigrateOptions {
+    /// Migrate and verify every tenant again, ignoring the progress file.
+    pub redo: bool,
+}
+
+impl MigrateOptions {
+    /// The defaults: skip tenants a previous run finished.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`MigrateOptions::redo`].
+    pub fn redo(mut self, redo: bool) -> Self {
+        self.redo = redo;
+        self
+    }
+}
+
+/// What [`Tenants::migrate_all`] did to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MigrateOutcome {
+    /// Migrated to the current schema and verified.
+    Migrated,
+    /// Already at the current schema; verified.
+    Verified,
+    /// Finished by an earlier run (in the progress file, at the current schema).
+    Skipped,
+    /// Could not be opened, migrated or verified; the file is as the failure left it
+    /// (each migration step is one transaction).
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One tenant in a [`MigrateReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantMigration {
+    /// The tenant id.
+    pub id: String,
+    /// Its schema version before (`None` when the header could not be read).
+    pub from_version: Option<i64>,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: MigrateOutcome,
+    /// How long it took.
+    pub time: Duration,
+}
+
+/// What [`Tenants::migrate_all`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrateReport {
+    /// Tenants in the directory.
+    pub total: usize,
+    /// Migrated and verified.
+    pub migrated: usize,
+    /// At the current schema already, verified.
+    pub verified: usize,
+    /// Done by an earlier run.
+    pub skipped: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Each tenant, in id order.
+    pub tenants: Vec<TenantMigration>,
+}
+
+impl MigrateReport {
+    /// True when no tenant failed.
+    pub fn is_ok(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Lifts an archive's fence when the archive ends, however it ends.
+struct Fence<'a> {
+    tenants: &'a Tenants,
+    id: String,
+}
+
+impl Drop for Fence<'_> {
+    fn drop(&mut self) {
+        self.tenants.cache.lock().fenced.remove(&self.id);
+    }
+}
+
+/// `<id>.db.archived` beside the tenant's file.
+fn tombstone_path(path: &Path) -> PathBuf {
+    sibling(path, TOMBSTONE_SUFFIX)
+}
+
+/// [`Error::Archived`] when the tenant at `path` was archived.
+fn refuse_archived(path: &Path) -> Result<()> {
+    let tombstone = tombstone_path(path);
+    match std::fs::read_to_string(&tombstone) {
+        Ok(archive) => Err(Error::Archived {
+            path: path.to_owned(),
+            archive: PathBuf::from(archive.trim_end()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::file(tombstone, e)),
+    }
+}
+
+/// Writes the tenant's tombstone (the archive's absolute path), synced.
+fn write_tombstone(path: &Path, archive: &Path) -> Result<()> {
+    let tombstone = tombstone_path(path);
+    let archive = std::path::absolute(archive).unwrap_or_else(|_| archive.to_owned());
+    let write = || -> std::io::Result<()> {
+        crate::files::create_private_file(&tombstone)?;
+        let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&tombstone)?;
+        writeln!(file, "{}", archive.display())?;
+        file.sync_all()
+    };
+    write().map_err(|e| Error::file(&tombstone, e))
+}
+
+/// Refuses a destination that exists or whose folder is missing, naming the path.
+fn check_new_file(dest: &Path, field: &'static str) -> Result<()> {
+    if std::fs::symlink_metadata(dest).is_ok() {
+        return Err(Error::invalid_input(
+            field,
+            format!("{} exists; an archive never replaces a file", dest.display()),
+        ));
+    }
+    let folder = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Error::file(
+            folder,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
+        ));
+    }
+    Ok(())
+}
+
+/// The ids a previous [`Tenants::migrate_all`] finished at the current schema.
+fn read_progress(path: &Path) -> Result<HashSet<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(Error::file(path, e)),
+    };
+    let current = SCHEMA_VERSION.to_string();
+    Ok(text
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, version)| *version == current)
+        .map(|(id, _)| id.to_owned())
+        .collect())
+}
+
+/// The file's `user_version`, read from its header without opening it as a database
+/// (bytes 60..64, big-endian); `None` when it cannot be read.
+fn schema_version_of(path: &Path) -> Option<i64> {
+    use std::io::Read as _;
+    let mut header = [0u8; 64];
+    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    if !header.starts_with(b"SQLite format 3\0") {
+        return None;
+    }
+    Some(i64::from(i32::from_be_bytes([header[60], header[61], header[62], header[63]])))
 }
 
 #[cfg(test)]
