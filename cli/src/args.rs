@@ -311,6 +311,31 @@ pub(crate) enum TenantAction {
         /// Tenant id.
         id: String,
     },
+    /// Archive a tenant: a compacted, checked, owner-only single-file copy at DEST, then
+    /// the live tenant dropped (refused while another process has it open).
+    Archive {
+        /// Tenant id.
+        id: String,
+        /// The archive file; must not exist, its folder must.
+        dest: PathBuf,
+    },
+    /// Restore an archive (or a backup) as a tenant that does not exist.
+    Restore {
+        /// Tenant id.
+        id: String,
+        /// The archive file; checked before anything is written.
+        src: PathBuf,
+    },
+    /// Migrate every tenant in the directory to the current schema and verify it; a
+    /// later run skips the tenants an earlier one finished. Exits 4 when any failed.
+    Migrate {
+        /// The tenants' directory (default: `--dir`, or the global `--tenants DIR`).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// Migrate and verify every tenant again, ignoring the progress file.
+        #[arg(long)]
+        redo: bool,
+    },
 }
 
 /// What `delete` removes; names are matched as every write matches them (any alias,

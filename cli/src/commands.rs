@@ -36,9 +36,16 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     let options = options_from(&cli)?;
     // The one command that works on a directory of memories rather than one memory.
     if let Command::Tenants { dir, action } = &cli.command {
-        let dir = dir.as_deref().or(cli.tenants.as_deref()).ok_or_else(|| {
-            Failure::bad_input("no tenants directory: pass --dir DIR (or --tenants DIR)")
-        })?;
+        let positional = match action {
+            TenantAction::Migrate { path, .. } => path.as_deref(),
+            _ => None,
+        };
+        let dir = positional
+            .or(dir.as_deref())
+            .or(cli.tenants.as_deref())
+            .ok_or_else(|| {
+                Failure::bad_input("no tenants directory: pass --dir DIR (or --tenants DIR)")
+            })?;
         let dir =
             expand_home(dir, std::env::var_os("HOME").as_deref()).map_err(Failure::bad_input)?;
         return tenants(&dir, options, json, action);
@@ -795,5 +802,77 @@ fn tenants(dir: &Path, options: Options, json: bool, action: &TenantAction) -> R
             }
             emit(json, &true, |_| format!("dropped {id}"))
         }
+        TenantAction::Archive { id, dest } => {
+            let report = tenants.archive(id, dest)?;
+            emit(json, &report, |r| {
+                format!(
+                    "archived {id} to {} ({} bytes, last seq {}); the live tenant is dropped",
+                    r.path.display(),
+                    r.bytes,
+                    r.last_seq
+                )
+            })
+        }
+        TenantAction::Restore { id, src } => {
+            let memory = tenants.restore_archive(id, src)?;
+            emit(json, &memory.path(), |p| {
+                format!("restored {id} from {} into {}", src.display(), p.display())
+            })
+        }
+        TenantAction::Migrate { redo, .. } => migrate(&tenants, json, *redo),
+    }
+}
+
+/// `cairn tenants migrate`: a bar of tenants on a terminal, then the per-tenant report.
+fn migrate(tenants: &cairn::Tenants, json: bool, redo: bool) -> Result<(), Failure> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        let style = indicatif::ProgressStyle::with_template("{pos}/{len} tenants [{bar:30}] {msg}")
+            .map(|s| s.progress_chars("=> "));
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        bar
+    });
+    if let Some(bar) = &bar {
+        bar.set_length(tenants.list()?.len() as u64);
+    }
+    let report = tenants.migrate_all(&cairn::MigrateOptions::new().redo(redo), |t| {
+        if let Some(bar) = &bar {
+            bar.set_message(t.id.clone());
+            bar.inc(1);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    emit(json, &report, |r| {
+        let mut lines: Vec<String> = r
+            .tenants
+            .iter()
+            .map(|t| {
+                let from = t.from_version.map_or("?".to_owned(), |v| v.to_string());
+                match &t.outcome {
+                    cairn::MigrateOutcome::Migrated => format!("{}\tmigrated from v{from}", t.id),
+                    cairn::MigrateOutcome::Verified => format!("{}\tcurrent, verified", t.id),
+                    cairn::MigrateOutcome::Skipped => format!("{}\tdone before, skipped", t.id),
+                    cairn::MigrateOutcome::Failed { error } => format!("{}\tFAILED: {error}", t.id),
+                    _ => format!("{}\t{:?}", t.id, t.outcome),
+                }
+            })
+            .collect();
+        lines.push(format!(
+            "{} tenants: {} migrated, {} verified, {} skipped, {} failed",
+            r.total, r.migrated, r.verified, r.skipped, r.failed
+        ));
+        lines.join("\n")
+    })?;
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(Failure::damaged(format!(
+            "{} of {} tenants failed to migrate; the others are done",
+            report.failed, report.total
+        )))
     }
 }

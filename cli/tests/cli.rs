@@ -1393,3 +1393,110 @@ fn a_bad_add_names_the_name_not_a_batch_item() {
     assert!(!message.contains("batch item"), "{message}");
     assert!(message.contains("bidirectional control"), "{message}");
 }
+
+#[test]
+fn tenants_archive_restore_and_migrate() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let t = tenants.to_str().unwrap();
+    let run = |args: &[&str]| cairn_env(&[&["tenants", "--dir", t], args].concat(), &[]);
+    let archive = dir.path().join("acme.cairn");
+    let a = archive.to_str().unwrap();
+
+    // A writer in another process (an MCP server) has the tenant open: the archive is
+    // refused, exit 75, nothing written, and the server's acknowledged write stays.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--tenants", t, "--tenant", "acme", "mcp"])
+        .env_remove("CAIRN_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = server.stdin.take().unwrap();
+    for request in [
+        serde_json::json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"cli-test","version":"0"}}}),
+        serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        serde_json::json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name":"create_entities","arguments":{"entities":[
+                {"name":"Ann","entityType":"person","observations":["Works at Acme"]}]}}}),
+    ] {
+        writeln!(stdin, "{request}").unwrap();
+    }
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 && !line.contains("\"id\":2") {
+        line.clear();
+    }
+    assert!(line.contains("\"id\":2"), "the write was answered");
+    let refused = run(&["archive", "acme", a]);
+    assert_eq!(refused.status.code(), Some(75), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("in use"), "{}", stderr(&refused));
+    assert!(!archive.exists());
+    drop(stdin);
+    server.wait().unwrap();
+
+    // Archived once the server is gone: one file, the tenant dropped, its id refused.
+    let out = run(&["archive", "acme", a, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["path"], a);
+    let list: Value = serde_json::from_slice(&run(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+    let again = run(&["archive", "acme", dir.path().join("x").to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    let write = cairn_env(
+        &["--tenants", t, "--tenant", "acme", "add", "A", "r", "B"],
+        &[],
+    );
+    assert!(!write.status.success());
+    assert!(stderr(&write).contains("archived"), "{}", stderr(&write));
+
+    // Restored with its write; a second restore over it is bad input.
+    assert!(run(&["restore", "acme", a]).status.success());
+    let shown = json(&tenants.join("acme.db"), &["show", "ann"]);
+    assert_eq!(shown["observations"][0]["text"], "Works at Acme");
+    assert_eq!(run(&["restore", "acme", a]).status.code(), Some(2));
+
+    // Migrate: two schema-v1 tenants and a corrupt one, positional DIR.
+    let fleet = dir.path().join("fleet");
+    std::fs::create_dir(&fleet).unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/schema-v1.db"
+    );
+    for id in ["a", "b"] {
+        std::fs::copy(fixture, fleet.join(format!("{id}.db"))).unwrap();
+    }
+    std::fs::write(fleet.join("bad.db"), vec![0x5a; 8192]).unwrap();
+    let f = fleet.to_str().unwrap();
+    let first = cairn_env(&["tenants", "migrate", f], &[]);
+    assert_eq!(first.status.code(), Some(4), "{}", stderr(&first));
+    let report = text(&first);
+    assert!(report.contains("a\tmigrated from v1"), "{report}");
+    assert!(report.contains("bad\tFAILED"), "{report}");
+    assert!(
+        report.contains("3 tenants: 2 migrated, 0 verified, 0 skipped, 1 failed"),
+        "{report}"
+    );
+    let second = cairn_env(&["tenants", "migrate", f, "--json"], &[]);
+    assert_eq!(second.status.code(), Some(4));
+    let report: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(
+        (report["skipped"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(report["tenants"][0]["id"], "a");
+    assert_eq!(report["tenants"][0]["outcome"], "skipped");
+    std::fs::remove_file(fleet.join("bad.db")).unwrap();
+    let clean = cairn_env(&["tenants", "migrate", f, "--redo"], &[]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(
+        text(&clean).contains("2 tenants: 0 migrated, 2 verified"),
+        "{}",
+        text(&clean)
+    );
+}

@@ -159,9 +159,11 @@ pub(crate) fn checked_copy(
 /// `source`, checked and synced at `dest`, which must not exist. For a memory nobody
 /// has open (an archive holds the tenant's exclusive lock).
 pub(crate) fn compacted_copy(source: &Path, dest: &Path) -> Result<BackupReport> {
-    let conn = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|_| Error::NotADatabase {
-            path: source.to_owned(),
+    let conn =
+        Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|_| {
+            Error::NotADatabase {
+                path: source.to_owned(),
+            }
         })?;
     checked_copy(dest, Replace::No, |temporary| {
         let target = temporary.to_str().ok_or_else(|| {

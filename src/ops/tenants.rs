@@ -10,13 +10,13 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::config::Options;
-use crate::db::{lock_path, sibling};
+use crate::db::migrate::SCHEMA_VERSION;
+use crate::db::{Db, lock_path, sibling};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::memory::Memory;
-use crate::db::migrate::SCHEMA_VERSION;
 use crate::ops::backup::{BackupReport, check_backup, compacted_copy};
-use crate::ops::verify::VerifyMode;
+use crate::ops::verify::{VerifyMode, verify_file};
 
 /// The longest tenant id, in bytes.
 pub const MAX_TENANT_ID_BYTES: usize = 64;
@@ -322,8 +322,10 @@ impl Tenants {
         Ok(memory)
     }
 
-    /// Migrates every tenant in the directory to the current schema and verifies it
-    /// ([`VerifyMode::Quick`]: `quick_check`, identity, schema version), one at a time;
+    /// Migrates every tenant in the directory to the current schema and verifies it (the
+    /// file checks of [`VerifyMode::Full`]: `integrity_check`, `foreign_key_check`,
+    /// identity, schema version and cairn's invariants; the derived index is not built
+    /// here but at the tenant's next open), one at a time;
     /// one tenant's failure is reported and the others go on. `on_tenant` is called
     /// after each tenant (for a progress bar).
     ///
@@ -395,8 +397,11 @@ impl Tenants {
     fn migrate_one(&self, path: &Path) -> Result<MigrateOutcome> {
         refuse_links(path)?;
         let before = schema_version_of(path);
-        let memory = Memory::open_with(path, self.options.clone())?;
-        let verify = memory.verify(VerifyMode::Quick)?;
+        // The database alone: opening it read-write migrates it; its index is derived
+        // and built at the tenant's next open.
+        let db = Db::open(path, self.options.clone())?;
+        let verify = verify_file(&db, VerifyMode::Full)?;
+        drop(db);
         if !verify.is_ok() {
             let problems: Vec<String> = verify
                 .problems
@@ -703,7 +708,10 @@ fn write_tombstone(path: &Path, archive: &Path) -> Result<()> {
     let archive = std::path::absolute(archive).unwrap_or_else(|_| archive.to_owned());
     let write = || -> std::io::Result<()> {
         crate::files::create_private_file(&tombstone)?;
-        let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&tombstone)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&tombstone)?;
         writeln!(file, "{}", archive.display())?;
         file.sync_all()
     };
@@ -715,7 +723,10 @@ fn check_new_file(dest: &Path, field: &'static str) -> Result<()> {
     if std::fs::symlink_metadata(dest).is_ok() {
         return Err(Error::invalid_input(
             field,
-            format!("{} exists; an archive never replaces a file", dest.display()),
+            format!(
+                "{} exists; an archive never replaces a file",
+                dest.display()
+            ),
         ));
     }
     let folder = match dest.parent() {
@@ -752,11 +763,16 @@ fn read_progress(path: &Path) -> Result<HashSet<String>> {
 fn schema_version_of(path: &Path) -> Option<i64> {
     use std::io::Read as _;
     let mut header = [0u8; 64];
-    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    std::fs::File::open(path)
+        .ok()?
+        .read_exact(&mut header)
+        .ok()?;
     if !header.starts_with(b"SQLite format 3\0") {
         return None;
     }
-    Some(i64::from(i32::from_be_bytes([header[60], header[61], header[62], header[63]])))
+    Some(i64::from(i32::from_be_bytes([
+        header[60], header[61], header[62], header[63],
+    ])))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::db::Db;
 use crate::db::migrate::{APPLICATION_ID, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 use crate::index::repair::DamageKind;
@@ -235,6 +236,14 @@ impl Memory {
         }
         Ok(())
     }
+}
+
+/// The file's part of [`Memory::verify`] (SQLite's checks, identity, schema version and,
+/// in [`VerifyMode::Full`], cairn's invariants) on a database opened without its index:
+/// for a fleet migration, where building every tenant's index would cost more than the
+/// migration (the index is derived and built at the tenant's next open).
+pub(crate) fn verify_file(db: &Db, mode: VerifyMode) -> Result<VerifyReport> {
+    db.snapshot(|c| check_file(c, mode))
 }
 
 fn check_file(c: &Connection, mode: VerifyMode) -> Result<VerifyReport> {
