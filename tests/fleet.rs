@@ -79,6 +79,17 @@ fn archive_drops_the_tenant_and_restore_brings_it_back() {
         .unwrap()
         .add_triple(("P20", "knows", "Q"))
         .unwrap();
+    // Dropping an archived tenant frees its id: a write starts a new memory.
+    let out2 = out.path().join("run-2.cairn");
+    tenants
+        .get("run-2")
+        .unwrap()
+        .add_triple(("A", "r", "B"))
+        .unwrap();
+    tenants.archive("run-2", &out2).unwrap();
+    assert!(tenants.drop_tenant("run-2").unwrap());
+    assert!(!tenants.drop_tenant("run-2").unwrap());
+    assert_eq!(tenants.get("run-2").unwrap().stats().unwrap().relations, 0);
     // Never over an existing tenant.
     let err = tenants.restore_archive("run-1", &dest).unwrap_err();
     assert!(err.is_invalid_input(), "{err}");

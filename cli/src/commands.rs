@@ -48,6 +48,13 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             })?;
         let dir =
             expand_home(dir, std::env::var_os("HOME").as_deref()).map_err(Failure::bad_input)?;
+        if matches!(action, TenantAction::Migrate { .. }) && !dir.is_dir() {
+            // Opening the tenants would create the folder: a mistyped one is not a fleet.
+            return Err(Failure::not_found(format!(
+                "no tenants directory {}",
+                dir.display()
+            )));
+        }
         return tenants(&dir, options, json, action);
     }
     let store = Store::from_flags(

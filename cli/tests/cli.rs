@@ -1494,6 +1494,19 @@ fn tenants_archive_restore_and_migrate() {
     std::fs::remove_file(fleet.join("bad.db")).unwrap();
     let clean = cairn_env(&["tenants", "migrate", f, "--redo"], &[]);
     assert!(clean.status.success(), "{}", stderr(&clean));
+    let typo = cairn_env(
+        &[
+            "tenants",
+            "migrate",
+            dir.path().join("typo").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(typo.status.code(), Some(3), "{}", stderr(&typo));
+    assert!(
+        !dir.path().join("typo").exists(),
+        "a missing folder is not created"
+    );
     assert!(
         text(&clean).contains("2 tenants: 0 migrated, 2 verified"),
         "{}",

@@ -136,10 +136,23 @@ pub(crate) fn checked_copy(
         match replace {
             Replace::Yes => std::fs::rename(&temporary, dest)?,
             // A hard link fails when `dest` exists, where a rename would replace it.
-            Replace::No => {
-                std::fs::hard_link(&temporary, dest).map_err(|e| Error::file(dest, e))?;
-                let _ = std::fs::remove_file(&temporary);
-            }
+            Replace::No => match std::fs::hard_link(&temporary, dest) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&temporary);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::file(dest, e));
+                }
+                // A file system without hard links: check, then rename (a file made
+                // in between would be replaced; nothing else writes archives there).
+                Err(_) if std::fs::symlink_metadata(dest).is_ok() => {
+                    return Err(Error::file(
+                        dest,
+                        std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+                    ));
+                }
+                Err(_) => std::fs::rename(&temporary, dest)?,
+            },
         }
         sync_parent(dest)?;
         Ok(BackupReport {

@@ -345,10 +345,12 @@ impl Tenants {
         } else {
             read_progress(&progress_path)?
         };
-        let mut progress = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&progress_path)
+        let mut progress = crate::files::create_private_file(&progress_path)
+            .and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&progress_path)
+            })
             .map_err(|e| Error::file(&progress_path, e))?;
         let ids = self.list()?;
         let mut report = MigrateReport {
