@@ -1513,3 +1513,87 @@ fn tenants_archive_restore_and_migrate() {
         text(&clean)
     );
 }
+
+#[test]
+fn writers_in_other_processes_during_an_archive_are_refused_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    let t = tenants.to_str().unwrap().to_owned();
+    let add = move |i: usize| {
+        cairn_env(
+            &[
+                "--tenants",
+                &t,
+                "--tenant",
+                "run",
+                "add",
+                &format!("P{i}"),
+                "knows",
+                "Q",
+            ],
+            &[],
+        )
+    };
+    assert!(add(0).status.success());
+    let archive = dir.path().join("run.cairn");
+    let (tell, told) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut acknowledged = vec![0];
+        for i in 1.. {
+            let out = add(i);
+            if !out.status.success() {
+                return (acknowledged, out);
+            }
+            acknowledged.push(i);
+            let _ = tell.send(i);
+        }
+        unreachable!()
+    });
+    // The archive starts once the writer processes are under way.
+    for _ in 0..5 {
+        told.recv().unwrap();
+    }
+    // An archive is refused while a writer process has the tenant open: try until one
+    // lands between two writers (bounded).
+    let mut archived = false;
+    for _ in 0..500 {
+        let out = cairn_env(
+            &[
+                "tenants",
+                "--dir",
+                tenants.to_str().unwrap(),
+                "archive",
+                "run",
+                archive.to_str().unwrap(),
+            ],
+            &[],
+        );
+        if out.status.success() {
+            archived = true;
+            break;
+        }
+        assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    }
+    assert!(archived, "no archive between 500 writer processes");
+    let (acknowledged, refused) = writer.join().unwrap();
+    assert!(
+        matches!(refused.status.code(), Some(75) | Some(1)),
+        "{}",
+        stderr(&refused)
+    );
+    let why = stderr(&refused);
+    assert!(why.contains("archived") || why.contains("in use"), "{why}");
+    // Every write a process was told succeeded is in the archive; no other.
+    let restored = dir.path().join("restored.db");
+    let restore = cairn(&restored, &["restore", archive.to_str().unwrap()]);
+    assert!(restore.status.success(), "{}", stderr(&restore));
+    let highest = *acknowledged.last().unwrap();
+    let present: Vec<usize> = (0..highest + 5)
+        .filter(|i| {
+            cairn(&restored, &["show", &format!("P{i}")])
+                .status
+                .success()
+        })
+        .collect();
+    assert_eq!(present, acknowledged);
+}

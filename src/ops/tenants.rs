@@ -118,6 +118,17 @@ impl Tenants {
             private_dir(&index::dir_for(&path))?;
         }
         let memory = Memory::open_with(&path, self.options.clone())?;
+        if let Err(archived) = refuse_archived(&path) {
+            // Archived between the check above and this open (which then made a new,
+            // empty file): refuse, so no write lands outside the archive, and remove
+            // the empty file unless somebody wrote to it meanwhile.
+            let empty = memory.last_seq().is_ok_and(|seq| seq.get() == 0);
+            drop(memory);
+            if empty && let Ok(lock) = exclusive_lock(&path) {
+                let _ = self.remove_files(id, &path, lock);
+            }
+            return Err(archived);
+        }
         let evicted = if cache.open.len() >= self.capacity {
             evict_least_recent(&mut cache.open)
         } else {
