@@ -342,7 +342,7 @@ impl Tenants {
     ///
     /// Resumable: each verified tenant is appended to [`MIGRATE_PROGRESS_FILE`] in the
     /// directory, and a later run skips a tenant listed there whose file is at the
-    /// current schema (one header read, no open). A run killed midway loses at most the
+    /// current schema (its header, or `PRAGMA user_version` when it has a `-wal`). A run killed midway loses at most the
     /// record of the tenant it was on, which the next run migrates (migrations are
     /// transactional and idempotent) and verifies again; so the record is not synced.
     pub fn migrate_all(
@@ -771,9 +771,16 @@ fn read_progress(path: &Path) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// The file's `user_version`, read from its header without opening it as a database
-/// (bytes 60..64, big-endian); `None` when it cannot be read.
+/// The file's `user_version`; `None` when it cannot be read. With no `-wal` beside it
+/// the file's header says it (bytes 60..64; nothing is opened, so nothing is created);
+/// with one, a read-only connection reads it through the log, where a replication tool
+/// deferring checkpoints may have left the migration.
 fn schema_version_of(path: &Path) -> Option<i64> {
+    if sibling(path, "-wal").exists() {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = rusqlite::Connection::open_with_flags(path, flags).ok()?;
+        return conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ok();
+    }
     use std::io::Read as _;
     let mut header = [0u8; 64];
     std::fs::File::open(path)
@@ -783,9 +790,8 @@ fn schema_version_of(path: &Path) -> Option<i64> {
     if !header.starts_with(b"SQLite format 3\0") {
         return None;
     }
-    Some(i64::from(i32::from_be_bytes([
-        header[60], header[61], header[62], header[63],
-    ])))
+    let version = i32::from_be_bytes([header[60], header[61], header[62], header[63]]);
+    Some(i64::from(version))
 }
 
 #[cfg(test)]
