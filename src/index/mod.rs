@@ -70,7 +70,8 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 /// The index of one memory, with its background indexing thread.
 pub(crate) struct SearchIndex {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// The indexer thread; it returns its follower, which may hold tantivy's writer.
+    thread: Option<JoinHandle<Follower>>,
     /// The derived-rows thread ([`derived`]).
     deriver: Option<JoinHandle<()>>,
 }
@@ -330,16 +331,17 @@ impl Drop for SearchIndex {
     fn drop(&mut self) {
         self.shared.progress.lock().stop = true;
         self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            // A panicked indexer has nothing left to clean up.
-            let _ = thread.join();
-        }
+        // A panicked indexer has nothing left to clean up.
+        let follower = self.thread.take().and_then(|thread| thread.join().ok());
         // After the indexer: its last batch's rows are queued by now. What the file does
-        // not take within the close budget is derived again by the next holder.
+        // not take within the close budget is derived again by the next holder. The
+        // follower keeps tantivy's writer until then, so no other process derives the
+        // same rows meanwhile (an older vector written over a newer one).
         self.shared.derived.close();
         if let Some(thread) = self.deriver.take() {
             let _ = thread.join();
         }
+        drop(follower);
     }
 }
 
@@ -422,12 +424,13 @@ fn open_checked(
 /// interval passed, then the file's idle checkpoint (run here because this thread is the
 /// one that wakes up regularly in a memory at rest), then the round's outcome published
 /// to waiting callers.
-fn run(shared: &Shared, db: &Db, mut follower: Follower) {
+fn run(shared: &Shared, db: &Db, mut follower: Follower) -> Follower {
     while wait_for_round(shared) {
         let step = follower.round(shared, db);
         db.checkpoint_when_idle();
         publish(shared, step);
     }
+    follower
 }
 
 /// Waits until this process wrote or the poll interval passed; false once the memory
