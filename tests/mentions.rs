@@ -206,7 +206,10 @@ fn an_index_commit_does_not_wait_for_the_write_lock_and_links_follow() {
             break;
         }
     }
-    assert!(deferred, "the link was never written after the index commit");
+    assert!(
+        deferred,
+        "the link was never written after the index commit"
+    );
 }
 
 #[test]

@@ -194,7 +194,10 @@ pub(super) fn run(shared: &Shared, db: &Db) {
                 shared.wake.notify_all();
             }
             Err(e) => {
-                if state.closing.is_some_and(|deadline| Instant::now() >= deadline) {
+                if state
+                    .closing
+                    .is_some_and(|deadline| Instant::now() >= deadline)
+                {
                     tracing::debug!(target: "cairn::index", error = %e, through, "closing: derived rows left to the next holder of the index");
                     return;
                 }
@@ -248,7 +251,9 @@ fn write(
         for (chunk, key) in &rows.links {
             mention::link(conn, *chunk, key)?;
         }
-        rows.vectors.iter().try_for_each(|v| vectors::store(conn, v))?;
+        rows.vectors
+            .iter()
+            .try_for_each(|v| vectors::store(conn, v))?;
         record(conn, through)
     })?;
     tracing::debug!(
@@ -281,4 +286,47 @@ pub(super) fn recorded(conn: &Connection) -> Result<i64> {
         .query_row([KEY], |r| r.get(0))
         .optional()?;
     Ok(value.and_then(|text| text.parse().ok()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::ChunkId;
+
+    fn one_link() -> Rows {
+        Rows::new(vec![(ChunkId::from_raw(1), "acme".into())], Vec::new())
+    }
+
+    #[test]
+    fn a_batch_without_rows_is_complete_only_when_nothing_waits_before_it() {
+        let derived = Derived::default();
+        assert_eq!(derived.queue(Rows::default(), 5), 5, "nothing to write");
+        assert_eq!(
+            derived.queue(one_link(), 9),
+            5,
+            "the link of 6..=9 is queued"
+        );
+        assert_eq!(
+            derived.queue(Rows::default(), 12),
+            5,
+            "10..=12 have no rows, but come after a queued one"
+        );
+        assert_eq!(derived.covered(), 12);
+        assert_eq!(derived.state.lock().queued.len(), 1);
+    }
+
+    #[test]
+    fn a_takeover_derives_again_after_what_the_file_holds() {
+        let derived = Derived::default();
+        derived.queue(one_link(), 9);
+        derived.resume(4);
+        assert_eq!(derived.covered(), 4, "5.. are derived again");
+        assert_eq!(
+            derived.queue(Rows::default(), 9),
+            4,
+            "the queued link still waits"
+        );
+        let state = derived.state.lock();
+        assert_eq!((state.written, state.queued.len()), (4, 1));
+    }
 }

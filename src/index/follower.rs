@@ -110,9 +110,10 @@ impl Follower {
         self.compaction.tick(&live.index, writer, idle);
         if step.as_ref().is_err_and(|e| !e.is_busy()) {
             // A batch that only found the file busy keeps the writer (and with it the
-            // index: handing it to another process costs its catch-up). A failed commit (an I/O error in tantivy's worker) leaves the writer
-            // without its indexing worker: later documents would vanish while commits
-            // still succeed. A fresh writer starts from the last commit.
+            // index: handing it to another process costs its catch-up). A failed commit
+            // (an I/O error in tantivy's worker) leaves the writer without its indexing
+            // worker: later documents would vanish while commits still succeed. A fresh
+            // writer starts from the last commit.
             self.writer = None;
         }
         step
@@ -215,9 +216,8 @@ fn index_new_changes(
             let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
             let touched = indexer::touched(conn, &changes)?;
             indexer::apply(conn, writer, &shared.fields, &touched)?;
-            let links = linker.links_for(conn, &changes, covered, |key| {
-                shared.chunks_with_words(key)
-            })?;
+            let links =
+                linker.links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
             let stale = changes.partition_point(|c| c.seq.get() <= covered);
             let texts = if stale == 0 {
                 shared.embedding_texts(conn, &touched)?
