@@ -565,10 +565,28 @@ impl Memory {
 
     // ----- search ------------------------------------------------------------------
 
-    /// Returns once every write committed before this call is searchable.
+    /// Returns once every write committed before this call (by any process) is
+    /// searchable and its derived rows — the mention links the graph step follows, the
+    /// vectors — are in the file.
+    ///
+    /// A search with [`SearchOptions::read_your_writes`] waits for less: for this
+    /// process's writes to be searchable; their mention links and vectors are written
+    /// right after the index commit, by a background thread, so for a moment the graph
+    /// and vector channels may not see them yet. Called inside [`Memory::transaction`],
+    /// `sync` waits for searchability only: the derived rows need the write lock that
+    /// the calling thread holds.
     pub fn sync(&self) -> Result<()> {
         let target = self.last_seq()?;
-        self.index.wait_for(target)
+        let with_derived = !self.db.writing_on_this_thread();
+        self.index.wait_for(target, with_derived)
+    }
+
+    /// Returns once every write committed before this call (by any process) is
+    /// searchable, without waiting for their derived rows (see [`Memory::sync`]): how far
+    /// behind the writers the index is.
+    pub fn sync_searchable(&self) -> Result<()> {
+        let target = self.last_seq()?;
+        self.index.wait_for(target, false)
     }
 
     /// Ranked hits for `query` (BM25 over names and text).

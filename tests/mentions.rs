@@ -131,3 +131,106 @@ fn links_survive_an_index_rebuild_unchanged() {
     assert_eq!(before, after);
     assert_eq!(after[0].len(), 1);
 }
+
+/// A plain SQLite connection holding the file's write lock (`BEGIN IMMEDIATE`), as
+/// another process's writer does, until dropped.
+struct WriteLockHeld(rusqlite::Connection);
+
+impl WriteLockHeld {
+    fn take(path: &std::path::Path) -> WriteLockHeld {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        WriteLockHeld(conn)
+    }
+}
+
+impl Drop for WriteLockHeld {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("ROLLBACK");
+    }
+}
+
+/// Writes a chunk naming "Acme Corp" through `writer` (a handle that does not hold the
+/// index writer, so the holder only finds the change at its next poll) and takes the
+/// write lock at once; returns the chunk, searchable with read-your-writes through
+/// `writer` while the lock is held (within a generous bound: an index commit that
+/// waited for the lock would never get there), and the lock.
+fn searchable_under_the_lock(
+    writer: &Memory,
+    path: &std::path::Path,
+    word: &str,
+) -> (cairn::ChunkId, WriteLockHeld) {
+    let chunk = add(writer, &[&format!("Acme Corp signed the {word} deal.")])[0];
+    let lock = WriteLockHeld::take(path);
+    let (found, searched) = std::sync::mpsc::channel();
+    let searcher = writer.clone();
+    let word = word.to_owned();
+    std::thread::spawn(move || {
+        let ryw = cairn::SearchOptions::new()
+            .bm25_only()
+            .kinds(&[cairn::HitKind::Chunk])
+            .read_your_writes(true);
+        let _ = found.send(searcher.search(&word, &ryw).map(|hits| hits.len()));
+    });
+    let hits = searched.recv_timeout(std::time::Duration::from_secs(30));
+    assert!(
+        matches!(hits, Ok(Ok(1))),
+        "the write did not become searchable while another connection held the write lock: {hits:?}"
+    );
+    (chunk, lock)
+}
+
+#[test]
+fn an_index_commit_does_not_wait_for_the_write_lock_and_links_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    // The first handle holds the index writer; the second writes.
+    let holder = Memory::open_with(&path, common::options()).unwrap();
+    let acme = holder.ensure_entity("Acme Corp").unwrap();
+    holder.sync().unwrap();
+    let writer = Memory::open_with(&path, common::options()).unwrap();
+    let mut deferred = false;
+    for word in ["zeppelin", "quokka", "marimba"] {
+        let (chunk, lock) = searchable_under_the_lock(&writer, &path, word);
+        // Searchable, and its link is not in the file yet: it waits for the lock. (If the
+        // holder's poll came between the write and the lock, the link got in first; try
+        // again with another chunk.)
+        let linked_early = !writer.mentions(chunk).unwrap().is_empty();
+        drop(lock);
+        writer.sync().unwrap();
+        assert_eq!(writer.mentions(chunk).unwrap(), [acme], "linked after sync");
+        if !linked_early {
+            deferred = true;
+            break;
+        }
+    }
+    assert!(
+        deferred,
+        "the link was never written after the index commit"
+    );
+}
+
+#[test]
+fn links_a_closing_holder_could_not_write_are_written_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let holder = Memory::open_with(&path, common::options()).unwrap();
+    let acme = holder.ensure_entity("Acme Corp").unwrap();
+    holder.sync().unwrap();
+    let writer = Memory::open_with(&path, common::options()).unwrap();
+    let (chunk, lock) = searchable_under_the_lock(&writer, &path, "zeppelin");
+    // The holder closes while the lock is held: its queued link cannot be written.
+    drop(holder);
+    drop(lock);
+    // The remaining handle takes the index writer over and derives the link again.
+    writer.sync().unwrap();
+    assert_eq!(writer.mentions(chunk).unwrap(), [acme]);
+    drop(writer);
+    let reopened = Memory::open_with(&path, common::options()).unwrap();
+    reopened.sync().unwrap();
+    assert_eq!(reopened.mentions(chunk).unwrap(), [acme]);
+    let report = reopened.verify(cairn::VerifyMode::Full).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

@@ -65,7 +65,7 @@ where
         isolate: bool,
     ) -> Box<dyn Ran> {
         let result = if isolate {
-            write::run(state, conn, budget, self.f)
+            write::run(state, conn, write::Begin::Queue(budget), self.f)
         } else {
             (self.f)(conn)
         };
@@ -230,7 +230,7 @@ mod tests {
         let state = WriteState::default();
         let budget = Duration::from_secs(1);
         lead(jobs, &state, budget, |run_all| {
-            write::run(&state, c, budget, run_all)
+            write::run(&state, c, write::Begin::Queue(budget), run_all)
         });
     }
 

@@ -197,22 +197,30 @@ impl Db {
         state
     }
 
-    /// Like [`Db::write`], but gives up with [`Error::Busy`] if the process-wide lock is
-    /// not free within `wait`. For background threads: a caller holding the lock in a
-    /// `transaction()` may be waiting for that very thread (`sync`), and queueing behind it
-    /// without a bound would deadlock.
-    pub(crate) fn try_write_for<T>(
+    /// A write of derived rows (mention links, vectors) by a background thread: gives up
+    /// with [`Error::Busy`] if the process-wide lock is not free within `lock_wait` (a
+    /// caller holding it in a `transaction()` may be waiting for that very thread, and
+    /// queueing behind it without a bound would deadlock), then polls for SQLite's write
+    /// lock for at most `poll_for` ([`write::Begin::Poll`]). Its commit is not one of
+    /// this process's own writes: a read-your-writes search never waits for the index to
+    /// reach the change-log position it happened to commit at.
+    pub(crate) fn write_derived<T>(
         &self,
-        wait: Duration,
+        lock_wait: Duration,
+        poll_for: Duration,
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
         if self.options.read_only {
             return Err(self.options.read_only_error());
         }
-        let Some(state) = self.lock.try_lock_for(wait) else {
-            return Err(Error::Busy { waited: wait });
+        let Some(state) = self.lock.try_lock_for(lock_wait) else {
+            return Err(Error::Busy { waited: lock_wait });
         };
-        self.write_locked(&state, f)
+        let mode = Mode {
+            begin: write::Begin::Poll(poll_for),
+            own: false,
+        };
+        self.write_in_mode(&state, mode, f)
     }
 
     /// Like [`Db::write`], but `f` may be run by another writer thread together with
@@ -262,13 +270,29 @@ impl Db {
         state: &WriteState,
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
+        let mode = Mode {
+            begin: write::Begin::Queue(self.options.busy_timeout),
+            own: true,
+        };
+        self.write_in_mode(state, mode, f)
+    }
+
+    fn write_in_mode<T>(
+        &self,
+        state: &WriteState,
+        mode: Mode,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let outermost = state.depth() == 0;
         let result = self
-            .write_locked_inner(state, f)
+            .write_locked_inner(state, mode, f)
             .map_err(|e| e.at_file(&self.path));
         if outermost && result.is_ok() {
             self.guard_the_wal();
-            if let Some(listener) = self.on_commit.get() {
+            // Derived rows add nothing to the change log: nothing for the indexer to do.
+            if mode.own
+                && let Some(listener) = self.on_commit.get()
+            {
                 listener();
             }
         }
@@ -331,16 +355,18 @@ impl Db {
     fn write_locked_inner<T>(
         &self,
         state: &WriteState,
+        mode: Mode,
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
-        let budget = self.options.busy_timeout;
+        let begin = mode.begin;
         let outermost = state.depth() == 0;
+        let track = outermost && mode.own;
         // The transaction's newest seq, read inside it (nobody else can commit while it
         // holds the write lock) and published only once it committed.
         let mut newest = None;
         let f = |conn: &Connection| {
             let out = f(conn)?;
-            if outermost && let Some(read) = self.newest_seq.get() {
+            if track && let Some(read) = self.newest_seq.get() {
                 newest = Some(read(conn)?);
             }
             Ok(out)
@@ -348,9 +374,9 @@ impl Db {
         let result = if outermost && let Some(pooled) = self.connections.checkout()? {
             *state.pinned().borrow_mut() = Some(pooled);
             let _unpin = ReturnToPool(state);
-            self.read(|conn| write::run(state, conn, budget, f))
+            self.read(|conn| write::run(state, conn, begin, f))
         } else {
-            self.read(|conn| write::run(state, conn, budget, f))
+            self.read(|conn| write::run(state, conn, begin, f))
         };
         if result.is_ok()
             && let Some(seq) = newest
@@ -370,11 +396,25 @@ impl Db {
         let _ = self.newest_seq.set(read);
     }
 
+    /// Whether this thread holds the process-wide write lock (inside a write or a
+    /// `transaction()`).
+    pub(crate) fn writing_on_this_thread(&self) -> bool {
+        self.lock.is_held_by_this_thread()
+    }
+
     /// Takes the process-wide write lock without opening a transaction, so a caller can
     /// re-check state that only this process's writers change.
     pub(crate) fn lock(&self) -> ReentrantMutexGuard<'_, WriteState> {
         self.lock.lock()
     }
+}
+
+/// How one write waits for SQLite's lock, and whether it is one of this process's own
+/// (tracked for read-your-writes).
+#[derive(Clone, Copy)]
+struct Mode {
+    begin: write::Begin,
+    own: bool,
 }
 
 /// A file beside the database named by its path plus `suffix` (`-wal`, `-shm`,

@@ -58,19 +58,36 @@ impl WriteState {
     }
 }
 
+/// How the outermost write of a thread waits for SQLite's write lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Begin {
+    /// SQLite's busy handler, retried until this budget is spent: the callers' writes.
+    Queue(Duration),
+    /// Asks again every millisecond, for at most this long, then gives up with
+    /// [`Error::Busy`]: a background write that must not be starved. SQLite's busy
+    /// handler sleeps longer the longer a writer has waited (up to 100 ms), so under
+    /// steady load from other processes a writer that has waited long keeps losing the
+    /// lock to writers that just arrived; one writer that polls instead gets a turn.
+    Poll(Duration),
+}
+
 /// Runs `f` as one write on `conn`: the outermost write on this thread opens a
-/// `BEGIN IMMEDIATE` transaction, a nested one a savepoint. The caller holds the lock.
+/// `BEGIN IMMEDIATE` transaction (waiting as `begin` says), a nested one a savepoint.
+/// The caller holds the lock.
 pub(crate) fn run<T>(
     state: &WriteState,
     conn: &Connection,
-    busy_budget: Duration,
+    begin: Begin,
     f: impl FnOnce(&Connection) -> Result<T>,
 ) -> Result<T> {
     let depth = state.depth.get();
     let _depth = DepthGuard::enter(state, conn);
     if depth == 0 {
         let started = Instant::now();
-        begin_immediate(conn, busy_budget)?;
+        match begin {
+            Begin::Queue(budget) => begin_immediate(conn, budget)?,
+            Begin::Poll(window) => begin_polling(conn, window)?,
+        }
         let begun = Instant::now();
         let result = f(conn);
         let ran = Instant::now();
@@ -145,6 +162,29 @@ pub(crate) fn begin_immediate(conn: &Connection, budget: Duration) -> Result<()>
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// `BEGIN IMMEDIATE` asked every millisecond for at most `window`, with SQLite's busy
+/// handler off meanwhile (the connection's own timeout is restored afterwards).
+fn begin_polling(conn: &Connection, window: Duration) -> Result<()> {
+    let start = Instant::now();
+    let restore: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+    conn.busy_timeout(Duration::ZERO)?;
+    let outcome = loop {
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => break Ok(()),
+            Err(e) if is_busy(&e) => {
+                let waited = start.elapsed();
+                if waited >= window {
+                    break Err(Error::Busy { waited });
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => break Err(e.into()),
+        }
+    };
+    conn.busy_timeout(Duration::from_millis(restore.max(0) as u64))?;
+    outcome
 }
 
 /// Commits on success, rolls back on error; a failed commit is rolled back too, so the
@@ -235,7 +275,7 @@ mod tests {
     fn nested_error_rolls_back_only_the_savepoint() {
         let c = conn();
         let state = WriteState::default();
-        let budget = Duration::from_secs(1);
+        let budget = Begin::Queue(Duration::from_secs(1));
         run(&state, &c, budget, |c| {
             c.execute("INSERT INTO t VALUES (1)", [])?;
             let inner: Result<()> = run(&state, c, budget, |c| {
@@ -255,7 +295,7 @@ mod tests {
     fn outer_error_rolls_back_everything() {
         let c = conn();
         let state = WriteState::default();
-        let budget = Duration::from_secs(1);
+        let budget = Begin::Queue(Duration::from_secs(1));
         let r: Result<()> = run(&state, &c, budget, |c| {
             c.execute("INSERT INTO t VALUES (1)", [])?;
             run(&state, c, budget, |c| {
@@ -275,7 +315,7 @@ mod tests {
     fn a_transaction_sqlite_rolled_back_reports_its_cause() {
         let c = conn();
         let state = WriteState::default();
-        let budget = Duration::from_secs(1);
+        let budget = Begin::Queue(Duration::from_secs(1));
         let r: Result<()> = run(&state, &c, budget, |c| {
             c.execute("INSERT INTO t VALUES (1)", [])?;
             run(&state, c, budget, |c| {

@@ -1,7 +1,8 @@
 //! The follower: one round of the indexer thread. When this process holds tantivy's
-//! writer lock it applies new change-log entries in `seq` order (with their mention links
-//! and vectors) and commits them in batches; when another process holds it, it reloads
-//! that process's commits.
+//! writer lock it applies new change-log entries in `seq` order and commits them in
+//! batches, handing their mention links and texts to embed to the derived-rows thread
+//! ([`super::derived`]) without waiting for it; when another process holds it, it
+//! reloads that process's commits and reads how far the derived rows are.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -9,11 +10,12 @@ use std::time::{Duration, Instant};
 use tantivy::{Index, IndexWriter};
 
 use super::compaction::{self, Compaction};
+use super::derived::{self, Rows};
 use super::repair::{self, Damage, Repaired};
 use super::{Live, Shared, payload};
 use crate::db::Db;
 use crate::error::Result;
-use crate::graph::{change, mention};
+use crate::graph::change;
 use crate::id::Seq;
 use crate::index::indexer;
 use crate::index::linker::Linker;
@@ -26,8 +28,6 @@ const BATCH: usize = 20_000;
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Memory budget of tantivy's writer.
 pub(super) const WRITER_HEAP: usize = 50_000_000;
-/// How long the indexer waits for this process's writers before it retries a batch later.
-const DERIVED_WAIT: Duration = Duration::from_secs(1);
 
 /// What the indexer thread keeps from one round to the next.
 pub(super) struct Follower {
@@ -88,6 +88,12 @@ impl Follower {
         // A read-only memory writes only an index of its own, in RAM.
         if self.writer.is_none() && (!self.read_only || shared.in_ram()) {
             self.writer = open_writer(&live.index);
+            if self.writer.is_some()
+                && let Err(e) = self.take_over(shared, db, &live)
+            {
+                self.writer = None;
+                return Err(e);
+            }
         }
         let Some(writer) = self.writer.as_mut() else {
             return self.follow_other_writer(shared, db, &live);
@@ -104,14 +110,30 @@ impl Follower {
         let idle = step.is_ok() && self.applied == before;
         self.compaction.tick(&live.index, writer, idle);
         if step.as_ref().is_err_and(|e| !e.is_busy()) {
-            // A batch that only waited too long for the write lock keeps the writer (and
-            // with it the index: handing it to another process costs its catch-up). A
-            // failed commit (an I/O error in tantivy's worker) leaves the writer
-            // without its indexing worker: later documents would vanish while commits
-            // still succeed. A fresh writer starts from the last commit.
+            // A batch that only found the file busy keeps the writer (and with it the
+            // index: handing it to another process costs its catch-up). A failed commit
+            // (an I/O error in tantivy's worker) leaves the writer without its indexing
+            // worker: later documents would vanish while commits still succeed. A fresh
+            // writer starts from the last commit.
             self.writer = None;
         }
         step
+    }
+
+    /// This process just took tantivy's writer: resume from where the file holds every
+    /// change's derived rows, if that is before the index's position (the previous
+    /// holder closed or died with rows queued), so those changes are derived again.
+    /// The automaton starts over too: keys added while another process indexed are not
+    /// in it.
+    fn take_over(&mut self, shared: &Shared, db: &Db, live: &Live) -> Result<()> {
+        let from = derived_position(db, live)?;
+        self.linker = Linker::default();
+        if from < self.applied {
+            tracing::debug!(target: "cairn::index", from, to = self.applied, "deriving again the rows the last holder did not write");
+            self.applied = from;
+        }
+        shared.derived.resume(from);
+        Ok(())
     }
 
     /// Reloads the writer holder's commits. An index whose position went back was
@@ -123,15 +145,26 @@ impl Follower {
         if seq != self.applied {
             tracing::trace!(target: "cairn::index", from = self.applied, to = seq, "followed the writer's commits");
         }
+        let derived = derived_position(db, live)?;
+        let mut progress = shared.progress.lock();
+        progress.derived = progress.derived.max(derived);
         if seq < self.applied {
             let last = db.read(change::last_seq)?.get();
-            let mut progress = shared.progress.lock();
             progress.visible = seq;
             progress.rebuilding = Some(last);
         }
+        drop(progress);
         self.applied = seq;
         Ok(seq)
     }
+}
+
+/// Up to where the derived rows of every change are in the file: what the file records,
+/// or what the index's last commit recorded if that is more.
+pub(super) fn derived_position(db: &Db, live: &Live) -> Result<i64> {
+    let payload = super::last_payload(&live.index)?;
+    let recorded = db.read(derived::recorded)?;
+    Ok(recorded.max(payload.map_or(0, |p| p.derived)))
 }
 
 /// Damage nobody reported: the folder gone or unreadable, or its last commit naming
@@ -174,48 +207,45 @@ fn index_new_changes(
     applied: &mut i64,
 ) -> Result<i64> {
     loop {
+        if shared.derived.backlogged() {
+            // The file has not taken the rows of the last batches yet: wait for it.
+            return Ok(*applied);
+        }
         let started = Instant::now();
         let mut traced = BatchTrace::default();
-        let batch = db
-            .snapshot(|conn| {
-                let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
-                let touched = indexer::touched(conn, &changes)?;
-                indexer::apply(conn, writer, &shared.fields, &touched)?;
-                // Mention links and vectors are rows of the file: a read-only memory
-                // (indexing into RAM) uses those a writer derived and derives none.
-                let (links, texts) = if db.options().read_only {
-                    (Vec::new(), Vec::new())
+        // Changes up to here already have their rows in the file or queued (an index
+        // being rebuilt, or re-applying what a previous holder had not derived).
+        let covered = shared.derived.covered();
+        let batch = db.snapshot(|conn| {
+            let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
+            let touched = indexer::touched(conn, &changes)?;
+            indexer::apply(conn, writer, &shared.fields, &touched)?;
+            // Mention links and vectors are rows of the file: a read-only memory
+            // (indexing into RAM) uses those a writer derived and derives none.
+            let (links, texts) = if db.options().read_only {
+                (Vec::new(), Vec::new())
+            } else {
+                let links = linker
+                    .links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
+                let stale = changes.partition_point(|c| c.seq.get() <= covered);
+                let texts = if stale == 0 {
+                    shared.embedding_texts(conn, &touched)?
                 } else {
-                    (
-                        linker.links_for(conn, &changes, |key| shared.chunks_with_words(key))?,
-                        shared.embedding_texts(conn, &touched)?,
-                    )
+                    shared.embedding_texts(conn, &indexer::touched(conn, &changes[stale..])?)?
                 };
-                traced = BatchTrace {
-                    changes: changes.len(),
-                    documents: touched.len(),
-                    links: links.len(),
-                    vectors: texts.len(),
-                    oldest: changes.first().map(|c| c.at),
-                };
-                Ok((changes.last().map(|c| c.seq.get()), links, texts))
-            })
-            .and_then(|(last, links, texts)| {
-                let vectors = shared.embed(texts)?;
-                // Derived rows are written before the index commit that records the batch
-                // as applied: a crash in between only means deriving the batch again.
-                if !links.is_empty() || !vectors.is_empty() {
-                    db.try_write_for(DERIVED_WAIT, |conn| {
-                        for (chunk, key) in &links {
-                            mention::link(conn, *chunk, key)?;
-                        }
-                        vectors.iter().try_for_each(|v| vectors::store(conn, v))
-                    })?;
-                }
-                Ok(last)
-            });
-        let last = match batch {
-            Ok(last) => last,
+                (links, texts)
+            };
+            traced = BatchTrace {
+                changes: changes.len(),
+                documents: touched.len(),
+                links: links.len(),
+                vectors: texts.len(),
+                oldest: changes.first().map(|c| c.at),
+            };
+            Ok((changes.last().map(|c| c.seq.get()), Rows::new(links, texts)))
+        });
+        let (last, rows) = match batch {
+            Ok(batch) => batch,
             Err(e) => {
                 // Drop what this batch added; the next round starts from `applied` again.
                 writer.rollback()?;
@@ -225,9 +255,12 @@ fn index_new_changes(
         let Some(last) = last else {
             return Ok(*applied);
         };
+        // Queued before the commit, so the derived-rows thread writes them while tantivy
+        // commits; the commit never waits for SQLite's write lock.
+        let derived = shared.derived.queue(rows, last);
         let committing = Instant::now();
         let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&payload::encode(last, shared.file_id.as_deref()));
+        commit.set_payload(&payload::encode(last, derived, shared.file_id.as_deref()));
         commit.commit()?;
         live.reader.reload()?;
         traced.emit(last, started, committing);
@@ -236,6 +269,7 @@ fn index_new_changes(
             // A committed batch is progress: an error of an earlier round is over.
             let mut progress = shared.progress.lock();
             progress.advance(last);
+            progress.derived = progress.derived.max(derived);
             progress.error = None;
             progress.stop
         };
@@ -301,18 +335,18 @@ impl Shared {
         Ok(texts)
     }
 
-    /// Embeds what [`Shared::embedding_texts`] read. Runs outside any snapshot, so a slow
-    /// model never keeps a reader on the WAL (which would keep checkpoints from
-    /// restarting it), and stops between batches when the memory closes.
+    /// Embeds what [`Shared::embedding_texts`] read. Runs outside any snapshot, on the
+    /// derived-rows thread, so a slow model never keeps a reader on the WAL (which would
+    /// keep checkpoints from restarting it) nor an index commit waiting, and stops
+    /// between batches once `stopped` says so.
     pub(super) fn embed(
         &self,
         texts: Vec<(DocKind, i64, Option<String>)>,
+        stopped: &dyn Fn() -> bool,
     ) -> Result<Vec<VectorWrite>> {
         let Some((embedding, _)) = &self.vectors else {
             return Ok(Vec::new());
         };
-        vectors::embed(embedding.embedder.as_ref(), texts, &|| {
-            self.progress.lock().stop
-        })
+        vectors::embed(embedding.embedder.as_ref(), texts, stopped)
     }
 }

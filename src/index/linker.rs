@@ -41,19 +41,21 @@ pub(crate) struct Linker {
 }
 
 impl Linker {
-    /// The links one batch of changes creates. `indexed_chunks_with_words(key)` returns
-    /// the chunks, among those searchable before the batch, that contain every word of
-    /// `key`.
+    /// The links one batch of changes creates, for its changes after `derived` only (the
+    /// links of the others are in the file already; the automaton learns their keys all
+    /// the same). `indexed_chunks_with_words(key)` returns the chunks, among those
+    /// searchable before the batch, that contain every word of `key`.
     pub(crate) fn links_for(
         &mut self,
         conn: &Connection,
         changes: &[Change],
+        derived: i64,
         mut indexed_chunks_with_words: impl FnMut(&str) -> Result<Vec<ChunkId>>,
     ) -> Result<Vec<Link>> {
-        let new_keys = self.learn_keys(conn, changes)?;
+        let new_keys = self.learn_keys(conn, changes, derived)?;
         let added: BTreeSet<ChunkId> = changes
             .iter()
-            .filter(|c| c.op == ChangeOp::ChunkAdded)
+            .filter(|c| c.op == ChangeOp::ChunkAdded && c.seq.get() > derived)
             .map(|c| ChunkId::from_raw(c.target))
             .collect();
         if !added.is_empty() && self.base.is_none() {
@@ -91,18 +93,27 @@ impl Linker {
     }
 
     /// Brings the automaton (once built) up to date with the keys `changes` added, and
-    /// returns those.
-    fn learn_keys(&mut self, conn: &Connection, changes: &[Change]) -> Result<Vec<String>> {
+    /// returns those added by the changes after `derived`.
+    fn learn_keys(
+        &mut self,
+        conn: &Connection,
+        changes: &[Change],
+        derived: i64,
+    ) -> Result<Vec<String>> {
         let mut new_keys = BTreeSet::new();
+        let mut to_link = BTreeSet::new();
         for change in changes {
             if matches!(change.op, ChangeOp::EntityCreated | ChangeOp::AliasAdded) {
-                new_keys.extend(mention::keys_of(conn, EntityId::from_raw(change.target))?);
+                let keys = mention::keys_of(conn, EntityId::from_raw(change.target))?;
+                if change.seq.get() > derived {
+                    to_link.extend(keys.iter().cloned());
+                }
+                new_keys.extend(keys);
             }
         }
-        let new_keys: Vec<String> = new_keys
-            .into_iter()
-            .filter(|k| k.chars().count() >= mention::MIN_KEY_CHARS)
-            .collect();
+        let long_enough = |k: &String| k.chars().count() >= mention::MIN_KEY_CHARS;
+        let to_link: Vec<String> = to_link.into_iter().filter(long_enough).collect();
+        let new_keys: Vec<String> = new_keys.into_iter().filter(long_enough).collect();
         match &self.base {
             // Not built yet: the batch that first needs it compiles every key, these too.
             None => {}
@@ -116,7 +127,7 @@ impl Linker {
             }
             Some(_) => {}
         }
-        Ok(new_keys)
+        Ok(to_link)
     }
 
     fn rebuild(&mut self, conn: &Connection) -> Result<()> {

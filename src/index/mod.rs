@@ -10,8 +10,10 @@
 //!
 //! Only one process can hold tantivy's writer lock. The others keep reading: the holder
 //! indexes everybody's changes (they are all in the change log), and the others reload
-//! its commits. [`SearchIndex::wait_for`] waits until the changes a caller names are
-//! searchable.
+//! its commits. The rows the holder derives in the file (mention links, vectors) are
+//! written after the index commit by a thread of their own ([`derived`]), so a commit
+//! never waits for SQLite's write lock. [`SearchIndex::wait_for`] waits until the changes
+//! a caller names are searchable (and, for `sync`, their derived rows written).
 //!
 //! By role: [`search`] answers queries, [`follower`] is one round of the indexer thread,
 //! [`compaction`] keeps segments few, [`columns`] caches the fast fields hits are read
@@ -21,6 +23,7 @@
 
 pub(crate) mod columns;
 pub(crate) mod compaction;
+mod derived;
 pub(crate) mod follower;
 pub(crate) mod indexer;
 pub(crate) mod linker;
@@ -47,6 +50,7 @@ use crate::error::{Error, Result};
 use crate::graph::change;
 use crate::id::Seq;
 use columns::ColumnCache;
+use derived::Derived;
 use follower::Follower;
 use payload::Payload;
 use private_directory::PrivateDirectory;
@@ -84,7 +88,10 @@ pub enum IndexSource {
 /// The index of one memory, with its background indexing thread.
 pub(crate) struct SearchIndex {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// The indexer thread; it returns its follower, which may hold tantivy's writer.
+    thread: Option<JoinHandle<Follower>>,
+    /// The derived-rows thread ([`derived`]).
+    deriver: Option<JoinHandle<()>>,
 }
 
 struct Shared {
@@ -103,6 +110,8 @@ struct Shared {
     progress: Mutex<Progress>,
     wake: Condvar,
     columns: ColumnCache,
+    /// Rows derived by index batches on their way to the file.
+    derived: Derived,
 }
 
 /// An open tantivy index with its reader.
@@ -115,6 +124,11 @@ struct Live {
 struct Progress {
     /// The last `seq` searchable through the live reader.
     visible: i64,
+    /// The last `seq` up to which every change's derived rows (mention links, vectors)
+    /// are in the file, as far as this process knows.
+    derived: i64,
+    /// The last error writing derived rows, reported to `sync` callers.
+    derived_error: Option<String>,
     /// Set when the memory closes.
     stop: bool,
     /// Set by a write of this process since the indexer last looked.
@@ -227,6 +241,7 @@ impl SearchIndex {
         let live = match opened {
             Ok((live, resume_from)) => {
                 progress.visible = resume_from;
+                progress.derived = follower::derived_position(&db, &live)?;
                 live
             }
             Err(damage) if read_only && dir.is_some() => {
@@ -243,6 +258,7 @@ impl SearchIndex {
             Err(damage) => {
                 // Searches wait for the rebuild; the placeholder is never searched.
                 progress.report(damage);
+                progress.derived = db.read(derived::recorded)?;
                 open_live(None, false)?
             }
         };
@@ -260,31 +276,53 @@ impl SearchIndex {
             progress: Mutex::new(progress),
             wake: Condvar::new(),
             columns: ColumnCache::default(),
+            derived: Derived::default(),
         });
+        let deriver = if read_only {
+            None
+        } else {
+            let (worker, db) = (Arc::clone(&shared), Arc::clone(&db));
+            Some(
+                std::thread::Builder::new()
+                    .name("cairn-derived".into())
+                    .spawn(move || derived::run(&worker, &db))?,
+            )
+        };
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("cairn-indexer".into())
-            .spawn(move || run(&worker, &db, Follower::new(resume_from, read_only)))?;
+            .spawn(move || run(&worker, &db, Follower::new(resume_from, read_only)));
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                // Nothing would ever close the derived-rows thread.
+                shared.derived.close();
+                return Err(e.into());
+            }
+        };
         Ok(SearchIndex {
             shared,
             thread: Some(thread),
+            deriver,
         })
     }
 
-    /// Returns once every change with `seq <= target` is searchable (`sync`): waits
-    /// through a rebuild too, within the same budget.
-    pub(crate) fn wait_for(&self, target: Seq) -> Result<()> {
-        self.wait(target, true)
+    /// Returns once every change with `seq <= target` is searchable and, when
+    /// `with_derived`, has its derived rows (mention links, vectors) in the file (`sync`):
+    /// waits through a rebuild too, within the same budget.
+    pub(crate) fn wait_for(&self, target: Seq, with_derived: bool) -> Result<()> {
+        self.wait(target, true, with_derived)
     }
 
-    /// [`SearchIndex::wait_for`] for a search with read-your-writes: a damaged or
-    /// rebuilding index answers [`Error::IndexRebuilding`] at once instead of keeping the
-    /// caller for the whole rebuild.
+    /// [`SearchIndex::wait_for`] for a search with read-your-writes: searchable is
+    /// enough (derived rows follow), and a damaged or rebuilding index answers
+    /// [`Error::IndexRebuilding`] at once instead of keeping the caller for the whole
+    /// rebuild.
     pub(crate) fn wait_searchable(&self, target: Seq) -> Result<()> {
-        self.wait(target, false)
+        self.wait(target, false, false)
     }
 
-    fn wait(&self, target: Seq, through_rebuild: bool) -> Result<()> {
+    fn wait(&self, target: Seq, through_rebuild: bool, with_derived: bool) -> Result<()> {
         let start = Instant::now();
         let mut progress = self.shared.progress.lock();
         loop {
@@ -292,20 +330,28 @@ impl SearchIndex {
             if rebuilding.is_err() && !through_rebuild {
                 return rebuilding;
             }
-            if progress.visible >= target.get() && rebuilding.is_ok() {
+            let reached = if with_derived {
+                progress.visible.min(progress.derived)
+            } else {
+                progress.visible
+            };
+            if reached >= target.get() && rebuilding.is_ok() {
                 return Ok(());
             }
             let waited = start.elapsed();
-            // The indexer retries a failed round with a fresh writer; only an error that
-            // outlasts a few retries is the caller's.
-            if let Some(e) = &progress.error
+            // The indexer retries a failed round with a fresh writer (and the derived-rows
+            // thread its write); only an error that outlasts a few retries is the caller's.
+            let error = progress.error.as_ref().or(with_derived
+                .then_some(progress.derived_error.as_ref())
+                .flatten());
+            if let Some(e) = error
                 && waited >= SYNC_ERROR_GRACE
             {
                 return Err(Error::Index(e.clone()));
             }
             if waited >= SYNC_TIMEOUT {
                 return Err(Error::IndexLag {
-                    behind: target.get().saturating_sub(progress.visible).max(0) as u64,
+                    behind: target.get().saturating_sub(reached).max(0) as u64,
                     waited,
                 });
             }
@@ -342,10 +388,17 @@ impl Drop for SearchIndex {
     fn drop(&mut self) {
         self.shared.progress.lock().stop = true;
         self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            // A panicked indexer has nothing left to clean up.
+        // A panicked indexer has nothing left to clean up.
+        let follower = self.thread.take().and_then(|thread| thread.join().ok());
+        // After the indexer: its last batch's rows are queued by now. What the file does
+        // not take within the close budget is derived again by the next holder. The
+        // follower keeps tantivy's writer until then, so no other process derives the
+        // same rows meanwhile (an older vector written over a newer one).
+        self.shared.derived.close();
+        if let Some(thread) = self.deriver.take() {
             let _ = thread.join();
         }
+        drop(follower);
     }
 }
 
@@ -461,12 +514,13 @@ fn unattended_lag(dir: &Path, resume_from: i64, db: &Db) -> Option<String> {
 /// interval passed, then the file's idle checkpoint (run here because this thread is the
 /// one that wakes up regularly in a memory at rest), then the round's outcome published
 /// to waiting callers.
-fn run(shared: &Shared, db: &Db, mut follower: Follower) {
+fn run(shared: &Shared, db: &Db, mut follower: Follower) -> Follower {
     while wait_for_round(shared) {
         let step = follower.round(shared, db);
         db.checkpoint_when_idle();
         publish(shared, step);
     }
+    follower
 }
 
 /// Waits until this process wrote or the poll interval passed; false once the memory
