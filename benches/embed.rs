@@ -183,6 +183,27 @@ fn bench_throughput(peaks: &[(usize, f64)]) {
     }
 }
 
+/// CPU time of every thread of this process so far, and time its threads spent runnable
+/// but waiting for a CPU (Linux `schedstat`; zeros elsewhere): on a shared machine the
+/// first says what a query costs, the second how much of its wall time was the others'.
+fn schedstat() -> (Duration, Duration) {
+    let mut total = (0_u64, 0_u64);
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(line) = std::fs::read_to_string(task.path().join("schedstat")) {
+            let mut fields = line
+                .split_whitespace()
+                .map(|f| f.parse::<u64>().unwrap_or(0));
+            total.0 += fields.next().unwrap_or(0);
+            total.1 += fields.next().unwrap_or(0);
+        }
+    }
+    (Duration::from_nanos(total.0), Duration::from_nanos(total.1))
+}
+
 fn bench_query(peaks: &[(usize, f64)]) {
     for &(threads, peak) in peaks {
         let embedder = open(threads);
@@ -192,11 +213,14 @@ fn bench_query(peaks: &[(usize, f64)]) {
                 embedder.embed_query(q).unwrap();
             }
             let mut samples = Samples::default();
+            let (cpu_before, wait_before) = schedstat();
             for q in &queries {
                 let start = Instant::now();
                 std::hint::black_box(embedder.embed_query(q).unwrap());
                 samples.push(start.elapsed());
             }
+            let (cpu_after, wait_after) = schedstat();
+            let per_query = |d: Duration| ms(d / queries.len() as u32);
             // Its tokenization alone (the tokenizer's part of `embed_query`).
             let mut tokenize = Samples::default();
             for q in &queries {
@@ -208,12 +232,15 @@ fn bench_query(peaks: &[(usize, f64)]) {
             summarize(format!(
                 "query: {threads} thread(s), {tokens}-token queries: {}; p50 = {:.1}x the \
                  arithmetic limit {:.2} ms ({tokens} x 21 MFLOP at {:.1} GFLOP/s); \
-                 tokenization alone p50 {}",
+                 tokenization alone p50 {}; per query: CPU (all threads) {}, runnable but \
+                 waiting for a CPU {}",
                 samples.describe(),
                 samples.p(50.0).as_secs_f64() / limit,
                 limit * 1e3,
                 peak / 1e9,
                 ms(tokenize.p(50.0)),
+                per_query(cpu_after - cpu_before),
+                per_query(wait_after - wait_before),
             ));
         }
     }

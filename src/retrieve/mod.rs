@@ -4,10 +4,10 @@
 //! 2. the entities among them, the ends of matched relations and the entities of matched
 //!    observations become seeds;
 //! 3. breadth-first expansion over relations from the seeds ([`bfs`]);
-//! 4. the two ranked lists are fused by reciprocal rank;
-//! 5. [`context`] renders the result within a token budget.
-//!
-//! The vector channel is not wired in yet.
+//! 4. with an embedder, the rows nearest the query's vector; the query is embedded on a
+//!    thread of its own while 1–3 run on the caller's ([`QueryVector`]);
+//! 5. the ranked lists are fused ([`fusion`]), re-ranked, filtered;
+//! 6. [`context`] renders the result within a token budget.
 
 pub(crate) mod bfs;
 pub(crate) mod context;
@@ -20,7 +20,9 @@ pub(crate) mod provenance;
 pub(crate) mod rerank;
 
 use std::collections::HashMap;
+use std::thread::{Scope, ScopedJoinHandle};
 
+use ndarray::{Array1, ArrayView1};
 use rusqlite::Connection;
 
 use crate::error::Result;
@@ -105,13 +107,71 @@ pub(crate) fn search(
     } else {
         deep
     };
-    let (hits, hidden) = search_at(conn, index, query, options, depth_factor)?;
-    // Ended relations are left out by default, which a search cannot foresee; when they
-    // left the answer short, look as deep as a filtered search once.
-    if hits.len() < options.limit && hidden > 0 && depth_factor < deep {
-        return Ok(search_at(conn, index, query, options, deep)?.0);
+    std::thread::scope(|scope| {
+        let mut vector = QueryVector::start(scope, index, query, options);
+        let (hits, hidden) = search_at(conn, index, query, options, depth_factor, &mut vector)?;
+        // Ended relations are left out by default, which a search cannot foresee; when
+        // they left the answer short, look as deep as a filtered search once.
+        if hits.len() < options.limit && hidden > 0 && depth_factor < deep {
+            return Ok(search_at(conn, index, query, options, deep, &mut vector)?.0);
+        }
+        Ok(hits)
+    })
+}
+
+/// The query's vector for the vector channel, embedded once per search on a thread of
+/// its own: a real model's embedding costs as much as the lexical and graph channels
+/// together, and runs on the other core meanwhile (`docs/benchmarks.md`, "Vector
+/// search"). Waited for when the vector channel needs it.
+struct QueryVector<'scope, 'a> {
+    /// `None` when there is no vector channel (no embedder, or a zero weight).
+    wanted: Option<(&'a SearchIndex, &'a str)>,
+    pending: Option<ScopedJoinHandle<'scope, Result<Option<Array1<f32>>>>>,
+    ready: Option<Array1<f32>>,
+}
+
+impl<'scope, 'a: 'scope> QueryVector<'scope, 'a> {
+    fn start(
+        scope: &'scope Scope<'scope, '_>,
+        index: &'a SearchIndex,
+        query: &'a str,
+        options: &SearchOptions,
+    ) -> Self {
+        let wanted =
+            (options.vector_weight > 0.0 && index.has_embedder()).then_some((index, query));
+        // If no thread can be started, the vector is embedded inline when needed.
+        let pending = wanted.and_then(|_| {
+            std::thread::Builder::new()
+                .name("cairn-query-embed".to_owned())
+                .spawn_scoped(scope, move || index.embed_query(query))
+                .ok()
+        });
+        QueryVector {
+            wanted,
+            pending,
+            ready: None,
+        }
     }
-    Ok(hits)
+}
+
+impl QueryVector<'_, '_> {
+    /// The vector, waiting for it if it is still being embedded; `None` when there is no
+    /// vector channel.
+    fn row(&mut self) -> Result<Option<ArrayView1<'_, f32>>> {
+        let Some((index, query)) = self.wanted else {
+            return Ok(None);
+        };
+        if self.ready.is_none() {
+            self.ready = match self.pending.take() {
+                // A panic on the embedding's thread is the search's, as it was inline.
+                Some(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                None => index.embed_query(query)?,
+            };
+        }
+        Ok(self.ready.as_ref().map(|row| row.view()))
+    }
 }
 
 /// [`search`] with `depth_factor` candidates per wanted hit; also tells how many
@@ -122,6 +182,7 @@ fn search_at(
     query: &str,
     options: &SearchOptions,
     depth_factor: usize,
+    vector: &mut QueryVector<'_, '_>,
 ) -> Result<(Vec<Hit>, usize)> {
     let candidates = options.limit.saturating_mul(depth_factor).max(50);
     let kinds = options.doc_kinds();
@@ -142,8 +203,8 @@ fn search_at(
         channels.push(graph_channel(conn, seeds, &kinds, options)?);
     }
     let graph_us = clock.lap();
-    if options.vector_weight > 0.0
-        && let Some(nearest) = index.similar(conn, query, candidates)?
+    if let Some(row) = vector.row()?
+        && let Some(nearest) = index.nearest(conn, row, candidates)?
     {
         channels.push(vector_channel(nearest, &kinds, options.vector_weight));
     }
