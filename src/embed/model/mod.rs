@@ -25,9 +25,9 @@ const SCHEME: &str = "cairn-st-v1";
 /// At most this many texts go through the model at once.
 const MAX_BATCH_TEXTS: usize = 32;
 
-/// At most this many tokens, padding included, go through the model at once: the
-/// attention scores of a batch take `texts × heads × length²` floats, so long texts go
-/// in smaller batches (256-token texts: 16 at a time, 12 × 16 × 256² × 4 B = 50 MB).
+/// At most this many tokens (counted as if the batch were padded to its longest text,
+/// which bounds the real count) go through the model at once: the widest activations of
+/// a batch take `tokens × intermediate_size` floats (4,096 × 1,536 × 4 B = 25 MB).
 const MAX_BATCH_TOKENS: usize = 4096;
 
 /// No text needs more bytes than this per token to fill the model's window: bytes past
@@ -47,8 +47,8 @@ const DEFAULT_THREADS: usize = 2;
 /// `sentence_bert_config.json` (`max_seq_length`: texts are truncated there, and never
 /// beyond the model's `max_position_embeddings`). A text's vector is the mean of its
 /// token vectors over the attention mask, L2-normalized, as sentence-transformers
-/// computes it. Texts are embedded in bounded batches sorted by length, so little is
-/// spent on padding.
+/// computes it. Texts are embedded in bounded batches sorted by length, none padded: the
+/// forward pass (`src/embed/model/forward.rs`) runs each text over its own tokens.
 ///
 /// Queries and passages may carry different prefixes (e5 and bge models want
 /// `"query: "` and `"passage: "`): they are read from the `prompts` of
@@ -360,7 +360,7 @@ impl SentenceEmbedderBuilder {
                 ..TruncationParams::default()
             }))
             .map_err(|e| Error::model(&tokenizer_path, ModelProblem::Malformed(e.to_string())))?;
-        // Batches are padded here, to their own longest text, not to a fixed length.
+        // Nothing is padded: the forward pass takes each text at its own length.
         tokenizer.with_padding(None);
 
         let weights_path = self.dir.join(files::WEIGHTS);
