@@ -32,7 +32,7 @@
 //!    again with the real model embedding each query (the chunks keep their hashing
 //!    vectors: embedding 100,000 texts with the model takes most of an hour on this
 //!    machine), against the query's embedding alone and the search without the vector
-//!    channel, interleaved query by query.
+//!    channel, interleaved query by query (`CAIRN_SEARCH_BENCH=model`: this alone).
 //!
 //! Parts 4 and 5 write, so they run on a copy of the cached files, deleted afterwards.
 //!
@@ -1033,8 +1033,7 @@ fn with_model_queries_on(
         with.describe(),
         without.describe(),
         embed.describe(),
-        with.p(50.0).as_secs_f64()
-            / (without.p(50.0).as_secs_f64() + embed.p(50.0).as_secs_f64()),
+        with.p(50.0).as_secs_f64() / (without.p(50.0).as_secs_f64() + embed.p(50.0).as_secs_f64()),
     ));
 }
 
@@ -1095,9 +1094,11 @@ fn main() {
         let _ = std::fs::remove_dir_all(&work);
     }
 
-    if part("vectors") {
+    if part("vectors") || part("model") {
         let with = ensure_vector_dataset(&db);
-        with_vectors(&with, &queries, passes);
+        if part("vectors") {
+            with_vectors(&with, &queries, passes);
+        }
         #[cfg(feature = "model")]
         with_model_queries(&with, &queries, passes);
     }
