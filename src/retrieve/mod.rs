@@ -4,8 +4,8 @@
 //! 2. the entities among them, the ends of matched relations and the entities of matched
 //!    observations become seeds;
 //! 3. breadth-first expansion over relations from the seeds ([`bfs`]);
-//! 4. with an embedder, the rows nearest the query's vector; the query is embedded on a
-//!    thread of its own while 1–3 run on the caller's ([`QueryVector`]);
+//! 4. with an embedder, the rows nearest the query's vector (embedded once per search,
+//!    [`QueryVector`]);
 //! 5. the ranked lists are fused ([`fusion`]), re-ranked, filtered;
 //! 6. [`context`] renders the result within a token budget.
 
@@ -20,7 +20,6 @@ pub(crate) mod provenance;
 pub(crate) mod rerank;
 
 use std::collections::HashMap;
-use std::thread::{Scope, ScopedJoinHandle};
 
 use ndarray::{Array1, ArrayView1};
 use rusqlite::Connection;
@@ -107,68 +106,46 @@ pub(crate) fn search(
     } else {
         deep
     };
-    std::thread::scope(|scope| {
-        let mut vector = QueryVector::start(scope, index, query, options);
-        let (hits, hidden) = search_at(conn, index, query, options, depth_factor, &mut vector)?;
-        // Ended relations are left out by default, which a search cannot foresee; when
-        // they left the answer short, look as deep as a filtered search once.
-        if hits.len() < options.limit && hidden > 0 && depth_factor < deep {
-            return Ok(search_at(conn, index, query, options, deep, &mut vector)?.0);
-        }
-        Ok(hits)
-    })
+    let mut vector = QueryVector::new(index, query, options);
+    let (hits, hidden) = search_at(conn, index, query, options, depth_factor, &mut vector)?;
+    // Ended relations are left out by default, which a search cannot foresee; when they
+    // left the answer short, look as deep as a filtered search once.
+    if hits.len() < options.limit && hidden > 0 && depth_factor < deep {
+        return Ok(search_at(conn, index, query, options, deep, &mut vector)?.0);
+    }
+    Ok(hits)
 }
 
-/// The query's vector for the vector channel, embedded once per search on a thread of
-/// its own: a real model's embedding costs as much as the lexical and graph channels
-/// together, and runs on the other core meanwhile (`docs/benchmarks.md`, "Vector
-/// search"). Waited for when the vector channel needs it.
-struct QueryVector<'scope, 'a> {
+/// The query's vector for the vector channel, embedded when the channel first needs it
+/// and kept for the deeper second look of the same search.
+///
+/// Not overlapped with the lexical and graph channels: embedding the query on a thread of
+/// its own while they ran was measured on the 2-core machine and did not pay (the model
+/// already uses both cores; `docs/benchmarks.md`, "Vector search").
+struct QueryVector<'a> {
     /// `None` when there is no vector channel (no embedder, or a zero weight).
     wanted: Option<(&'a SearchIndex, &'a str)>,
-    pending: Option<ScopedJoinHandle<'scope, Result<Option<Array1<f32>>>>>,
     ready: Option<Array1<f32>>,
 }
 
-impl<'scope, 'a: 'scope> QueryVector<'scope, 'a> {
-    fn start(
-        scope: &'scope Scope<'scope, '_>,
-        index: &'a SearchIndex,
-        query: &'a str,
-        options: &SearchOptions,
-    ) -> Self {
+impl<'a> QueryVector<'a> {
+    fn new(index: &'a SearchIndex, query: &'a str, options: &SearchOptions) -> Self {
         let wanted =
             (options.vector_weight > 0.0 && index.has_embedder()).then_some((index, query));
-        // If no thread can be started, the vector is embedded inline when needed.
-        let pending = wanted.and_then(|_| {
-            std::thread::Builder::new()
-                .name("cairn-query-embed".to_owned())
-                .spawn_scoped(scope, move || index.embed_query(query))
-                .ok()
-        });
         QueryVector {
             wanted,
-            pending,
             ready: None,
         }
     }
-}
 
-impl QueryVector<'_, '_> {
-    /// The vector, waiting for it if it is still being embedded; `None` when there is no
-    /// vector channel.
+    /// The vector, embedding the query the first time; `None` when there is no vector
+    /// channel.
     fn row(&mut self) -> Result<Option<ArrayView1<'_, f32>>> {
         let Some((index, query)) = self.wanted else {
             return Ok(None);
         };
         if self.ready.is_none() {
-            self.ready = match self.pending.take() {
-                // A panic on the embedding's thread is the search's, as it was inline.
-                Some(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
-                None => index.embed_query(query)?,
-            };
+            self.ready = index.embed_query(query)?;
         }
         Ok(self.ready.as_ref().map(|row| row.view()))
     }
@@ -182,7 +159,7 @@ fn search_at(
     query: &str,
     options: &SearchOptions,
     depth_factor: usize,
-    vector: &mut QueryVector<'_, '_>,
+    vector: &mut QueryVector<'_>,
 ) -> Result<(Vec<Hit>, usize)> {
     let candidates = options.limit.saturating_mul(depth_factor).max(50);
     let kinds = options.doc_kinds();
