@@ -28,6 +28,9 @@
 //! 6. `ingest`: 4 threads of single `observe` / `add_triple` calls with new names for a
 //!    fixed window, without an embedder and with the model; writes/s of each, their
 //!    ratio, and how long the indexer then needs to embed the backlog.
+//!
+//! `CAIRN_EMBED_BENCH=open,peak,throughput,query,search,ingest` runs only the listed parts
+//! (default: all; `throughput` and `query` measure the peak too, for their ratios).
 
 mod common;
 
@@ -180,8 +183,29 @@ fn bench_throughput(peaks: &[(usize, f64)]) {
     }
 }
 
-fn bench_query() {
-    for threads in [1, 2] {
+/// CPU time of every thread of this process so far, and time its threads spent runnable
+/// but waiting for a CPU (Linux `schedstat`; zeros elsewhere): on a shared machine the
+/// first says what a query costs, the second how much of its wall time was the others'.
+fn schedstat() -> (Duration, Duration) {
+    let mut total = (0_u64, 0_u64);
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(line) = std::fs::read_to_string(task.path().join("schedstat")) {
+            let mut fields = line
+                .split_whitespace()
+                .map(|f| f.parse::<u64>().unwrap_or(0));
+            total.0 += fields.next().unwrap_or(0);
+            total.1 += fields.next().unwrap_or(0);
+        }
+    }
+    (Duration::from_nanos(total.0), Duration::from_nanos(total.1))
+}
+
+fn bench_query(peaks: &[(usize, f64)]) {
+    for &(threads, peak) in peaks {
         let embedder = open(threads);
         for tokens in [8, 16, 30] {
             let queries: Vec<String> = (0..300).map(|i| text_of(&embedder, tokens, i)).collect();
@@ -189,14 +213,34 @@ fn bench_query() {
                 embedder.embed_query(q).unwrap();
             }
             let mut samples = Samples::default();
+            let (cpu_before, wait_before) = schedstat();
             for q in &queries {
                 let start = Instant::now();
                 std::hint::black_box(embedder.embed_query(q).unwrap());
                 samples.push(start.elapsed());
             }
+            let (cpu_after, wait_after) = schedstat();
+            let per_query = |d: Duration| ms(d / queries.len() as u32);
+            // Its tokenization alone (the tokenizer's part of `embed_query`).
+            let mut tokenize = Samples::default();
+            for q in &queries {
+                let start = Instant::now();
+                std::hint::black_box(embedder.count_tokens(q).unwrap());
+                tokenize.push(start.elapsed());
+            }
+            let limit = tokens as f64 * FLOP_PER_TOKEN / peak;
             summarize(format!(
-                "query: {threads} thread(s), {tokens}-token queries: {}",
-                samples.describe()
+                "query: {threads} thread(s), {tokens}-token queries: {}; p50 = {:.1}x the \
+                 arithmetic limit {:.2} ms ({tokens} x 21 MFLOP at {:.1} GFLOP/s); \
+                 tokenization alone p50 {}; per query: CPU (all threads) {}, runnable but \
+                 waiting for a CPU {}",
+                samples.describe(),
+                samples.p(50.0).as_secs_f64() / limit,
+                limit * 1e3,
+                peak / 1e9,
+                ms(tokenize.p(50.0)),
+                per_query(cpu_after - cpu_before),
+                per_query(wait_after - wait_before),
             ));
         }
     }
@@ -320,30 +364,49 @@ fn ingest(options: Options, window: Duration, label: &str) -> f64 {
 }
 
 fn main() {
+    let parts: Vec<String> = match std::env::var("CAIRN_EMBED_BENCH") {
+        Ok(v) if !v.trim().is_empty() => v.split(',').map(|p| p.trim().to_owned()).collect(),
+        _ => ["open", "peak", "throughput", "query", "search", "ingest"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let part = |name: &str| parts.iter().any(|p| p == name);
     println!("machine: {}", machine());
     println!("model: {}", model_dir().display());
-    bench_open();
-
-    let peaks: Vec<(usize, f64)> = [1, 2].iter().map(|&t| (t, peak(t))).collect();
-    for (threads, flops) in &peaks {
-        summarize(format!(
-            "peak: {threads} thread(s), candle f32 matmul 2048³ (best of 5): {:.1} GFLOP/s",
-            flops / 1e9
-        ));
+    if part("open") {
+        bench_open();
     }
-    bench_throughput(&peaks);
-    bench_query();
+
+    if part("peak") || part("throughput") || part("query") {
+        let peaks: Vec<(usize, f64)> = [1, 2].iter().map(|&t| (t, peak(t))).collect();
+        for (threads, flops) in &peaks {
+            summarize(format!(
+                "peak: {threads} thread(s), candle f32 matmul 2048³ (best of 5): {:.1} GFLOP/s",
+                flops / 1e9
+            ));
+        }
+        if part("throughput") {
+            bench_throughput(&peaks);
+        }
+        if part("query") {
+            bench_query(&peaks);
+        }
+    }
 
     let model = Arc::new(open(2));
     println!("embedder: {model:?}");
-    bench_search(Arc::clone(&model));
+    if part("search") {
+        bench_search(Arc::clone(&model));
+    }
 
-    let window = Duration::from_secs(5);
-    let without = ingest(Options::new(), window, "without an embedder");
-    let with = ingest(Options::new().embedder(model), window, "with the model");
-    summarize(format!(
-        "ingest: writes/s with the model / without = {:.2}",
-        with / without
-    ));
+    if part("ingest") {
+        let window = Duration::from_secs(5);
+        let without = ingest(Options::new(), window, "without an embedder");
+        let with = ingest(Options::new().embedder(model), window, "with the model");
+        summarize(format!(
+            "ingest: writes/s with the model / without = {:.2}",
+            with / without
+        ));
+    }
     print_summary();
 }

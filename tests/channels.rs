@@ -171,3 +171,75 @@ fn filters_by_agent_time_and_validity() {
     );
     assert!(found(&relations.written_between(t(0), t(1_000))).is_empty());
 }
+
+/// The hashing embedder, counting the queries it embeds.
+struct CountingQueries {
+    inner: HashingEmbedder,
+    queries: std::sync::atomic::AtomicUsize,
+}
+
+impl cairn::Embedder for CountingQueries {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    fn embed_passages(&self, texts: &[&str]) -> cairn::Result<cairn::ndarray::Array2<f32>> {
+        self.inner.embed_passages(texts)
+    }
+
+    fn embed_query(&self, query: &str) -> cairn::Result<cairn::ndarray::Array1<f32>> {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.embed_query(query)
+    }
+}
+
+#[test]
+fn a_search_that_looks_again_deeper_embeds_its_query_once() {
+    let embedder = Arc::new(CountingQueries {
+        inner: HashingEmbedder::new(64).unwrap(),
+        queries: Default::default(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Memory::open_with(
+        dir.path().join("m.db"),
+        common::options().embedder(embedder.clone()),
+    )
+    .unwrap();
+    // Ended relations are hidden by default: with most of them ended, a limit-10 search
+    // comes up short and looks again, deeper.
+    for i in 0..30 {
+        let id = memory
+            .add_triple(("Ada", "visited", format!("city {i}").as_str()))
+            .unwrap();
+        if i % 10 != 0 {
+            memory.invalidate(id, Timestamp::now()).unwrap();
+        }
+    }
+    memory.sync().unwrap();
+    let count = || embedder.queries.load(std::sync::atomic::Ordering::SeqCst);
+    let before = count();
+    let hits = memory
+        .search(
+            "Ada visited",
+            &SearchOptions::new().limit(10).kinds(&[HitKind::Relation]),
+        )
+        .unwrap();
+    assert!(
+        hits.len() < 10,
+        "the search was meant to come up short: {hits:?}"
+    );
+    assert_eq!(count() - before, 1, "one embedding per search");
+    let before = count();
+    memory
+        .search(
+            "Ada visited",
+            &SearchOptions::new().limit(10).vector_weight(0.0),
+        )
+        .unwrap();
+    assert_eq!(count(), before, "no vector channel, no embedding");
+}

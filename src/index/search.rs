@@ -393,15 +393,14 @@ impl SearchIndex {
             .segment_readers()
             .len()
     }
-    /// The `k` rows whose vectors are most similar to `query`'s, best first; `None` when
-    /// the memory has no embedder.
-    pub(crate) fn similar(
-        &self,
-        conn: &rusqlite::Connection,
-        query: &str,
-        k: usize,
-    ) -> Result<Option<Vec<(DocKind, i64, f32)>>> {
-        let Some((embedding, cache)) = &self.shared.vectors else {
+    /// Whether the memory has an embedder (so a search has a vector channel).
+    pub(crate) fn has_embedder(&self) -> bool {
+        self.shared.vectors.is_some()
+    }
+
+    /// `query`'s vector by the memory's embedder; `None` when it has none.
+    pub(crate) fn embed_query(&self, query: &str) -> Result<Option<ndarray::Array1<f32>>> {
+        let Some((embedding, _)) = &self.shared.vectors else {
             return Ok(None);
         };
         let row = embedding.embedder.embed_query(query)?;
@@ -413,7 +412,21 @@ impl SearchIndex {
                 embedding.embedder.dimension()
             )));
         }
-        cache.top_k(conn, row.view(), k).map(Some)
+        Ok(Some(row))
+    }
+
+    /// The `k` rows whose vectors are most similar to `row` (a query's vector from
+    /// [`SearchIndex::embed_query`]), best first; `None` when the memory has no embedder.
+    pub(crate) fn nearest(
+        &self,
+        conn: &rusqlite::Connection,
+        row: ndarray::ArrayView1<'_, f32>,
+        k: usize,
+    ) -> Result<Option<Vec<(DocKind, i64, f32)>>> {
+        let Some((_, cache)) = &self.shared.vectors else {
+            return Ok(None);
+        };
+        cache.top_k(conn, row, k).map(Some)
     }
 }
 

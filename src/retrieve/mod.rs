@@ -4,10 +4,10 @@
 //! 2. the entities among them, the ends of matched relations and the entities of matched
 //!    observations become seeds;
 //! 3. breadth-first expansion over relations from the seeds ([`bfs`]);
-//! 4. the two ranked lists are fused by reciprocal rank;
-//! 5. [`context`] renders the result within a token budget.
-//!
-//! The vector channel is not wired in yet.
+//! 4. with an embedder, the rows nearest the query's vector (embedded once per search,
+//!    [`QueryVector`]);
+//! 5. the ranked lists are fused ([`fusion`]), re-ranked, filtered;
+//! 6. [`context`] renders the result within a token budget.
 
 pub(crate) mod bfs;
 pub(crate) mod context;
@@ -21,6 +21,7 @@ pub(crate) mod rerank;
 
 use std::collections::HashMap;
 
+use ndarray::{Array1, ArrayView1};
 use rusqlite::Connection;
 
 use crate::error::Result;
@@ -105,13 +106,49 @@ pub(crate) fn search(
     } else {
         deep
     };
-    let (hits, hidden) = search_at(conn, index, query, options, depth_factor)?;
+    let mut vector = QueryVector::new(index, query, options);
+    let (hits, hidden) = search_at(conn, index, query, options, depth_factor, &mut vector)?;
     // Ended relations are left out by default, which a search cannot foresee; when they
     // left the answer short, look as deep as a filtered search once.
     if hits.len() < options.limit && hidden > 0 && depth_factor < deep {
-        return Ok(search_at(conn, index, query, options, deep)?.0);
+        return Ok(search_at(conn, index, query, options, deep, &mut vector)?.0);
     }
     Ok(hits)
+}
+
+/// The query's vector for the vector channel, embedded when the channel first needs it
+/// and kept for the deeper second look of the same search.
+///
+/// Not overlapped with the lexical and graph channels: embedding the query on a thread of
+/// its own while they ran was measured on the 2-core machine and did not pay (the model
+/// already uses both cores; `docs/benchmarks.md`, "Vector search").
+struct QueryVector<'a> {
+    /// `None` when there is no vector channel (no embedder, or a zero weight).
+    wanted: Option<(&'a SearchIndex, &'a str)>,
+    ready: Option<Array1<f32>>,
+}
+
+impl<'a> QueryVector<'a> {
+    fn new(index: &'a SearchIndex, query: &'a str, options: &SearchOptions) -> Self {
+        let wanted =
+            (options.vector_weight > 0.0 && index.has_embedder()).then_some((index, query));
+        QueryVector {
+            wanted,
+            ready: None,
+        }
+    }
+
+    /// The vector, embedding the query the first time; `None` when there is no vector
+    /// channel.
+    fn row(&mut self) -> Result<Option<ArrayView1<'_, f32>>> {
+        let Some((index, query)) = self.wanted else {
+            return Ok(None);
+        };
+        if self.ready.is_none() {
+            self.ready = index.embed_query(query)?;
+        }
+        Ok(self.ready.as_ref().map(|row| row.view()))
+    }
 }
 
 /// [`search`] with `depth_factor` candidates per wanted hit; also tells how many
@@ -122,6 +159,7 @@ fn search_at(
     query: &str,
     options: &SearchOptions,
     depth_factor: usize,
+    vector: &mut QueryVector<'_>,
 ) -> Result<(Vec<Hit>, usize)> {
     let candidates = options.limit.saturating_mul(depth_factor).max(50);
     let kinds = options.doc_kinds();
@@ -142,8 +180,8 @@ fn search_at(
         channels.push(graph_channel(conn, seeds, &kinds, options)?);
     }
     let graph_us = clock.lap();
-    if options.vector_weight > 0.0
-        && let Some(nearest) = index.similar(conn, query, candidates)?
+    if let Some(row) = vector.row()?
+        && let Some(nearest) = index.nearest(conn, row, candidates)?
     {
         channels.push(vector_channel(nearest, &kinds, options.vector_weight));
     }

@@ -1,21 +1,22 @@
-//! [`SentenceEmbedder`]: a local sentence-transformers model (BERT family) run on the CPU
-//! with candle.
+//! [`SentenceEmbedder`]: a local sentence-transformers model (BERT family) run on the CPU:
+//! candle reads the weights, [`forward`] runs them.
 
 mod files;
+mod forward;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::BertModel;
-use ndarray::{Array1, Array2, ArrayViewMut1};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1};
 use sha2::Digest;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::embed::Embedder;
 use crate::error::{Error, ModelProblem, Result};
 use files::ModelFiles;
+use forward::Encoder;
 
 /// Bumped whenever this code changes the vectors a model gives (pooling, truncation,
 /// how prefixes are joined), so stored vectors of the old code are refused.
@@ -24,9 +25,9 @@ const SCHEME: &str = "cairn-st-v1";
 /// At most this many texts go through the model at once.
 const MAX_BATCH_TEXTS: usize = 32;
 
-/// At most this many tokens, padding included, go through the model at once: the
-/// attention scores of a batch take `texts × heads × length²` floats, so long texts go
-/// in smaller batches (256-token texts: 16 at a time, 12 × 16 × 256² × 4 B = 50 MB).
+/// At most this many tokens (counted as if the batch were padded to its longest text,
+/// which bounds the real count) go through the model at once: the widest activations of
+/// a batch take `tokens × intermediate_size` floats (4,096 × 1,536 × 4 B = 25 MB).
 const MAX_BATCH_TOKENS: usize = 4096;
 
 /// No text needs more bytes than this per token to fill the model's window: bytes past
@@ -46,8 +47,8 @@ const DEFAULT_THREADS: usize = 2;
 /// `sentence_bert_config.json` (`max_seq_length`: texts are truncated there, and never
 /// beyond the model's `max_position_embeddings`). A text's vector is the mean of its
 /// token vectors over the attention mask, L2-normalized, as sentence-transformers
-/// computes it. Texts are embedded in bounded batches sorted by length, so little is
-/// spent on padding.
+/// computes it. Texts are embedded in bounded batches sorted by length, none padded: the
+/// forward pass (`src/embed/model/forward.rs`) runs each text over its own tokens.
 ///
 /// Queries and passages may carry different prefixes (e5 and bge models want
 /// `"query: "` and `"passage: "`): they are read from the `prompts` of
@@ -73,7 +74,7 @@ const DEFAULT_THREADS: usize = 2;
 ///
 /// [sentence-transformers]: https://www.sbert.net
 pub struct SentenceEmbedder {
-    model: BertModel,
+    encoder: Encoder,
     tokenizer: Tokenizer,
     id: String,
     name: String,
@@ -150,10 +151,19 @@ impl SentenceEmbedder {
     }
 
     fn encode(&self, texts: &[Cow<'_, str>]) -> Result<Vec<Encoding>> {
+        let failed = |e| Error::Inference(format!("tokenizer: {e}"));
+        if let [text] = texts {
+            // One text (a query): the batch call would hand it to a parallel loop.
+            return Ok(vec![
+                self.tokenizer
+                    .encode_fast(text.as_ref(), true)
+                    .map_err(failed)?,
+            ]);
+        }
         let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         self.tokenizer
             .encode_batch_fast(inputs, true)
-            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))
+            .map_err(failed)
     }
 
     /// Embeds `texts` with `prefix`, one row each, on this embedder's threads (the
@@ -173,7 +183,7 @@ impl SentenceEmbedder {
         order.sort_by_key(|&i| encodings.get(i).map_or(0, Encoding::len));
         for batch in batches(&order, |i| encodings.get(i).map_or(0, Encoding::len)) {
             let group: Vec<&Encoding> = batch.iter().filter_map(|&i| encodings.get(i)).collect();
-            let pooled = self.forward(&group)?;
+            let pooled = self.forward(&group, self.threads.current_num_threads())?;
             for (&i, row) in batch.iter().zip(pooled.rows()) {
                 out.row_mut(i).assign(&row);
             }
@@ -181,58 +191,42 @@ impl SentenceEmbedder {
         Ok(())
     }
 
-    /// The pooled, normalized vectors of one batch, padded to its longest encoding.
-    fn forward(&self, batch: &[&Encoding]) -> Result<Array2<f32>> {
-        let length = batch.iter().map(|e| e.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(batch.len() * length);
-        let mut mask = Vec::with_capacity(batch.len() * length);
-        for encoding in batch {
-            let pad = length - encoding.len();
-            ids.extend_from_slice(encoding.get_ids());
-            ids.extend(std::iter::repeat_n(0, pad));
-            mask.extend_from_slice(encoding.get_attention_mask());
-            mask.extend(std::iter::repeat_n(0, pad));
-        }
-        let hidden = (|| -> candle_core::Result<Vec<f32>> {
-            let shape = (batch.len(), length);
-            let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
-            let types = ids.zeros_like()?;
-            let attention = Tensor::from_vec(mask.clone(), shape, &Device::Cpu)?;
-            self.model
-                .forward(&ids, &types, Some(&attention))?
-                .flatten_all()?
-                .to_vec1::<f32>()
-        })()
-        .map_err(|e| Error::Inference(format!("model {}: {e}", self.name)))?;
-        if hidden.len() != batch.len() * length * self.dimension {
+    /// The pooled, normalized vectors of one batch (no padding: the encoder runs each
+    /// text over its own tokens), in at most `tasks` parallel parts.
+    fn forward(&self, batch: &[&Encoding], tasks: usize) -> Result<Array2<f32>> {
+        let ids: Vec<&[u32]> = batch.iter().map(|e| e.get_ids()).collect();
+        let hidden = self.encoder.forward(&ids, tasks)?;
+        let tokens: usize = ids.iter().map(|t| t.len()).sum();
+        if hidden.dim() != (tokens, self.dimension) {
             return Err(Error::Inference(format!(
-                "model {} returned {} values for {} × {} tokens of width {}",
+                "model {} returned {:?} values for {tokens} tokens of width {}",
                 self.name,
-                hidden.len(),
-                batch.len(),
-                length,
+                hidden.dim(),
                 self.dimension
             )));
         }
         let mut pooled = Array2::zeros((batch.len(), self.dimension));
-        let per_text = (length * self.dimension).max(1);
-        for ((states, mask), row) in hidden
-            .chunks(per_text)
-            .zip(mask.chunks(length.max(1)))
-            .zip(pooled.rows_mut())
-        {
-            mean_pool(states, mask, row);
+        let mut start = 0;
+        for (encoding, row) in batch.iter().zip(pooled.rows_mut()) {
+            let end = start + encoding.len();
+            let states = hidden.slice_axis(ndarray::Axis(0), ndarray::Slice::from(start..end));
+            mean_pool(states, encoding.get_attention_mask(), row);
+            start = end;
         }
         Ok(pooled)
     }
 }
 
-/// The mean of the token vectors (`states`, one row of `row.len()` values per token)
-/// whose `mask` is set, L2-normalized.
-fn mean_pool(states: &[f32], mask: &[u32], mut row: ArrayViewMut1<'_, f32>) {
-    let width = row.len();
-    let mut sum = vec![0.0_f64; width];
-    for (token, _) in states.chunks(width).zip(mask).filter(|(_, m)| **m != 0) {
+/// The mean of the token vectors (`states`, one row per token) whose `mask` is set,
+/// L2-normalized.
+fn mean_pool(states: ArrayView2<'_, f32>, mask: &[u32], mut row: ArrayViewMut1<'_, f32>) {
+    let mut sum = vec![0.0_f64; row.len()];
+    for (token, _) in states
+        .rows()
+        .into_iter()
+        .zip(mask)
+        .filter(|(_, m)| **m != 0)
+    {
         for (total, &value) in sum.iter_mut().zip(token) {
             *total += f64::from(value);
         }
@@ -366,7 +360,7 @@ impl SentenceEmbedderBuilder {
                 ..TruncationParams::default()
             }))
             .map_err(|e| Error::model(&tokenizer_path, ModelProblem::Malformed(e.to_string())))?;
-        // Batches are padded here, to their own longest text, not to a fixed length.
+        // Nothing is padded: the forward pass takes each text at its own length.
         tokenizer.with_padding(None);
 
         let weights_path = self.dir.join(files::WEIGHTS);
@@ -375,14 +369,14 @@ impl SentenceEmbedderBuilder {
         };
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(malformed_weights)?;
-        let model = BertModel::load(vb, &config).map_err(malformed_weights)?;
+        let encoder = Encoder::load(&vb, &config).map_err(malformed_weights)?;
         let threads = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("cairn-embed-{i}"))
             .build()
             .map_err(|e| Error::Inference(format!("cannot start the model's threads: {e}")))?;
         Ok(SentenceEmbedder {
-            model,
+            encoder,
             tokenizer,
             id: format!("st-{name}-{}d-{fingerprint}", config.hidden_size),
             name,
@@ -424,14 +418,14 @@ mod tests {
 
     #[test]
     fn mean_pool_averages_masked_tokens_and_normalizes() {
-        let states = [1.0, 0.0, 3.0, 4.0, 100.0, 100.0];
+        let states = ndarray::array![[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]];
         let mut out = Array2::zeros((1, 2));
-        mean_pool(&states, &[1, 1, 0], out.row_mut(0));
+        mean_pool(states.view(), &[1, 1, 0], out.row_mut(0));
         // Mean of (1, 0) and (3, 4) is (2, 2); the padding token is ignored.
         let half = 0.5_f32.sqrt();
         assert!((out[[0, 0]] - half).abs() < 1e-6 && (out[[0, 1]] - half).abs() < 1e-6);
         let mut zero = Array2::zeros((1, 2));
-        mean_pool(&states, &[0, 0, 0], zero.row_mut(0));
+        mean_pool(states.view(), &[0, 0, 0], zero.row_mut(0));
         assert!(zero.iter().all(|&x| x == 0.0));
     }
 
