@@ -184,23 +184,32 @@ pub enum Error {
     /// was written.
     #[error(
         "commit failed, the write may or may not be stored: {}",
-        sqlite_detail(source)
+        sqlite_detail(source, *errno)
     )]
     OutcomeUnknown {
         /// What SQLite reported.
         #[source]
         source: rusqlite::Error,
+        /// The OS error number behind it (`ENOSPC`, `EIO`), when SQLite recorded one.
+        errno: Option<i32>,
     },
     /// The derived search index failed (it can always be rebuilt from the file).
     #[error("search index: {0}")]
     Index(String),
     /// An error from SQLite that cairn has no more specific variant for. The message
-    /// carries SQLite's extended result code.
-    #[error("sqlite: {}", sqlite_detail(.0))]
-    Sqlite(#[source] rusqlite::Error),
+    /// carries SQLite's extended result code, and the OS error number of an I/O error.
+    #[error("sqlite: {}", sqlite_detail(source, *errno))]
+    Sqlite {
+        /// What SQLite reported.
+        #[source]
+        source: rusqlite::Error,
+        /// The OS error number behind an I/O error (a failed open, read, write or fsync),
+        /// when SQLite recorded one.
+        errno: Option<i32>,
+    },
     /// The disk (or the file-system quota) is full: SQLite could not grow the file or
     /// its WAL. SQLite rolled the transaction back; nothing of the call was written.
-    #[error("disk full writing {path}: {}", sqlite_detail(source))]
+    #[error("disk full writing {path}: {}", sqlite_detail(source, None))]
     DiskFull {
         /// The memory file whose write failed.
         path: PathBuf,
@@ -283,7 +292,7 @@ impl Error {
             | Error::Pool(_)
             | Error::IndexLag { .. }
             | Error::IndexRebuilding { .. } => true,
-            Error::Sqlite(e) => matches!(
+            Error::Sqlite { source: e, .. } => matches!(
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
@@ -335,9 +344,13 @@ impl Error {
         match self {
             Error::Busy { waited } => Error::Busy { waited: *waited },
             Error::ReadOnly => Error::ReadOnly,
-            Error::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
-                Error::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
-            }
+            Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(code, message),
+                errno,
+            } => Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(*code, message.clone()),
+                errno: *errno,
+            },
             Error::DiskFull {
                 path,
                 source: rusqlite::Error::SqliteFailure(code, message),
@@ -347,8 +360,10 @@ impl Error {
             },
             Error::OutcomeUnknown {
                 source: rusqlite::Error::SqliteFailure(code, message),
+                errno,
             } => Error::OutcomeUnknown {
                 source: rusqlite::Error::SqliteFailure(*code, message.clone()),
+                errno: *errno,
             },
             other => Error::SharedCommit {
                 message: other.to_string(),
@@ -381,12 +396,38 @@ impl Error {
     /// [`Error::DiskFull`] naming the file, anything else is returned unchanged.
     pub(crate) fn at_file(self, path: &std::path::Path) -> Self {
         match self {
-            Error::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+            Error::Sqlite { source, .. }
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+            {
                 Error::DiskFull {
                     path: path.to_owned(),
-                    source: e,
+                    source,
                 }
             }
+            other => other,
+        }
+    }
+
+    /// This error with the OS error number SQLite recorded on `conn`, if it is an I/O
+    /// kind of SQLite error (a failed open, read, write or fsync) that has none yet: read
+    /// right after the failed call, so the number is that call's. (A full disk has none:
+    /// SQLite turns `ENOSPC` into `SQLITE_FULL` itself and records no number for it.)
+    pub(crate) fn with_errno_of(self, conn: &rusqlite::Connection) -> Self {
+        match self {
+            Error::Sqlite {
+                source,
+                errno: None,
+            } if is_io_kind(&source) => Error::Sqlite {
+                errno: cairn_ffi::system_errno(conn),
+                source,
+            },
+            Error::OutcomeUnknown {
+                source,
+                errno: None,
+            } if is_io_kind(&source) => Error::OutcomeUnknown {
+                errno: cairn_ffi::system_errno(conn),
+                source,
+            },
             other => other,
         }
     }
@@ -422,7 +463,10 @@ impl From<rusqlite::Error> for Error {
             Some(rusqlite::ErrorCode::DatabaseBusy) => Error::Busy {
                 waited: Duration::ZERO,
             },
-            _ => Error::Sqlite(e),
+            _ => Error::Sqlite {
+                source: e,
+                errno: None,
+            },
         }
     }
 }
@@ -435,16 +479,28 @@ impl From<tantivy::TantivyError> for Error {
 
 /// SQLite's message with its extended result code (`disk I/O error (SQLITE_IOERR_WRITE,
 /// extended code 778)`), which tells a full disk from a failed fsync or a lost lock.
-/// The OS error number behind an I/O error is not included: SQLite only gives it
-/// through `sqlite3_system_errno`, an FFI call cairn makes no `unsafe` code for.
-fn sqlite_detail(e: &rusqlite::Error) -> String {
-    match e {
+/// An I/O error's OS error follows when SQLite recorded one (`Input/output error (os
+/// error 5)`), read through `cairn-ffi`, the crate that holds cairn's only FFI call.
+fn sqlite_detail(e: &rusqlite::Error, errno: Option<i32>) -> String {
+    let detail = match e {
         rusqlite::Error::SqliteFailure(code, _) => {
             let name = extended_code_name(code.extended_code);
             format!("{e} ({name}, extended code {})", code.extended_code)
         }
         other => other.to_string(),
+    };
+    match errno {
+        Some(n) => format!("{detail}, {}", std::io::Error::from_raw_os_error(n)),
+        None => detail,
     }
+}
+
+/// SQLite errors of a failed system call, whose OS error number tells why.
+fn is_io_kind(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen)
+    )
 }
 
 /// The name of SQLite's (extended) result code `code`, for messages.
@@ -531,7 +587,11 @@ mod tests {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
             Some("disk I/O error".into()),
         );
-        let text = Error::OutcomeUnknown { source: raw }.to_string();
+        let text = Error::OutcomeUnknown {
+            source: raw,
+            errno: None,
+        }
+        .to_string();
         assert!(
             text.contains("disk I/O error")
                 && text.contains("SQLITE_IOERR_FSYNC, extended code 1034"),
@@ -541,7 +601,11 @@ mod tests {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
             None,
         );
-        let full = Error::Sqlite(raw).at_file(std::path::Path::new("/data/a.db"));
+        let full = Error::Sqlite {
+            source: raw,
+            errno: None,
+        }
+        .at_file(std::path::Path::new("/data/a.db"));
         let text = full.to_string();
         assert!(matches!(full, Error::DiskFull { .. }), "{text}");
         assert!(

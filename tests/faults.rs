@@ -572,6 +572,13 @@ fn io_faults_give_typed_errors_and_leave_a_sound_file() {
                 "round {round}: write {i} is stored, but failed with {failure:?}"
             );
             landed += usize::from(whole);
+            // An injected I/O failure carries the errno libfiu set (`sqlite3_system_errno`).
+            if failure.kind.ends_with("/SystemIoFailure") {
+                assert!(
+                    failure.display.contains("(os error "),
+                    "round {round}: write {i}'s I/O error does not name its errno: {failure:?}"
+                );
+            }
         }
         eprintln!(
             "round {round}: {} ok, {} failed ({landed} of them in the file after all): {}; \

@@ -293,13 +293,16 @@ mod tests {
             c.execute_batch("BEGIN")?;
             run_all(&c)?;
             c.execute_batch("ROLLBACK")?;
-            Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-                Some("disk I/O error".into()),
-            )))
+            Err(Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    Some("disk I/O error".into()),
+                ),
+                errno: None,
+            })
         });
         for slot in [&sa, &sb] {
-            assert!(matches!(take(slot), Err(Error::Sqlite(_))));
+            assert!(matches!(take(slot), Err(Error::Sqlite { .. })));
         }
         assert_eq!(count(&c), 0);
     }

@@ -484,7 +484,7 @@ fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
 /// header; callers get one typed error instead.
 fn not_a_database(e: Error, path: &Path) -> Error {
     match e {
-        Error::Sqlite(inner)
+        Error::Sqlite { source: inner, .. }
             if inner.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
         {
             Error::NotADatabase {
@@ -558,7 +558,7 @@ fn wal_is_empty(path: &Path) -> bool {
 
 /// SQLite could not open (or create) the file or a file beside it.
 fn cannot_open(e: &Error) -> bool {
-    matches!(e, Error::Sqlite(inner) if matches!(
+    matches!(e, Error::Sqlite { source: inner, .. } if matches!(
         inner.sqlite_error_code(),
         Some(
             rusqlite::ErrorCode::CannotOpen

@@ -85,9 +85,10 @@ pub(crate) fn run<T>(
     if depth == 0 {
         let started = Instant::now();
         match begin {
-            Begin::Queue(budget) => begin_immediate(conn, budget)?,
-            Begin::Poll(window) => begin_polling(conn, window)?,
+            Begin::Queue(budget) => begin_immediate(conn, budget),
+            Begin::Poll(window) => begin_polling(conn, window),
         }
+        .map_err(|e| e.with_errno_of(conn))?;
         let begun = Instant::now();
         let result = f(conn);
         let ran = Instant::now();
@@ -195,16 +196,19 @@ fn begin_polling(conn: &Connection, window: Duration) -> Result<()> {
 /// claims nothing was written. Only a busy `COMMIT` is known not to have happened.
 pub(crate) fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
     match result {
+        // The OS error number is read before the rollback, right after the failed call.
         Ok(value) => match conn.execute_batch("COMMIT") {
             Ok(()) => Ok(value),
             Err(e) => {
+                let error = commit_error(e).with_errno_of(conn);
                 rollback_quietly(conn);
-                Err(commit_error(e))
+                Err(error)
             }
         },
         Err(e) => {
+            let error = e.with_errno_of(conn);
             rollback_quietly(conn);
-            Err(e)
+            Err(error)
         }
     }
 }
@@ -213,7 +217,10 @@ fn commit_error(e: rusqlite::Error) -> Error {
     if is_busy(&e) {
         e.into()
     } else {
-        Error::OutcomeUnknown { source: e }
+        Error::OutcomeUnknown {
+            source: e,
+            errno: None,
+        }
     }
 }
 
@@ -330,7 +337,7 @@ mod tests {
         });
         let e = r.unwrap_err();
         assert!(
-            matches!(&e, Error::Sqlite(inner) if inner.sqlite_error_code() == Some(ErrorCode::DiskFull)),
+            matches!(&e, Error::Sqlite { source: inner, .. } if inner.sqlite_error_code() == Some(ErrorCode::DiskFull)),
             "{e}"
         );
         assert_eq!(count(&c), 0);

@@ -69,7 +69,7 @@ impl VerifyReport {
     pub fn unreadable(mode: VerifyMode, error: &Error) -> Option<VerifyReport> {
         let damaged = match error {
             Error::NotADatabase { .. } => true,
-            Error::Sqlite(e) => matches!(
+            Error::Sqlite { source: e, .. } => matches!(
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
             ),
