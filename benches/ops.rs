@@ -790,7 +790,13 @@ fn tenants_part(cfg: &Config) {
     cold_opens(dir.path(), &ids, cfg.cold_opens);
     for threads in [1, 4] {
         for touch in [Touch::Resolve, Touch::AddTriple] {
-            summarize(round_robin(dir.path(), &ids, cfg.tenant_passes, touch, threads));
+            summarize(round_robin(
+                dir.path(),
+                &ids,
+                cfg.tenant_passes,
+                touch,
+                threads,
+            ));
         }
     }
     // For comparison: as many touches, all of them cache hits.
