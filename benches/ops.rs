@@ -43,6 +43,7 @@
 //!    round-robin through one `Tenants` with a cache of 64 after one untimed pass, a touch
 //!    being `get` + one `resolve` (a read), or `get` + one `add_triple` (a write); for
 //!    comparison, the first 64 tenants touched the same way (every `get` a cache hit).
+//!    The round-robin runs from 1 thread and from 4 threads sharing the `Tenants`.
 //!    Round-robin over more tenants than an LRU cache holds misses on every touch, so (b)
 //!    is an open plus a close of the least recently used memory per touch.
 //!
@@ -720,33 +721,54 @@ impl Touch {
 }
 
 /// `passes` timed round-robin passes over `ids` through one `Tenants` with a cache of
-/// `TENANT_CACHE`, after one untimed pass; the handle is dropped after each touch, so an
-/// evicted memory really closes.
-fn round_robin(dir: &Path, ids: &[String], passes: usize, touch: Touch) -> String {
+/// `TENANT_CACHE`, after one untimed pass, from `threads` threads sharing the `Tenants`
+/// (each walks every id, starting `ids.len() / threads` apart, so they touch different
+/// tenants at once); the handle is dropped after each touch, so an evicted memory really
+/// closes.
+fn round_robin(dir: &Path, ids: &[String], passes: usize, touch: Touch, threads: usize) -> String {
     let tenants = Tenants::open_with(dir, options(), TENANT_CACHE).unwrap();
     for id in ids {
         touch.run(&tenants.get(id).expect("get"), 0);
     }
-    let (mut latencies, mut gets) = (Samples::default(), Samples::default());
     let start = Instant::now();
-    for pass in 1..=passes {
-        for id in ids {
-            let t = Instant::now();
-            let memory = tenants.get(id).expect("get");
-            gets.push(t.elapsed());
-            touch.run(&memory, pass);
-            drop(memory);
-            latencies.push(t.elapsed());
-        }
-    }
+    let per_thread: Vec<(Samples, Samples)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let tenants = &tenants;
+                scope.spawn(move || {
+                    let (mut latencies, mut gets) = (Samples::default(), Samples::default());
+                    let offset = ids.len() * t / threads;
+                    for pass in 1..=passes {
+                        for k in 0..ids.len() {
+                            let id = &ids[(offset + k) % ids.len()];
+                            let t0 = Instant::now();
+                            let memory = tenants.get(id).expect("get");
+                            gets.push(t0.elapsed());
+                            // A subject per pass and thread: every touch writes a new triple.
+                            touch.run(&memory, pass * threads + t);
+                            drop(memory);
+                            latencies.push(t0.elapsed());
+                        }
+                    }
+                    (latencies, gets)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
     let elapsed = start.elapsed();
+    let (mut latencies, mut gets) = (Samples::default(), Samples::default());
+    for (l, g) in per_thread {
+        latencies.0.extend(l.0);
+        gets.0.extend(g.0);
+    }
     let open = tenants.open_count();
     drop(tenants);
     format!(
-        "{} tenants round-robin through a cache of {TENANT_CACHE}, {}: {:.0} operations/s \
-         ({} touches in {:.3} s after 1 untimed pass; {open} open at the end); per touch {}; \
-         of which Tenants::get (on a miss: an open, and with the cache full the close of \
-         the least recently used memory) {}",
+        "{} tenants round-robin through a cache of {TENANT_CACHE}, {}, {threads} thread(s): \
+         {:.0} operations/s ({} touches in {:.3} s after 1 untimed pass; {open} open at the \
+         end); per touch {}; of which Tenants::get (on a miss: an open, and with the cache \
+         full the close of the least recently used memory) {}",
         ids.len(),
         touch.describe(),
         per_sec(latencies.0.len() as u64, elapsed),
@@ -766,15 +788,23 @@ fn tenants_part(cfg: &Config) {
     let ids = tenant_ids(cfg.tenants);
     create_tenants(dir.path(), &ids);
     cold_opens(dir.path(), &ids, cfg.cold_opens);
-    for touch in [Touch::Resolve, Touch::AddTriple] {
-        summarize(round_robin(dir.path(), &ids, cfg.tenant_passes, touch));
+    for threads in [1, 4] {
+        for touch in [Touch::Resolve, Touch::AddTriple] {
+            summarize(round_robin(
+                dir.path(),
+                &ids,
+                cfg.tenant_passes,
+                touch,
+                threads,
+            ));
+        }
     }
     // For comparison: as many touches, all of them cache hits.
     let hot = &ids[..TENANT_CACHE.min(ids.len())];
     let hot_passes = cfg.tenant_passes * ids.len().div_ceil(hot.len());
     summarize(format!(
         "for comparison, all hits: {}",
-        round_robin(dir.path(), hot, hot_passes, Touch::Resolve)
+        round_robin(dir.path(), hot, hot_passes, Touch::Resolve, 1)
     ));
 }
 

@@ -4,9 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 
 use crate::config::Options;
@@ -39,6 +40,12 @@ const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// `-shm` and `.index/`), and a cache of at most `capacity` open ones; the least recently
 /// used is closed when another is opened.
 ///
+/// The cache's lock is held only to look up, insert and remove handles, never while a
+/// memory opens or closes: a cache hit does not wait for another tenant's cold open or
+/// for an evicted memory to close. Threads asking for the same cold tenant at once open
+/// it once; the others wait for that open's result (its error too, which is not cached:
+/// the next `get` tries again).
+///
 /// Tenant ids are 1–64 ASCII letters, digits, `-`, `_` and `.`, starting with a letter or
 /// digit: never a path separator, never `..`, so an id cannot name a file outside the
 /// directory. New files and index folders are readable and writable by their owner only.
@@ -65,6 +72,87 @@ struct Cache {
     clock: u64,
     /// Tenants being archived: [`Tenants::get`] refuses them.
     fenced: HashSet<String>,
+    /// Tenants being opened (outside the lock) by one thread; other threads asking for
+    /// them wait on the slot instead of opening the file a second time.
+    opening: HashMap<String, Arc<Opening>>,
+}
+
+/// One in-flight open of a tenant: its result, published once, for the threads waiting
+/// on it.
+#[derive(Default)]
+struct Opening {
+    result: Mutex<Option<std::result::Result<Memory, Error>>>,
+    ready: Condvar,
+}
+
+impl Opening {
+    fn publish(&self, result: std::result::Result<Memory, Error>) {
+        *self.result.lock() = Some(result);
+        self.ready.notify_all();
+    }
+
+    /// Waits for the opener's result: the memory, or a copy of its error.
+    fn wait(&self) -> Result<Memory> {
+        let mut result = self.result.lock();
+        loop {
+            match &*result {
+                Some(Ok(memory)) => return Ok(memory.clone()),
+                Some(Err(e)) => return Err(copy_error(e)),
+                None => self.ready.wait(&mut result),
+            }
+        }
+    }
+}
+
+/// Publishes the open's result and clears its slot, however the open ends: a panic in
+/// it gives the waiters an error rather than leaving them waiting forever.
+struct OpenGuard<'a> {
+    tenants: &'a Tenants,
+    id: &'a str,
+    slot: Arc<Opening>,
+    published: bool,
+}
+
+impl OpenGuard<'_> {
+    /// Publishes `result` to the waiters and, when it is a memory, puts it in the cache
+    /// (unless the cache meanwhile holds one); returns the memory evicted to make room,
+    /// to be closed by the caller outside the lock.
+    fn finish(mut self, result: &Result<Memory>) -> Option<Memory> {
+        self.published = true;
+        let mut cache = self.tenants.cache.lock();
+        cache.opening.remove(self.id);
+        let mut evicted = None;
+        if let Ok(memory) = result
+            && !cache.open.contains_key(self.id)
+        {
+            if cache.open.len() >= self.tenants.capacity {
+                evicted = evict_least_recent(&mut cache.open);
+            }
+            cache.clock += 1;
+            let now = cache.clock;
+            cache.open.insert(self.id.to_owned(), (memory.clone(), now));
+        }
+        // Published under the cache lock: a drain or drop that sees no slot and no
+        // entry knows no handle of this open is coming.
+        self.slot.publish(match result {
+            Ok(memory) => Ok(memory.clone()),
+            Err(e) => Err(copy_error(e)),
+        });
+        drop(cache);
+        evicted
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            self.tenants.cache.lock().opening.remove(self.id);
+            self.slot.publish(Err(Error::InUse {
+                path: self.tenants.path_of(self.id),
+                reason: "its open in another thread did not finish".to_owned(),
+            }));
+        }
+    }
 }
 
 impl std::fmt::Debug for Tenants {
@@ -95,6 +183,10 @@ impl Tenants {
     }
 
     /// The tenant's memory, opened (and created) if needed.
+    ///
+    /// A thread asking for a tenant another thread is opening waits for that open and
+    /// gets its memory, or its error: the same variant for the refusals, bad files and
+    /// file errors (by kind and message), otherwise [`Error::Io`] with its message.
     pub fn get(&self, id: &str) -> Result<Memory> {
         check_id(id)?;
         let mut cache = self.cache.lock();
@@ -110,6 +202,30 @@ impl Tenants {
             *used = now;
             return Ok(memory.clone());
         }
+        if let Some(slot) = cache.opening.get(id).cloned() {
+            drop(cache);
+            return slot.wait();
+        }
+        let slot = Arc::new(Opening::default());
+        cache.opening.insert(id.to_owned(), Arc::clone(&slot));
+        drop(cache);
+        let guard = OpenGuard {
+            tenants: self,
+            id,
+            slot,
+            published: false,
+        };
+        let result = self.open_tenant(id);
+        let evicted = guard.finish(&result);
+        // Closing waits for the evicted memory's indexer to stop: not under the lock.
+        drop(evicted);
+        result
+    }
+
+    /// Opens (creating if missing) the tenant's memory; no lock is held.
+    fn open_tenant(&self, id: &str) -> Result<Memory> {
+        #[cfg(test)]
+        tests::open_hook(id);
         let path = self.path_of(id);
         refuse_links(&path)?;
         if !path.exists() {
@@ -129,15 +245,6 @@ impl Tenants {
             }
             return Err(archived);
         }
-        let evicted = if cache.open.len() >= self.capacity {
-            evict_least_recent(&mut cache.open)
-        } else {
-            None
-        };
-        cache.open.insert(id.to_owned(), (memory.clone(), now));
-        drop(cache);
-        // Closing waits for the evicted memory's indexer to stop: not under the lock.
-        drop(evicted);
         Ok(memory)
     }
 
@@ -201,6 +308,12 @@ impl Tenants {
         let path = self.path_of(id);
         refuse_links(&path)?;
         let mut cache = self.cache.lock();
+        if cache.opening.contains_key(id) {
+            return Err(Error::InUse {
+                path,
+                reason: format!("tenant {id:?} is being opened in this process"),
+            });
+        }
         if let Some((memory, _)) = cache.open.get(id)
             && memory.handles() > 1
         {
@@ -450,15 +563,16 @@ impl Tenants {
     }
 
     /// Waits until the cache's handle of the fenced tenant is the only one (calls in
-    /// flight have finished), then closes it.
+    /// flight, and an open begun before the fence, have finished), then closes it.
     fn drain(&self, id: &str, path: &Path) -> Result<()> {
         let started = Instant::now();
         loop {
             let mut cache = self.cache.lock();
-            let busy = cache
-                .open
-                .get(id)
-                .is_some_and(|(memory, _)| memory.handles() > 1);
+            let busy = cache.opening.contains_key(id)
+                || cache
+                    .open
+                    .get(id)
+                    .is_some_and(|(memory, _)| memory.handles() > 1);
             if !busy {
                 let closed = cache.open.remove(id);
                 drop(cache);
@@ -495,6 +609,45 @@ impl Tenants {
 
     fn path_of(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.{EXTENSION}"))
+    }
+}
+
+/// A copy of an open's error for the threads that waited on it ([`Error`] holds
+/// sources that cannot be cloned): the same variant for the refusals and bad files an
+/// open reports, a file error of the same kind and message, else [`Error::Io`] with the
+/// message.
+fn copy_error(e: &Error) -> Error {
+    let io = |source: &std::io::Error| std::io::Error::new(source.kind(), source.to_string());
+    match e {
+        Error::InvalidInput { what, reason } => Error::invalid_input(what, reason.clone()),
+        Error::NotFound { what, key } => Error::not_found(what, key),
+        Error::InUse { path, reason } => Error::InUse {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        Error::Archived { path, archive } => Error::Archived {
+            path: path.clone(),
+            archive: archive.clone(),
+        },
+        Error::NewerSchema { found, supported } => Error::NewerSchema {
+            found: *found,
+            supported: *supported,
+        },
+        Error::NeedsMigration { found, supported } => Error::NeedsMigration {
+            found: *found,
+            supported: *supported,
+        },
+        Error::NotADatabase { path } => Error::NotADatabase { path: path.clone() },
+        Error::ForeignDatabase { path, reason } => Error::ForeignDatabase {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        Error::File { path, source } => Error::File {
+            path: path.clone(),
+            source: io(source),
+        },
+        Error::Io(source) => Error::Io(io(source)),
+        other => Error::Io(std::io::Error::other(other.to_string())),
     }
 }
 
@@ -861,5 +1014,157 @@ mod tests {
         assert!(left.is_empty(), "{left:?}");
         assert!(!tenants.drop_tenant("b").unwrap());
         assert_eq!(tenants.list().unwrap(), ["a", "c"]);
+    }
+
+    /// Test seam: what an open of a given id runs first (ids are unique per test, so
+    /// tests running at once do not see each other's hooks).
+    type Hook = Arc<dyn Fn() + Send + Sync>;
+    static HOOKS: Mutex<Option<HashMap<String, Hook>>> = Mutex::new(None);
+
+    pub(super) fn open_hook(id: &str) {
+        let hook = HOOKS.lock().as_ref().and_then(|m| m.get(id).cloned());
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    fn set_hook(id: &str, hook: impl Fn() + Send + Sync + 'static) {
+        HOOKS
+            .lock()
+            .get_or_insert_with(HashMap::new)
+            .insert(id.to_owned(), Arc::new(hook));
+    }
+
+    /// A hook that counts opens and blocks each until `release` is sent; `entered`
+    /// reports each open reaching it.
+    fn blocking_hook(
+        id: &str,
+    ) -> (
+        Arc<std::sync::atomic::AtomicUsize>,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let opens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let counter = Arc::clone(&opens);
+        let entered_tx = Mutex::new(entered_tx);
+        set_hook(id, move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = entered_tx.lock().send(());
+            let _ = release_rx.lock().recv();
+        });
+        (opens, entered, release)
+    }
+
+    /// Waits until `waiters` threads besides the opener hold the tenant's open slot.
+    fn wait_for_waiters(tenants: &Tenants, id: &str, waiters: usize) {
+        loop {
+            let count = tenants
+                .cache
+                .lock()
+                .opening
+                .get(id)
+                .map_or(0, Arc::strong_count);
+            // The map's and the opener's references, and one per waiter.
+            if count == waiters + 2 {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_hit_does_not_wait_for_another_tenants_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = Tenants::open_with(dir.path(), Options::default(), 4).unwrap();
+        tenants
+            .get("warm-hit")
+            .unwrap()
+            .add_triple(("Ann", "r", "x"))
+            .unwrap();
+        let (opens, entered, release) = blocking_hook("cold-stalled");
+        std::thread::scope(|scope| {
+            let cold = scope.spawn(|| tenants.get("cold-stalled"));
+            entered.recv().unwrap();
+            // The cold open is stalled inside the hook; a hit completes meanwhile (before
+            // the change it waited on the cache lock the open held, for ever here).
+            let warm = tenants.get("warm-hit").unwrap();
+            assert_eq!(warm.stats().unwrap().entities, 2);
+            assert!(!cold.is_finished(), "the cold open was released early");
+            assert_eq!(
+                tenants.open_count(),
+                1,
+                "the stalled tenant is not cached yet"
+            );
+            release.send(()).unwrap();
+            cold.join().unwrap().unwrap();
+        });
+        assert_eq!(opens.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(tenants.open_count(), 2);
+    }
+
+    #[test]
+    fn threads_asking_for_one_cold_tenant_open_it_once() {
+        const THREADS: usize = 6;
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = Tenants::open_with(dir.path(), Options::default(), 4).unwrap();
+        let (opens, entered, release) = blocking_hook("cold-shared");
+        let memories: Vec<Memory> = std::thread::scope(|scope| {
+            let first = scope.spawn(|| tenants.get("cold-shared"));
+            entered.recv().unwrap();
+            let others: Vec<_> = (1..THREADS)
+                .map(|_| scope.spawn(|| tenants.get("cold-shared")))
+                .collect();
+            wait_for_waiters(&tenants, "cold-shared", THREADS - 1);
+            release.send(()).unwrap();
+            std::iter::once(first)
+                .chain(others)
+                .map(|t| t.join().unwrap().unwrap())
+                .collect()
+        });
+        assert_eq!(opens.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // One memory: the cache's handle and every thread's clone of it.
+        assert_eq!(memories[0].handles(), THREADS + 1);
+        memories[0].add_triple(("Ann", "r", "x")).unwrap();
+        for memory in &memories {
+            assert_eq!(memory.stats().unwrap().entities, 2);
+        }
+    }
+
+    #[test]
+    fn an_open_error_reaches_every_waiter_and_is_not_cached() {
+        const THREADS: usize = 4;
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = Tenants::open_with(dir.path(), Options::default(), 4).unwrap();
+        let path = tenants.path("bad-open").unwrap();
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let (opens, entered, release) = blocking_hook("bad-open");
+        let results: Vec<Result<Memory>> = std::thread::scope(|scope| {
+            let first = scope.spawn(|| tenants.get("bad-open"));
+            entered.recv().unwrap();
+            let others: Vec<_> = (1..THREADS)
+                .map(|_| scope.spawn(|| tenants.get("bad-open")))
+                .collect();
+            wait_for_waiters(&tenants, "bad-open", THREADS - 1);
+            release.send(()).unwrap();
+            std::iter::once(first)
+                .chain(others)
+                .map(|t| t.join().unwrap())
+                .collect()
+        });
+        assert_eq!(opens.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for result in &results {
+            let err = result.as_ref().unwrap_err();
+            assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+        }
+        assert_eq!(tenants.open_count(), 0);
+        assert!(tenants.cache.lock().opening.is_empty());
+        // Not cached: once the file is fixed, the next get opens it.
+        std::fs::remove_file(&path).unwrap();
+        drop(release);
+        tenants.get("bad-open").unwrap();
+        assert_eq!(opens.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }
