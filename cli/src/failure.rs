@@ -74,9 +74,11 @@ impl From<cairn::Error> for Failure {
         }
         // A name that belongs to another entity is the caller's input too (merge them).
         let taken = matches!(e, cairn::Error::AliasTaken { .. });
+        // An archived tenant is gone from the store (its archive is named in the message).
+        let archived = matches!(e, cairn::Error::Archived { .. });
         let code = if e.is_invalid_input() || taken {
             EXIT_BAD_INPUT
-        } else if e.is_not_found() {
+        } else if e.is_not_found() || archived {
             EXIT_NOT_FOUND
         } else if e.is_retryable() || matches!(e, cairn::Error::InUse { .. }) {
             EXIT_BUSY

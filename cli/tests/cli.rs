@@ -1452,7 +1452,7 @@ fn tenants_archive_restore_and_migrate() {
         &["--tenants", t, "--tenant", "acme", "add", "A", "r", "B"],
         &[],
     );
-    assert!(!write.status.success());
+    assert_eq!(write.status.code(), Some(3), "{}", stderr(&write));
     assert!(stderr(&write).contains("archived"), "{}", stderr(&write));
 
     // Restored with its write; a second restore over it is bad input.

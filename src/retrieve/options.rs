@@ -158,8 +158,11 @@ impl SearchOptions {
     }
 
     /// Wait until every write this process committed before the search is searchable
-    /// (read-your-own-writes). Other processes' writes are not waited for: they become
-    /// searchable as the index follows them. [`crate::Memory::sync`] waits for everyone's.
+    /// (read-your-own-writes) by its words and names. Its mention links and vector are
+    /// written just after, off this path (normally milliseconds, longer behind a model's
+    /// backlog), so the graph step and the vector channel may not see it yet. Other
+    /// processes' writes are not waited for: they become searchable as the index follows
+    /// them. [`crate::Memory::sync`] waits for everyone's, derived rows included.
     pub fn read_your_writes(mut self, on: bool) -> Self {
         self.read_your_writes = on;
         self
