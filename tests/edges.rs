@@ -4,7 +4,6 @@
 //! The read-only mount and the full disk need `mount` (root): they are `#[ignore]` here
 //! and run by name as `.ci/run`'s `edges-root` step, where they fail loudly without root.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cairn::{
@@ -12,27 +11,8 @@ use cairn::{
     VerifyMode,
 };
 
-/// Every path under `dir`, relative to it.
-fn listing(dir: &Path) -> BTreeSet<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            out.insert(path.strip_prefix(root).unwrap().display().to_string());
-            if path.is_dir() && !path.is_symlink() {
-                walk(root, &path, out);
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// Whether this process may write `path` (as `access(W_OK)` answers: root may write a
-/// file whatever its mode, nobody may write on a read-only mount).
-fn can_write(path: &Path) -> bool {
-    std::fs::OpenOptions::new().write(true).open(path).is_ok()
-}
+mod common;
+use common::{can_write, listing};
 
 /// Whether this process may create files in `dir`.
 fn can_create_in(dir: &Path) -> bool {

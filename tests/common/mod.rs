@@ -11,6 +11,33 @@ use rand::Rng;
 
 pub mod damage;
 
+/// Every path under `dir`, relative to it: what a test compares before and after a call
+/// that must leave no file behind.
+pub fn listing(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.insert(path.strip_prefix(root).unwrap().display().to_string());
+            if path.is_dir() && !path.is_symlink() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Whether this process may write `path` (as `access(W_OK)` answers: root may write a
+/// file whatever its mode, nobody may write on a read-only mount).
+pub fn can_write(path: &std::path::Path) -> bool {
+    std::fs::OpenOptions::new().write(true).open(path).is_ok()
+}
+
 /// Generous busy budget: the tests prove that nothing fails *while the budget lasts*, on
 /// a slow 2-core CI machine.
 pub fn options() -> Options {
