@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::embed::Embedder;
+use crate::key::{FileKey, Key};
 use crate::kinds::{DocKind, HitKind};
 
 /// Default of [`Options::autocheckpoint_pages`].
@@ -133,6 +134,11 @@ pub struct Options {
     /// `Db::open`): no `-wal` or `-shm` can be made beside it, or the file may not be
     /// written at all, and its WAL is empty.
     pub(crate) immutable: bool,
+    /// The secret of an encrypted memory ([`Options::key`]).
+    pub(crate) key: Option<Key>,
+    /// The database key derived from [`Options::key`] for this file, set by `Db::open`:
+    /// what every connection of the memory is keyed with, first.
+    pub(crate) file_key: Option<FileKey>,
 }
 
 /// The configured embedder; a type of its own only to be `Debug` (embedders need not be).
@@ -170,6 +176,8 @@ impl Default for Options {
             embed_kinds: vec![DocKind::Chunk, DocKind::Observation],
             missing_embedder: None,
             immutable: false,
+            key: None,
+            file_key: None,
         }
     }
 }
@@ -279,6 +287,30 @@ impl Options {
     pub fn wal_limit_bytes(mut self, bytes: u64) -> Self {
         self.wal_limit_bytes = bytes;
         self
+    }
+
+    /// Opens (or creates) the memory encrypted with `key` (cargo feature `encryption`:
+    /// SQLCipher, AES-256 with an HMAC per page). A new file is created encrypted; an
+    /// existing one must have been encrypted with the same secret, or the open fails
+    /// with [`crate::Error::WrongKey`] and writes nothing. A plain file is
+    /// [`crate::Error::NotEncrypted`], and a build without the feature refuses every key
+    /// ([`crate::Error::EncryptionUnavailable`]). The search index of an encrypted
+    /// memory is never written to disk: it is built in RAM from the file when the memory
+    /// opens ([`crate::IndexSource::Ram`]; see `docs/encryption.md`).
+    ///
+    /// ```
+    /// use cairn::{Key, Options};
+    /// let options = Options::new().key(Key::passphrase("correct horse battery staple"));
+    /// # let _ = options;
+    /// ```
+    pub fn key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// True when the memory is (to be) encrypted: a key was given.
+    pub(crate) fn encrypted(&self) -> bool {
+        self.key.is_some()
     }
 
     /// The checkpoint policy this memory runs with (after open: the file's).

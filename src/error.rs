@@ -139,6 +139,35 @@ pub enum Error {
         /// The file that was opened.
         path: PathBuf,
     },
+    /// The key given does not open the file: another secret than the one it was
+    /// encrypted with (or the file is not a database at all). Nothing was written.
+    #[error("{path}: the key does not open this file (a wrong key, or not a cairn memory)")]
+    WrongKey {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+    /// The file is encrypted (or is not a database) and no key was given
+    /// ([`crate::Options::key`]; the command line reads `CAIRN_KEY` or `CAIRN_KEY_FILE`).
+    /// Nothing was written.
+    #[error(
+        "{path} is encrypted (or is not an SQLite database): give its key (CAIRN_KEY_FILE or CAIRN_KEY)"
+    )]
+    KeyRequired {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+    /// A key was given for a file that is not encrypted: cairn never encrypts an existing
+    /// plain file in place (export and import it into a new encrypted memory instead).
+    /// Nothing was written.
+    #[error("{path} is not encrypted, but a key was given; open it without one")]
+    NotEncrypted {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+    /// A key was given, but this build of cairn has no encryption (cargo feature
+    /// `encryption`). Nothing was opened.
+    #[error("this cairn was built without encryption (cargo feature `encryption`); it cannot use a key")]
+    EncryptionUnavailable,
     /// The file is an SQLite database, but somebody else's.
     #[error("{path} is an SQLite database but not a cairn memory: {reason}")]
     ForeignDatabase {
@@ -331,6 +360,20 @@ impl Error {
             source.kind(),
             std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
         ))
+    }
+
+    /// True when the open failed because of the key: a wrong one ([`Error::WrongKey`]),
+    /// none for an encrypted file ([`Error::KeyRequired`]), one for a plain file
+    /// ([`Error::NotEncrypted`]), or one this build cannot use
+    /// ([`Error::EncryptionUnavailable`]). Nothing was written.
+    pub fn is_key_error(&self) -> bool {
+        matches!(
+            self,
+            Error::WrongKey { .. }
+                | Error::KeyRequired { .. }
+                | Error::NotEncrypted { .. }
+                | Error::EncryptionUnavailable
+        )
     }
 
     /// True when a referenced entity, relation, observation or episode does not exist.

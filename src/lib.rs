@@ -40,6 +40,7 @@ mod files;
 mod graph;
 mod id;
 mod index;
+mod key;
 mod kinds;
 mod memory;
 mod normalize;
@@ -69,6 +70,7 @@ pub use id::{ChunkId, DocumentId, EntityId, EpisodeId, ObservationId, RelationId
 #[doc(hidden)]
 pub use index::IndexSource;
 pub use index::nearest::VectorIndex;
+pub use key::Key;
 pub use kinds::HitKind;
 pub use memory::Memory;
 pub use normalize::{MAX_NAME_BYTES, normalize_name, normalize_predicate};

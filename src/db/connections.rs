@@ -10,6 +10,7 @@ use thread_local::ThreadLocal;
 
 use crate::config::{CheckpointPolicy, ConnectionMode, Options};
 use crate::error::Result;
+use crate::key::{FileKey, Key};
 
 /// A connection borrowed from the pool.
 pub(crate) type Pooled = r2d2::PooledConnection<SqliteConnectionManager>;
@@ -111,6 +112,11 @@ pub(crate) fn open_connection(path: &Path, options: &Options) -> Result<Connecti
 /// The one place connection settings live; the thread-local and the pooled connections
 /// both come through here.
 pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
+    // SQLCipher's key must be the first statement on the connection: before it, the
+    // file reads as garbage (and a pragma that reads the file fails).
+    if let Some(key) = &options.file_key {
+        apply_key(conn, key)?;
+    }
     conn.busy_timeout(options.busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(options.statement_cache);
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -134,6 +140,42 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
         i64::try_from(options.mmap_bytes).unwrap_or(i64::MAX),
     )?;
     Ok(())
+}
+
+/// Keys `conn` with `key` (SQLCipher's `PRAGMA key`, which reads nothing yet: a wrong key
+/// shows at the first statement that reads the file, as `SQLITE_NOTADB`).
+pub(crate) fn apply_key(conn: &Connection, key: &FileKey) -> rusqlite::Result<()> {
+    conn.execute_batch(&key.pragma())?;
+    // SQLCipher logs a failed page check (a wrong key) to stderr by default; cairn
+    // reports it as Error::WrongKey instead. The level is process-wide and set after
+    // SQLCipher's own start-up default, so it holds.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE")
+}
+
+/// A connection outside the memory's own (a backup's target, an archive's source, a
+/// check of a copy) with `flags`, keyed first when the memory is encrypted: with
+/// `file_key` when the file is (to be) one of its copies, else with the key derived
+/// from `key` for the file at `path`.
+pub(crate) fn open_side(
+    path: &Path,
+    flags: OpenFlags,
+    key: Option<&Key>,
+    file_key: Option<&FileKey>,
+) -> Result<Connection> {
+    let derived;
+    let file_key = match (file_key, key) {
+        (Some(k), _) => Some(k),
+        (None, Some(key)) => {
+            derived = key.for_file(path)?;
+            Some(&derived)
+        }
+        (None, None) => None,
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    if let Some(k) = file_key {
+        apply_key(&conn, k)?;
+    }
+    Ok(conn)
 }
 
 /// Switches the file to WAL mode (persistent: recorded in the file header) and checks

@@ -55,6 +55,15 @@ impl Db {
                 "an in-memory path gives every thread its own database; use Memory::ephemeral()",
             ));
         }
+        // Before anything is created: a key this build cannot use, an empty passphrase,
+        // or a key for a plain file is refused with the file untouched.
+        if let Some(key) = &options.key {
+            if !cfg!(feature = "encryption") {
+                return Err(Error::EncryptionUnavailable);
+            }
+            key.check()?;
+            options.file_key = Some(key.for_file(path)?);
+        }
         if options.read_only {
             if !path.exists() {
                 return Err(Error::file(
@@ -85,7 +94,7 @@ impl Db {
             }
         }
         let open_lock = open_lock(path, options.read_only)?;
-        let policy = match prepare_file_within_budget(path, &options) {
+        let policy = match prepare_file_within_budget(path, &mut options) {
             // No `-shm` can be made here (a read-only folder or mount): with an empty WAL
             // there is nothing SQLite needs one for.
             Err(e)
@@ -95,11 +104,11 @@ impl Db {
                     && wal_is_empty(path) =>
             {
                 options.immutable = true;
-                prepare_file_within_budget(path, &options)
+                prepare_file_within_budget(path, &mut options)
             }
             other => other,
         }
-        .map_err(|e| open_error(not_a_database(e, path), path, &options))?;
+        .map_err(|e| open_error(not_a_database(e, path, &options), path, &options))?;
         options.checkpoint_policy = Some(policy);
         Ok(Db {
             connections: Connections::new(path, &options)?,
@@ -444,11 +453,14 @@ fn ignore_missing(result: std::io::Result<()>) -> Result<()> {
 /// ways SQLite's busy handler does not cover (the switch to WAL, a migration racing a
 /// reader of the still rollback-journaled file): without the retry a few of them failed
 /// at once with `Busy` after waiting 0 ns. Every step is idempotent, so a retry is safe.
-fn prepare_file_within_budget(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
+fn prepare_file_within_budget(path: &Path, options: &mut Options) -> Result<CheckpointPolicy> {
     let start = std::time::Instant::now();
     let mut backoff = Duration::from_millis(1);
     loop {
         match prepare_file(path, options) {
+            // Another process created the encrypted file first, with a salt of its own:
+            // the key is derived again from the salt now at the file's start.
+            Err(e) if is_not_a_database(&e) && resalted(path, options)? => {}
             Err(e) if e.is_busy() && start.elapsed() < options.busy_timeout => {
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(50));
@@ -480,19 +492,54 @@ fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
     Ok(policy)
 }
 
-/// SQLite reports a file that is not a database from whichever statement first reads the
-/// header; callers get one typed error instead.
-fn not_a_database(e: Error, path: &Path) -> Error {
-    match e {
-        Error::Sqlite { source: inner, .. }
-            if inner.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
-        {
-            Error::NotADatabase {
-                path: path.to_owned(),
-            }
+/// True for SQLite's `SQLITE_NOTADB`: the header (or, encrypted, page 1) does not read.
+fn is_not_a_database(e: &Error) -> bool {
+    matches!(e, Error::Sqlite { source: inner, .. }
+        if inner.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase))
+}
+
+/// When the key of `options` was derived with a salt other than the one now at the
+/// start of the file at `path` (two processes created the file at once, each with a
+/// fresh salt, and the other one's was written): derives it again and says so.
+fn resalted(path: &Path, options: &mut Options) -> Result<bool> {
+    let (Some(key), Some(used)) = (&options.key, &options.file_key) else {
+        return Ok(false);
+    };
+    match crate::key::read_salt(path)? {
+        crate::key::Header::Salt(salt) if salt != used.salt => {
+            options.file_key = Some(key.for_file(path)?);
+            Ok(true)
         }
-        other => other,
+        _ => Ok(false),
     }
+}
+
+/// SQLite reports a file that is not a database from whichever statement first reads the
+/// header; callers get one typed error instead. Encrypted, that is also what a wrong key
+/// looks like, and an encrypted file opened without a key.
+fn not_a_database(e: Error, path: &Path, options: &Options) -> Error {
+    if !is_not_a_database(&e) {
+        return e;
+    }
+    unreadable_file(path, options.file_key.is_some())
+}
+
+/// What a file SQLite cannot read as a database is: [`Error::WrongKey`] when it was
+/// opened with a key; without one, in an encryption build, [`Error::KeyRequired`] when
+/// it does not start as a plain SQLite file does (an encrypted file cannot be told from
+/// garbage; without SQLCipher it cannot be opened either way, so it stays
+/// [`Error::NotADatabase`]).
+pub(crate) fn unreadable_file(path: &Path, keyed: bool) -> Error {
+    let path = path.to_owned();
+    if keyed {
+        return Error::WrongKey { path };
+    }
+    if cfg!(feature = "encryption")
+        && matches!(crate::key::read_salt(&path), Ok(crate::key::Header::Salt(_)))
+    {
+        return Error::KeyRequired { path };
+    }
+    Error::NotADatabase { path }
 }
 
 /// `<file>.lock`: the file every open of the memory holds a shared lock on, so that

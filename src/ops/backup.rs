@@ -19,10 +19,12 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::config::Options;
+use crate::db::connections::open_side;
 use crate::db::migrate::{APPLICATION_ID, SCHEMA_VERSION};
 use crate::db::sibling;
 use crate::error::{Error, Result};
 use crate::index;
+use crate::key::{FileKey, Key};
 use crate::memory::Memory;
 
 /// What [`Memory::backup`] wrote.
@@ -61,8 +63,10 @@ impl Memory {
                 "it is the memory's own file",
             ));
         }
-        checked_copy(dest, Replace::Yes, |temporary| {
-            self.db().read(|source| copy_into(source, temporary))
+        let options = self.db().options();
+        checked_copy(dest, Replace::Yes, options.key.as_ref(), |temporary| {
+            self.db()
+                .read(|source| copy_into(source, temporary, options.file_key.as_ref()))
         })
     }
 
@@ -90,11 +94,15 @@ impl Memory {
             ));
         }
         clear_orphans_of(to)?;
-        check_backup(backup)?;
+        let key = options.key.as_ref();
+        check_backup(backup, key)?;
         let temporary = temporary_beside(to)?;
         let result = (|| {
-            let source = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            copy_into(&source, &temporary)?;
+            // The restored file keeps the backup's salt, so the same secret opens both.
+            let file_key = key.map(|k| k.for_file(backup)).transpose()?;
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY;
+            let source = open_side(backup, flags, None, file_key.as_ref())?;
+            copy_into(&source, &temporary, file_key.as_ref())?;
             sync_file(&temporary)?;
             std::fs::rename(&temporary, to)?;
             sync_parent(to)
@@ -124,13 +132,14 @@ pub(crate) enum Replace {
 pub(crate) fn checked_copy(
     dest: &Path,
     replace: Replace,
+    key: Option<&Key>,
     copy: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<BackupReport> {
     let temporary = temporary_beside(dest)?;
     let started = Instant::now();
     let result = copy(&temporary).and_then(|()| {
         let copy_time = started.elapsed();
-        let last_seq = check_backup(&temporary)?;
+        let last_seq = check_backup(&temporary, key)?;
         sync_file(&temporary)?;
         let bytes = std::fs::metadata(&temporary)?.len();
         match replace {
@@ -171,14 +180,15 @@ pub(crate) fn checked_copy(
 /// A compacted copy (`VACUUM INTO`: no free pages, one snapshot) of the memory file at
 /// `source`, checked and synced at `dest`, which must not exist. For a memory nobody
 /// has open (an archive holds the tenant's exclusive lock).
-pub(crate) fn compacted_copy(source: &Path, dest: &Path) -> Result<BackupReport> {
-    let conn =
-        Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|_| {
-            Error::NotADatabase {
-                path: source.to_owned(),
-            }
-        })?;
-    checked_copy(dest, Replace::No, |temporary| {
+pub(crate) fn compacted_copy(
+    source: &Path,
+    dest: &Path,
+    key: Option<&Key>,
+) -> Result<BackupReport> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let conn = open_side(source, flags, key, None)
+        .map_err(|e| unreadable(e, source, key.is_some()))?;
+    checked_copy(dest, Replace::No, key, |temporary| {
         let target = temporary.to_str().ok_or_else(|| {
             Error::invalid_input(
                 "archive destination",
@@ -188,7 +198,7 @@ pub(crate) fn compacted_copy(source: &Path, dest: &Path) -> Result<BackupReport>
         // Owner-only before SQLite writes it; VACUUM INTO accepts an empty file.
         crate::files::create_private_file(temporary)?;
         conn.execute("VACUUM INTO ?1", [target])?;
-        let out = Connection::open(temporary)?;
+        let out = open_side(temporary, OpenFlags::default(), key, None)?;
         // A single file, as a backup is: opening it as a memory sets WAL mode again.
         out.pragma_update(None, "journal_mode", "DELETE")?;
         out.close().map_err(|(_, e)| Error::from(e))
@@ -217,10 +227,11 @@ fn clear_orphans_of(to: &Path) -> Result<()> {
 
 /// Copies every page of `source` (one snapshot) into a new database file at `path`, in
 /// rollback-journal mode.
-fn copy_into(source: &Connection, path: &Path) -> Result<()> {
+/// Encrypted, the copy is keyed with the source's own key and salt (`file_key`).
+fn copy_into(source: &Connection, path: &Path, file_key: Option<&FileKey>) -> Result<()> {
     // Owner-only before SQLite opens it (its journal inherits the mode).
     crate::files::create_private_file(path)?;
-    let mut target = Connection::open(path)?;
+    let mut target = open_side(path, OpenFlags::default(), None, file_key)?;
     {
         let backup = rusqlite::backup::Backup::new(source, &mut target)?;
         // One step of every page: one read transaction, so one consistent snapshot.
@@ -235,22 +246,17 @@ fn copy_into(source: &Connection, path: &Path) -> Result<()> {
 
 /// Checks that `path` is a sound cairn memory this build can open; returns its last
 /// `seq`.
-pub(crate) fn check_backup(path: &Path) -> Result<i64> {
-    let conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|_| {
-            Error::NotADatabase {
-                path: path.to_owned(),
-            }
-        })?;
+pub(crate) fn check_backup(path: &Path, key: Option<&Key>) -> Result<i64> {
+    let conn = open_side(path, OpenFlags::SQLITE_OPEN_READ_ONLY, key, None)
+        .map_err(|e| unreadable(e, path, key.is_some()))?;
     let header = conn.query_row(
         "SELECT (SELECT application_id FROM pragma_application_id),
                 (SELECT user_version FROM pragma_user_version)",
         [],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     );
-    let (application_id, version) = header.map_err(|_| Error::NotADatabase {
-        path: path.to_owned(),
-    })?;
+    let (application_id, version) =
+        header.map_err(|e| unreadable(e.into(), path, key.is_some()))?;
     if application_id != APPLICATION_ID {
         return Err(Error::ForeignDatabase {
             path: path.to_owned(),
@@ -271,6 +277,15 @@ pub(crate) fn check_backup(path: &Path) -> Result<i64> {
         ));
     }
     Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM change", [], |r| r.get(0))?)
+}
+
+/// A copy that cannot be opened or read: the key's error as it is (a plain file given a
+/// key), else what a file that does not read is ([`crate::db::unreadable_file`]).
+fn unreadable(e: Error, path: &Path, keyed: bool) -> Error {
+    if e.is_key_error() {
+        return e;
+    }
+    crate::db::unreadable_file(path, keyed)
 }
 
 /// The files SQLite may make beside a database file.
@@ -484,7 +499,7 @@ mod tests {
         assert_eq!(report.bytes, std::fs::metadata(&report.path).unwrap().len());
         // No temporary, journal, -wal or -shm beside the finished backup, also after it
         // is checked again.
-        check_backup(&report.path).unwrap();
+        check_backup(&report.path, None).unwrap();
         assert_eq!(
             names(out.path()),
             ["backup.db", "notes.tmp-draft", running.as_str()]
@@ -507,7 +522,7 @@ mod tests {
                 backup.join().unwrap().unwrap();
             }
         });
-        check_backup(&dest).unwrap();
+        check_backup(&dest, None).unwrap();
         assert_eq!(
             names(dir.path())
                 .iter()
@@ -566,7 +581,7 @@ mod tests {
         assert!(matches!(err, Error::ForeignDatabase { .. }), "{err}");
         assert_eq!(std::fs::read(&dest).unwrap(), before, "dest was replaced");
         assert_eq!(names(out.path()), ["backup.db"], "a temporary was left");
-        assert_eq!(check_backup(&dest).unwrap(), good.last_seq);
+        assert_eq!(check_backup(&dest, None).unwrap(), good.last_seq);
     }
 
     #[test]

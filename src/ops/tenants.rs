@@ -11,6 +11,8 @@ use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 
 use crate::config::Options;
+use crate::db::connections::open_side;
+use crate::key::Key;
 use crate::db::migrate::SCHEMA_VERSION;
 use crate::db::{Db, lock_path, sibling};
 use crate::error::{Error, Result};
@@ -401,7 +403,7 @@ impl Tenants {
         let _fence = self.fence(id)?;
         self.drain(id, &path)?;
         let lock = exclusive_lock(&path)?;
-        let report = compacted_copy(&path, dest)?;
+        let report = compacted_copy(&path, dest, self.options.key.as_ref())?;
         // The tombstone before the files go: there is no moment when the id is free.
         write_tombstone(&path, dest)?;
         if let Err(e) = self.remove_files(id, &path, lock) {
@@ -436,7 +438,7 @@ impl Tenants {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         }
-        check_backup(src)?;
+        check_backup(src, self.options.key.as_ref())?;
         let memory = Memory::restore_with(src, &path, self.options.clone())?;
         match std::fs::remove_file(tombstone_path(&path)) {
             Ok(()) => {}
@@ -484,7 +486,7 @@ impl Tenants {
         for id in ids {
             let started = Instant::now();
             let path = self.path_of(&id);
-            let from = schema_version_of(&path);
+            let from = schema_version_of(&path, self.options.key.as_ref());
             let skip = from == Some(SCHEMA_VERSION) && done.contains(&id);
             let outcome = if skip {
                 Ok(MigrateOutcome::Skipped)
@@ -522,7 +524,7 @@ impl Tenants {
     /// Opens the tenant's file read-write (which migrates it) and verifies it.
     fn migrate_one(&self, path: &Path) -> Result<MigrateOutcome> {
         refuse_links(path)?;
-        let before = schema_version_of(path);
+        let before = schema_version_of(path, self.options.key.as_ref());
         // The database alone: opening it read-write migrates it; its index is derived
         // and built at the tenant's next open.
         let db = Db::open(path, self.options.clone())?;
@@ -638,6 +640,10 @@ fn copy_error(e: &Error) -> Error {
             supported: *supported,
         },
         Error::NotADatabase { path } => Error::NotADatabase { path: path.clone() },
+        Error::WrongKey { path } => Error::WrongKey { path: path.clone() },
+        Error::KeyRequired { path } => Error::KeyRequired { path: path.clone() },
+        Error::NotEncrypted { path } => Error::NotEncrypted { path: path.clone() },
+        Error::EncryptionUnavailable => Error::EncryptionUnavailable,
         Error::ForeignDatabase { path, reason } => Error::ForeignDatabase {
             path: path.clone(),
             reason: reason.clone(),
@@ -928,10 +934,11 @@ fn read_progress(path: &Path) -> Result<HashSet<String>> {
 /// the file's header says it (bytes 60..64; nothing is opened, so nothing is created);
 /// with one, a read-only connection reads it through the log, where a replication tool
 /// deferring checkpoints may have left the migration.
-fn schema_version_of(path: &Path) -> Option<i64> {
-    if sibling(path, "-wal").exists() {
+fn schema_version_of(path: &Path, key: Option<&Key>) -> Option<i64> {
+    // An encrypted file's header is ciphertext: only a keyed connection reads it.
+    if key.is_some() || sibling(path, "-wal").exists() {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-        let conn = rusqlite::Connection::open_with_flags(path, flags).ok()?;
+        let conn = open_side(path, flags, key, None).ok()?;
         return conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ok();
     }
     use std::io::Read as _;
