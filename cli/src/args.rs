@@ -35,6 +35,13 @@ pub(crate) struct Cli {
     /// with the same one.
     #[arg(long, env = "CAIRN_MODEL", global = true, value_name = "DIR")]
     pub(crate) model: Option<PathBuf>,
+    /// A file holding the passphrase of an encrypted memory (its whole content, less one
+    /// trailing line break; keep it owner-only). Needs a cairn built with the
+    /// `encryption` feature. The passphrase itself may instead be given in the
+    /// environment variable CAIRN_KEY; there is no flag for it, as a command line is
+    /// visible to every user of the machine.
+    #[arg(long, env = "CAIRN_KEY_FILE", global = true, value_name = "PATH")]
+    pub(crate) key_file: Option<PathBuf>,
     /// What to log on stderr: cairn's own events (index damage and repair, failed indexer
     /// rounds; at `debug`, every transaction, index batch and search with its timings).
     #[arg(

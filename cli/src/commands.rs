@@ -187,11 +187,36 @@ fn options_from(cli: &Cli) -> Result<Options, Failure> {
         options = options.embedder(Arc::new(model));
     }
     let _ = EMBEDDER.set(view);
+    if let Some(key) = key_from(cli.key_file.as_deref(), std::env::var_os("CAIRN_KEY"))? {
+        options = options.key(key);
+    }
     Ok(match cli.checkpoint {
         None => options,
         Some(Policy::Standalone) => options.checkpoint_policy(CheckpointPolicy::Standalone),
         Some(Policy::Replicated) => options.checkpoint_policy(CheckpointPolicy::Replicated),
     })
+}
+
+/// The key of an encrypted memory: the file of `--key-file` (or CAIRN_KEY_FILE), or the
+/// passphrase in CAIRN_KEY; both at once is ambiguous, so refused.
+fn key_from(
+    file: Option<&Path>,
+    env: Option<std::ffi::OsString>,
+) -> Result<Option<cairn::Key>, Failure> {
+    use std::os::unix::ffi::OsStringExt as _;
+    match (file, env) {
+        (Some(_), Some(_)) => Err(Failure::bad_input(
+            "both --key-file (or CAIRN_KEY_FILE) and CAIRN_KEY give a key; set one",
+        )),
+        (Some(path), None) => cairn::Key::from_file(path)
+            .map(Some)
+            .map_err(|e| Failure::bad_input(e.to_string())),
+        (None, Some(secret)) if secret.is_empty() => {
+            Err(Failure::bad_input("CAIRN_KEY is set but empty"))
+        }
+        (None, Some(secret)) => Ok(Some(cairn::Key::passphrase(secret.into_vec()))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The embedder the memories of this process are opened with, if any.
@@ -774,7 +799,8 @@ fn restore(store: &Store, json: bool, backup: &Path) -> Result<(), Failure> {
             backup.display()
         )));
     }
-    let memory = cairn::Memory::restore(backup, store.path())?;
+    // With the command's options: an encrypted backup needs its key.
+    let memory = cairn::Memory::restore_with(backup, store.path(), store.options().clone())?;
     memory.sync()?;
     let stats = memory.stats()?;
     emit(json, &stats, |s| {

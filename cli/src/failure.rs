@@ -76,7 +76,8 @@ impl From<cairn::Error> for Failure {
         let taken = matches!(e, cairn::Error::AliasTaken { .. });
         // An archived tenant is gone from the store (its archive is named in the message).
         let archived = matches!(e, cairn::Error::Archived { .. });
-        let code = if e.is_invalid_input() || taken {
+        // A wrong, missing or unneeded key is the caller's input as well.
+        let code = if e.is_invalid_input() || taken || e.is_key_error() {
             EXIT_BAD_INPUT
         } else if e.is_not_found() || archived {
             EXIT_NOT_FOUND

@@ -60,6 +60,11 @@ impl Store {
         }
     }
 
+    /// The options the command opens memories with.
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// The memory file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
