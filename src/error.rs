@@ -166,7 +166,9 @@ pub enum Error {
     },
     /// A key was given, but this build of cairn has no encryption (cargo feature
     /// `encryption`). Nothing was opened.
-    #[error("this cairn was built without encryption (cargo feature `encryption`); it cannot use a key")]
+    #[error(
+        "this cairn was built without encryption (cargo feature `encryption`); it cannot use a key"
+    )]
     EncryptionUnavailable,
     /// The file is an SQLite database, but somebody else's.
     #[error("{path} is an SQLite database but not a cairn memory: {reason}")]

@@ -62,10 +62,7 @@ fn leaks(dir: &Path) -> Vec<String> {
         let bytes = std::fs::read(&path).unwrap();
         for secret in SECRETS {
             for needle in [secret.to_owned(), secret.to_lowercase()] {
-                if bytes
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_bytes())
-                {
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
                     found.push(format!("{} holds {needle:?}", path.display()));
                 }
             }
@@ -76,7 +73,12 @@ fn leaks(dir: &Path) -> Vec<String> {
 
 fn header(path: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
-    assert!(bytes.len() >= 16, "{} has {} bytes", path.display(), bytes.len());
+    assert!(
+        bytes.len() >= 16,
+        "{} has {} bytes",
+        path.display(),
+        bytes.len()
+    );
     bytes[..16].to_vec()
 }
 
@@ -103,10 +105,7 @@ fn no_file_cairn_writes_holds_a_secret_in_plain_text() {
     let hits = memory
         .search("zanzibarquux", &SearchOptions::new().read_your_writes(true))
         .unwrap();
-    assert!(
-        hits.iter().any(|h| h.text.contains(SECRETS[0])),
-        "{hits:?}"
-    );
+    assert!(hits.iter().any(|h| h.text.contains(SECRETS[0])), "{hits:?}");
     memory.backup(dir.path().join("backup.db")).unwrap();
     // While open (the WAL holds the writes) and after closing (checkpointed).
     assert!(
@@ -132,7 +131,10 @@ fn no_file_cairn_writes_holds_a_secret_in_plain_text() {
     // Reopened with the key, everything is there and searchable at once.
     let again = keyed().open(&path).unwrap();
     let hits = again.search("vault code", &SearchOptions::new()).unwrap();
-    assert!(hits.iter().any(|h| h.text.contains("88-41-7306")), "{hits:?}");
+    assert!(
+        hits.iter().any(|h| h.text.contains("88-41-7306")),
+        "{hits:?}"
+    );
     assert_eq!(again.stats().unwrap().relations, 3);
 }
 
@@ -168,14 +170,23 @@ fn wrong_missing_and_unneeded_keys_are_typed_errors_that_write_nothing() {
     let wrong = Options::new().key(Key::passphrase("not the passphrase"));
     for options in [wrong.clone(), wrong.clone().read_only(true)] {
         let err = options.open(&path).unwrap_err();
-        assert!(matches!(&err, Error::WrongKey { path: p } if p == &path), "{err}");
+        assert!(
+            matches!(&err, Error::WrongKey { path: p } if p == &path),
+            "{err}"
+        );
         assert!(err.is_key_error());
     }
-    let err = Options::new().key(Key::raw([7; 32])).open(&path).unwrap_err();
+    let err = Options::new()
+        .key(Key::raw([7; 32]))
+        .open(&path)
+        .unwrap_err();
     assert!(matches!(err, Error::WrongKey { .. }), "{err}");
     for options in [Options::new(), Options::new().read_only(true)] {
         let err = options.open(&path).unwrap_err();
-        assert!(matches!(&err, Error::KeyRequired { path: p } if p == &path), "{err}");
+        assert!(
+            matches!(&err, Error::KeyRequired { path: p } if p == &path),
+            "{err}"
+        );
     }
     let err = Options::new()
         .key(Key::passphrase(""))
@@ -192,7 +203,10 @@ fn wrong_missing_and_unneeded_keys_are_typed_errors_that_write_nothing() {
         .unwrap();
     let before_plain = state(dir.path(), &plain);
     let err = keyed().open(&plain).unwrap_err();
-    assert!(matches!(&err, Error::NotEncrypted { path: p } if p == &plain), "{err}");
+    assert!(
+        matches!(&err, Error::NotEncrypted { path: p } if p == &plain),
+        "{err}"
+    );
     assert_eq!(state(dir.path(), &plain), before_plain);
 
     // The right key still opens it, with what was written.
@@ -223,8 +237,7 @@ fn backup_restore_and_verify_with_the_key() {
     let err = Memory::restore(&report.path, dir.path().join("nokey.db")).unwrap_err();
     assert!(matches!(err, Error::KeyRequired { .. }), "{err}");
     let other = Options::new().key(Key::passphrase("other"));
-    let err =
-        Memory::restore_with(&report.path, dir.path().join("wrong.db"), other).unwrap_err();
+    let err = Memory::restore_with(&report.path, dir.path().join("wrong.db"), other).unwrap_err();
     assert!(matches!(err, Error::WrongKey { .. }), "{err}");
     assert!(!dir.path().join("nokey.db").exists() && !dir.path().join("wrong.db").exists());
 
@@ -232,8 +245,8 @@ fn backup_restore_and_verify_with_the_key() {
     let plain_dir = tempfile::tempdir().unwrap();
     let plain = Memory::open(plain_dir.path().join("plain.db")).unwrap();
     let plain_backup = plain.backup(plain_dir.path().join("backup.db")).unwrap();
-    let err = Memory::restore_with(&plain_backup.path, dir.path().join("x.db"), keyed())
-        .unwrap_err();
+    let err =
+        Memory::restore_with(&plain_backup.path, dir.path().join("x.db"), keyed()).unwrap_err();
     assert!(matches!(err, Error::NotEncrypted { .. }), "{err}");
     assert!(!dir.path().join("x.db").exists());
     drop((plain, memory));
@@ -278,4 +291,30 @@ fn tenants_in_an_encrypted_directory() {
     let unkeyed = Tenants::open_with(dir.path(), Options::new(), 2).unwrap();
     let err = unkeyed.get("acme").unwrap_err();
     assert!(matches!(err, Error::KeyRequired { .. }), "{err}");
+}
+
+#[test]
+fn concurrent_first_opens_of_a_new_encrypted_file_agree_on_its_salt() {
+    // Each open draws a fresh salt for the empty file; the one written first wins and
+    // the others derive their key again from it.
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("new-{round}.db"));
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (path, barrier) = (&path, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let memory = keyed().open(path).unwrap();
+                    memory
+                        .add_triple((format!("writer {t}").as_str(), "wrote", "round"))
+                        .unwrap();
+                });
+            }
+        });
+        let memory = keyed().open(&path).unwrap();
+        assert_eq!(memory.stats().unwrap().relations, 4);
+        assert!(memory.verify(VerifyMode::Full).unwrap().is_ok());
+    }
 }

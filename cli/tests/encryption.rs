@@ -62,19 +62,34 @@ fn the_binary_reads_the_key_from_a_file_or_the_environment() {
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, "a passphrase\n").unwrap();
     let by_file = [("CAIRN_KEY_FILE", key_file.as_os_str())];
-    ok(&cairn(&db, &by_file, &["add", SECRET, "hunts", "pterosaurs"]));
+    ok(&cairn(
+        &db,
+        &by_file,
+        &["add", SECRET, "hunts", "pterosaurs"],
+    ));
     // The same passphrase from the environment opens it too.
     let by_env = [("CAIRN_KEY", std::ffi::OsStr::new("a passphrase"))];
     let hits = ok(&cairn(&db, &by_env, &["search", SECRET]));
     assert!(hits.contains(SECRET), "{hits}");
     let flag = ["--key-file", key_file.to_str().unwrap()];
     let backup = dir.path().join("backup.db");
-    ok(&cairn(&db, &[], &[&flag[..], &["backup", backup.to_str().unwrap()]].concat()));
+    ok(&cairn(
+        &db,
+        &[],
+        &[&flag[..], &["backup", backup.to_str().unwrap()]].concat(),
+    ));
     ok(&cairn(&db, &by_file, &["check", "--full"]));
     let restored = dir.path().join("restored.db");
-    ok(&cairn(&restored, &by_file, &["restore", backup.to_str().unwrap()]));
+    ok(&cairn(
+        &restored,
+        &by_file,
+        &["restore", backup.to_str().unwrap()],
+    ));
     let stats = ok(&cairn(&restored, &by_file, &["stats", "--json"]));
-    assert!(stats.contains("\"relations\": 1") || stats.contains("\"relations\":1"), "{stats}");
+    assert!(
+        stats.contains("\"relations\": 1") || stats.contains("\"relations\":1"),
+        "{stats}"
+    );
     // The key file sits in the folder: it holds the passphrase, not the secret text.
     assert_eq!(holds_secret(dir.path()), Vec::<String>::new());
 
@@ -88,11 +103,17 @@ fn the_binary_reads_the_key_from_a_file_or_the_environment() {
         assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{stderr}");
-        assert!(!stderr.contains("hmac"), "SQLCipher's own log leaked: {stderr}");
+        assert!(
+            !stderr.contains("hmac"),
+            "SQLCipher's own log leaked: {stderr}"
+        );
     }
     assert_eq!(std::fs::read(&db).unwrap(), before);
     // Both sources at once are ambiguous; a key flag of its own does not exist.
     let both = [by_file[0], by_env[0]];
     assert_eq!(cairn(&db, &both, &["stats"]).status.code(), Some(2));
-    assert_eq!(cairn(&db, &[], &["--key", "x", "stats"]).status.code(), Some(2));
+    assert_eq!(
+        cairn(&db, &[], &["--key", "x", "stats"]).status.code(),
+        Some(2)
+    );
 }

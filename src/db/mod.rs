@@ -535,7 +535,10 @@ pub(crate) fn unreadable_file(path: &Path, keyed: bool) -> Error {
         return Error::WrongKey { path };
     }
     if cfg!(feature = "encryption")
-        && matches!(crate::key::read_salt(&path), Ok(crate::key::Header::Salt(_)))
+        && matches!(
+            crate::key::read_salt(&path),
+            Ok(crate::key::Header::Salt(_))
+        )
     {
         return Error::KeyRequired { path };
     }
