@@ -5,10 +5,11 @@
 //!
 //! 1. `batched_ingest`: 1,000 new triples per `Memory::apply`, 20 batches into a fresh
 //!    file, per side and round;
-//! 2. `single_writes`: one `add_triple` call per triple (all names new) from 4 threads
-//!    sharing one `Memory`, 500 calls each, into a fresh file;
+//! 2. `single_writes`: one `add_triple` call per triple (all names new) from 1 and from 4
+//!    threads sharing one `Memory`, 500 calls each, into a fresh file;
 //! 3. `hybrid_search`: default `search` (BM25 + graph, depth 2, limit 20) over 100 fixed
-//!    queries on a memory of 20,000 triples, 2,000 observations and 1,000 documents;
+//!    queries on a memory of 20,000 triples over 10,000 entities, 2,000 observations and
+//!    1,000 documents;
 //! 4. `open`: the time to open that memory (and, encrypted, to rebuild its index in RAM:
 //!    an encrypted memory never writes its index to disk) — and at 5x the size.
 //!
@@ -111,13 +112,13 @@ fn batched_ingest(side: Side, round: usize) -> f64 {
     (BATCHES * BATCH_TRIPLES) as f64 / spent.as_secs_f64()
 }
 
-/// Calls per second of single-triple `add_triple` calls from several threads.
-fn single_writes(side: Side, round: usize) -> f64 {
+/// Calls per second of single-triple `add_triple` calls from `threads` threads.
+fn single_writes(side: Side, round: usize, threads: usize) -> f64 {
     let path = fresh(side, "single");
     let memory = side.options().open(&path).unwrap();
     let start = Instant::now();
     std::thread::scope(|s| {
-        for t in 0..WRITER_THREADS {
+        for t in 0..threads {
             let memory = memory.clone();
             s.spawn(move || {
                 for i in 0..CALLS_PER_THREAD {
@@ -130,19 +131,21 @@ fn single_writes(side: Side, round: usize) -> f64 {
             });
         }
     });
-    (WRITER_THREADS * CALLS_PER_THREAD) as f64 / start.elapsed().as_secs_f64()
+    (threads * CALLS_PER_THREAD) as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Fills a memory: `scale` × (20,000 triples, 2,000 observations, 1,000 documents).
 fn build(side: Side, scale: usize) -> PathBuf {
     let path = fresh(side, &format!("search-x{scale}"));
     let memory = side.options().open(&path).unwrap();
+    // 10,000 entities per scale step: most triples are new relations.
+    let pool = 10_000 * scale;
     for part in 0..scale * 20 {
         let mut batch = Batch::new();
         let names: Vec<(String, String)> = (0..1_000)
             .map(|i| {
                 let n = part * 1_000 + i;
-                (name(n % 5_000, 0), name((n * 7 + 11) % 5_000, 0))
+                (name(n % pool, 0), name((n * 7 + 11) % pool, 0))
             })
             .collect();
         for (i, (s, o)) in names.iter().enumerate() {
@@ -153,12 +156,12 @@ fn build(side: Side, scale: usize) -> PathBuf {
                 let n = part * 100 + i;
                 let text = format!(
                     "{} is known for {} and {} near the {}",
-                    name(n % 5_000, 0),
+                    name(n % pool, 0),
                     WORDS[n % 24],
                     WORDS[(n / 3) % 24],
                     WORDS[(n / 7) % 24]
                 );
-                (name(n % 5_000, 0), text)
+                (name(n % pool, 0), text)
             })
             .collect();
         for (entity, text) in &notes {
@@ -170,13 +173,13 @@ fn build(side: Side, scale: usize) -> PathBuf {
             let text = format!(
                 "Report {n}. {} met {} at the {} {}. They discussed {} and {} for a while, \
                  then {} left for the {}.",
-                name(n % 5_000, 0),
-                name((n * 13) % 5_000, 0),
+                name(n % pool, 0),
+                name((n * 13) % pool, 0),
                 WORDS[n % 24],
                 WORDS[(n / 5) % 24],
                 WORDS[(n / 2) % 24],
                 WORDS[(n / 11) % 24],
-                name((n * 3) % 5_000, 0),
+                name((n * 3) % pool, 0),
                 WORDS[(n / 17) % 24]
             );
             memory.add_document(&Document::new(text.as_str())).unwrap();
@@ -247,18 +250,24 @@ fn main() {
     }
     report("batched_ingest", "triples/s", &plain, &encrypted);
 
-    let (mut plain, mut encrypted) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        plain.push(single_writes(Side::Plain, round));
-        encrypted.push(single_writes(Side::Encrypted, round));
+    for threads in [1, WRITER_THREADS] {
+        let (mut plain, mut encrypted) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            plain.push(single_writes(Side::Plain, round, threads));
+            encrypted.push(single_writes(Side::Encrypted, round, threads));
+        }
+        let what = format!(
+            "single_writes ({threads} thread{})",
+            if threads == 1 { "" } else { "s" }
+        );
+        report(&what, "calls/s", &plain, &encrypted);
     }
-    report("single_writes (4 threads)", "calls/s", &plain, &encrypted);
 
     let built = Instant::now();
     let plain_path = build(Side::Plain, 1);
     let encrypted_path = build(Side::Encrypted, 1);
     println!(
-        ">>> search memory: 20,000 triples, 2,000 observations, 1,000 documents per side (built in {:.1} s)",
+        ">>> search memory: 20,000 triple calls, 2,000 observations, 1,000 documents per side (built in {:.1} s)",
         built.elapsed().as_secs_f64()
     );
     let queries = queries();
@@ -279,6 +288,12 @@ fn main() {
             (build(Side::Plain, scale), build(Side::Encrypted, scale))
         };
         let size = std::fs::metadata(&encrypted_path).map_or(0, |m| m.len());
+        let stats = Side::Plain
+            .options()
+            .open(&plain_path)
+            .unwrap()
+            .stats()
+            .unwrap();
         let (mut plain, mut encrypted) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             plain.push(open_time(&plain_path, Side::Plain.options()).as_secs_f64() * 1e3);
@@ -286,8 +301,11 @@ fn main() {
                 .push(open_time(&encrypted_path, Side::Encrypted.options()).as_secs_f64() * 1e3);
         }
         println!(
-            ">>> open x{scale} ({} triples, file {}): plain {:.0} ms (index folder), encrypted {:.0} ms (index rebuilt in RAM) (medians of {ROUNDS})",
-            scale * 20_000,
+            ">>> open x{scale} ({} entities, {} relations, {} observations, {} chunks; encrypted file {}): plain {:.0} ms (index folder), encrypted {:.0} ms (index rebuilt in RAM) (medians of {ROUNDS})",
+            stats.entities,
+            stats.relations,
+            stats.observations,
+            stats.chunks,
             common::mib(size),
             median(plain),
             median(encrypted)

@@ -203,7 +203,6 @@ fn key_from(
     file: Option<&Path>,
     env: Option<std::ffi::OsString>,
 ) -> Result<Option<cairn::Key>, Failure> {
-    use std::os::unix::ffi::OsStringExt as _;
     match (file, env) {
         (Some(_), Some(_)) => Err(Failure::bad_input(
             "both --key-file (or CAIRN_KEY_FILE) and CAIRN_KEY give a key; set one",
@@ -214,8 +213,24 @@ fn key_from(
         (None, Some(secret)) if secret.is_empty() => {
             Err(Failure::bad_input("CAIRN_KEY is set but empty"))
         }
-        (None, Some(secret)) => Ok(Some(cairn::Key::passphrase(secret.into_vec()))),
+        (None, Some(secret)) => Ok(Some(cairn::Key::passphrase(env_bytes(secret)?))),
         (None, None) => Ok(None),
+    }
+}
+
+/// The bytes of an environment variable's value: as they are on Unix; elsewhere its
+/// UTF-8, and a value that is not UTF-8 is refused rather than altered.
+fn env_bytes(value: std::ffi::OsString) -> Result<Vec<u8>, Failure> {
+    #[cfg(unix)]
+    {
+        Ok(std::os::unix::ffi::OsStringExt::into_vec(value))
+    }
+    #[cfg(not(unix))]
+    {
+        value
+            .into_string()
+            .map(String::into_bytes)
+            .map_err(|_| Failure::bad_input("CAIRN_KEY is not UTF-8"))
     }
 }
 

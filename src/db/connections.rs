@@ -21,6 +21,9 @@ pub(crate) enum Connections {
         path: PathBuf,
         options: Options,
         local: Box<ThreadLocal<Connection>>,
+        /// Encrypted memories only: the one connection every write runs on (see
+        /// [`Connections::checkout`]).
+        writer: Option<r2d2::Pool<SqliteConnectionManager>>,
     },
     Pool(r2d2::Pool<SqliteConnectionManager>),
 }
@@ -32,19 +35,13 @@ impl Connections {
                 path: path.to_owned(),
                 options: options.clone(),
                 local: Box::new(ThreadLocal::new()),
+                writer: if options.encrypted() && !options.read_only {
+                    Some(pool(path, options, 1)?)
+                } else {
+                    None
+                },
             },
-            ConnectionMode::Pool { size } => {
-                let init_options = options.clone();
-                let manager = SqliteConnectionManager::file(target(path, options))
-                    .with_flags(open_flags(options))
-                    .with_init(move |conn| init_connection(conn, &init_options));
-                let pool = r2d2::Pool::builder()
-                    .max_size(size.max(1))
-                    .min_idle(Some(0))
-                    .connection_timeout(options.busy_timeout.max(std::time::Duration::from_secs(1)))
-                    .build(manager)?;
-                Connections::Pool(pool)
-            }
+            ConnectionMode::Pool { size } => Connections::Pool(pool(path, options, size)?),
         })
     }
 
@@ -55,6 +52,7 @@ impl Connections {
                 path,
                 options,
                 local,
+                ..
             } => {
                 let conn = local.get_or_try(|| open_connection(path, options))?;
                 f(conn)
@@ -66,13 +64,37 @@ impl Connections {
         }
     }
 
-    /// A connection from the pool that the caller keeps for a while (pool mode only).
+    /// The connection an outermost write pins for its duration: one from the pool in
+    /// pool mode; for an encrypted memory with thread-local connections, its one writer
+    /// connection. SQLite drops a connection's whole page cache when another connection
+    /// committed since its last transaction; each page read again is decrypted and its
+    /// HMAC checked, so writes that took turns on every thread's connection re-read
+    /// (and decrypted) every page they touched. Writes queue on the process's write lock
+    /// anyway, so one connection for all of them costs no parallelism, and its cache
+    /// stays warm (measured in docs/benchmarks.md). `None`: the thread's own connection.
     pub(crate) fn checkout(&self) -> Result<Option<Pooled>> {
         match self {
-            Connections::PerThread { .. } => Ok(None),
+            Connections::PerThread {
+                writer: Some(writer),
+                ..
+            } => Ok(Some(writer.get()?)),
+            Connections::PerThread { writer: None, .. } => Ok(None),
             Connections::Pool(pool) => Ok(Some(pool.get()?)),
         }
     }
+}
+
+/// An r2d2 pool of at most `size` connections opened with cairn's pragmas.
+fn pool(path: &Path, options: &Options, size: u32) -> Result<r2d2::Pool<SqliteConnectionManager>> {
+    let init_options = options.clone();
+    let manager = SqliteConnectionManager::file(target(path, options))
+        .with_flags(open_flags(options))
+        .with_init(move |conn| init_connection(conn, &init_options));
+    Ok(r2d2::Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(options.busy_timeout.max(std::time::Duration::from_secs(1)))
+        .build(manager)?)
 }
 
 fn open_flags(options: &Options) -> OpenFlags {
