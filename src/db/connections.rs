@@ -71,7 +71,9 @@ impl Connections {
     /// HMAC checked, so writes that took turns on every thread's connection re-read
     /// (and decrypted) every page they touched. Writes queue on the process's write lock
     /// anyway, so one connection for all of them costs no parallelism, and its cache
-    /// stays warm (measured in docs/benchmarks.md). `None`: the thread's own connection.
+    /// stays warm. (On the shared benchmark machine its effect on write throughput was
+    /// within the run-to-run noise: docs/benchmarks.md.) `None`: the thread's own
+    /// connection.
     pub(crate) fn checkout(&self) -> Result<Option<Pooled>> {
         match self {
             Connections::PerThread {
