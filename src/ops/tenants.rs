@@ -613,43 +613,11 @@ impl Tenants {
     }
 }
 
-/// A copy of an open's error for the threads that waited on it ([`Error`] holds
-/// sources that cannot be cloned): the same variant for the refusals and bad files an
-/// open reports, a file error of the same kind and message, else [`Error::Io`] with the
-/// message.
+/// A copy of an open's error for the threads that waited on it: the same error where it
+/// can be rebuilt ([`Error::try_clone`]), else [`Error::Io`] with its message.
 fn copy_error(e: &Error) -> Error {
-    let io = |source: &std::io::Error| std::io::Error::new(source.kind(), source.to_string());
-    match e {
-        Error::InvalidInput { what, reason } => Error::invalid_input(what, reason.clone()),
-        Error::NotFound { what, key } => Error::not_found(what, key),
-        Error::InUse { path, reason } => Error::InUse {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        Error::Archived { path, archive } => Error::Archived {
-            path: path.clone(),
-            archive: archive.clone(),
-        },
-        Error::NewerSchema { found, supported } => Error::NewerSchema {
-            found: *found,
-            supported: *supported,
-        },
-        Error::NeedsMigration { found, supported } => Error::NeedsMigration {
-            found: *found,
-            supported: *supported,
-        },
-        Error::NotADatabase { path } => Error::NotADatabase { path: path.clone() },
-        Error::ForeignDatabase { path, reason } => Error::ForeignDatabase {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        Error::File { path, source } => Error::File {
-            path: path.clone(),
-            source: io(source),
-        },
-        Error::Io(source) => Error::Io(io(source)),
-        other => Error::Io(std::io::Error::other(other.to_string())),
-    }
+    e.try_clone()
+        .unwrap_or_else(|| Error::Io(std::io::Error::other(e.to_string())))
 }
 
 fn evict_least_recent(open: &mut HashMap<String, (Memory, u64)>) -> Option<Memory> {
