@@ -363,11 +363,11 @@ impl Error {
             Error::Busy { waited } => Error::Busy { waited: *waited },
             Error::ReadOnly => Error::ReadOnly,
             Error::InvalidInput { what, reason } => Error::InvalidInput {
-                what: *what,
+                what,
                 reason: reason.clone(),
             },
             Error::NotFound { what, key } => Error::NotFound {
-                what: *what,
+                what,
                 key: key.clone(),
             },
             Error::InUse { path, reason } => Error::InUse {
