@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .kinds(&[HitKind::Chunk, HitKind::Observation])
         .limit(KS[2]);
     let (mut r_bm25, mut r_hybrid, mut r_facts) = (Recalls::new(), Recalls::new(), Recalls::new());
-    let mut r_model = Recalls::new();
+    let (mut r_model, mut r_model_facts) = (Recalls::new(), Recalls::new());
     let mut latencies_ms: Vec<f64> = Vec::new();
     for conversation in &conversations {
         let (memory, provenance) = ingest(conversation, false)?;
@@ -127,6 +127,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &mut r_model,
                 None,
             )?;
+            if with_facts {
+                let options =
+                    Options::new().embedder(Arc::clone(model) as Arc<dyn cairn::Embedder>);
+                let (memory, provenance) = ingest_with(conversation, true, options)?;
+                run(
+                    &memory,
+                    &provenance,
+                    conversation,
+                    &hybrid_facts,
+                    &mut r_model_facts,
+                    None,
+                )?;
+            }
         }
         if with_facts {
             let (memory, provenance) = ingest(conversation, true)?;
@@ -159,6 +172,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if model.is_some() {
             out["hybrid_model"] = table_json(&summarize(&r_model));
+            if with_facts {
+                out["hybrid_model_with_observations"] = table_json(&summarize(&r_model_facts));
+            }
         }
         println!("{out}");
     } else {
@@ -172,6 +188,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if model.is_some() {
             println!();
             print_table("hybrid with the model's vectors", &summarize(&r_model));
+            if with_facts {
+                println!();
+                print_table(
+                    "hybrid with the model's vectors + observation facts",
+                    &summarize(&r_model_facts),
+                );
+            }
         }
         println!(
             "hybrid query latency: p50 {p50:.3} ms, p99 {p99:.3} ms over {} queries",

@@ -386,34 +386,79 @@ impl Error {
     /// A copy of this error for every writer of a shared transaction; errors that do not
     /// clone keep their message.
     pub(crate) fn replicate(&self) -> Error {
-        match self {
+        self.try_clone().unwrap_or_else(|| Error::SharedCommit {
+            message: self.to_string(),
+        })
+    }
+
+    /// The same error again, for the variants that can be rebuilt from their fields (an
+    /// I/O error as one of the same kind and message; a SQLite error when it is a
+    /// failure code with its message); `None` for the rest, whose sources do not clone.
+    /// One error reaches several callers when they shared the work that failed: a group
+    /// commit's writers, the threads waiting on one tenant's open.
+    pub(crate) fn try_clone(&self) -> Option<Error> {
+        let io = |source: &std::io::Error| std::io::Error::new(source.kind(), source.to_string());
+        let sqlite = |source: &rusqlite::Error| match source {
+            rusqlite::Error::SqliteFailure(code, message) => {
+                Some(rusqlite::Error::SqliteFailure(*code, message.clone()))
+            }
+            _ => None,
+        };
+        Some(match self {
             Error::Busy { waited } => Error::Busy { waited: *waited },
             Error::ReadOnly => Error::ReadOnly,
-            Error::Sqlite {
-                source: rusqlite::Error::SqliteFailure(code, message),
-                errno,
-            } => Error::Sqlite {
-                source: rusqlite::Error::SqliteFailure(*code, message.clone()),
-                errno: *errno,
+            Error::InvalidInput { what, reason } => Error::InvalidInput {
+                what,
+                reason: reason.clone(),
             },
-            Error::DiskFull {
-                path,
-                source: rusqlite::Error::SqliteFailure(code, message),
-            } => Error::DiskFull {
+            Error::NotFound { what, key } => Error::NotFound {
+                what,
+                key: key.clone(),
+            },
+            Error::InUse { path, reason } => Error::InUse {
                 path: path.clone(),
-                source: rusqlite::Error::SqliteFailure(*code, message.clone()),
+                reason: reason.clone(),
             },
-            Error::OutcomeUnknown {
-                source: rusqlite::Error::SqliteFailure(code, message),
-                errno,
-            } => Error::OutcomeUnknown {
-                source: rusqlite::Error::SqliteFailure(*code, message.clone()),
+            Error::Archived { path, archive } => Error::Archived {
+                path: path.clone(),
+                archive: archive.clone(),
+            },
+            Error::NewerSchema { found, supported } => Error::NewerSchema {
+                found: *found,
+                supported: *supported,
+            },
+            Error::NeedsMigration { found, supported } => Error::NeedsMigration {
+                found: *found,
+                supported: *supported,
+            },
+            Error::NotADatabase { path } => Error::NotADatabase { path: path.clone() },
+            Error::WrongKey { path } => Error::WrongKey { path: path.clone() },
+            Error::KeyRequired { path } => Error::KeyRequired { path: path.clone() },
+            Error::NotEncrypted { path } => Error::NotEncrypted { path: path.clone() },
+            Error::EncryptionUnavailable => Error::EncryptionUnavailable,
+            Error::ForeignDatabase { path, reason } => Error::ForeignDatabase {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::File { path, source } => Error::File {
+                path: path.clone(),
+                source: io(source),
+            },
+            Error::Io(source) => Error::Io(io(source)),
+            Error::Sqlite { source, errno } => Error::Sqlite {
+                source: sqlite(source)?,
                 errno: *errno,
             },
-            other => Error::SharedCommit {
-                message: other.to_string(),
+            Error::DiskFull { path, source } => Error::DiskFull {
+                path: path.clone(),
+                source: sqlite(source)?,
             },
-        }
+            Error::OutcomeUnknown { source, errno } => Error::OutcomeUnknown {
+                source: sqlite(source)?,
+                errno: *errno,
+            },
+            _ => return None,
+        })
     }
 
     /// `e` about the file or folder at `path` ([`Error::File`]).
@@ -601,6 +646,32 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clones_keep_variant_kind_and_message() {
+        let file = Error::file(
+            "/x/y.db",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no"),
+        );
+        let copy = file.try_clone().unwrap();
+        assert!(matches!(&copy, Error::File { path, source }
+            if path == std::path::Path::new("/x/y.db") && source.kind() == std::io::ErrorKind::PermissionDenied));
+        assert_eq!(copy.to_string(), file.to_string());
+        let full = Error::DiskFull {
+            path: "/x/y.db".into(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("full".into()),
+            ),
+        };
+        assert_eq!(full.try_clone().unwrap().to_string(), full.to_string());
+        // A source that does not clone: no copy, and a shared commit keeps the message.
+        let index = Error::Index("segment gone".into());
+        assert!(index.try_clone().is_none());
+        assert!(
+            matches!(index.replicate(), Error::SharedCommit { message } if message.contains("segment gone"))
+        );
+    }
 
     #[test]
     fn helpers_classify() {

@@ -21,6 +21,8 @@ struct Classes {
     index_lag: PyOnceLock<Py<PyType>>,
     index_rebuilding: PyOnceLock<Py<PyType>>,
     file: PyOnceLock<Py<PyType>>,
+    in_use: PyOnceLock<Py<PyType>>,
+    archived: PyOnceLock<Py<PyType>>,
     embedder_mismatch: PyOnceLock<Py<PyType>>,
     model: PyOnceLock<Py<PyType>>,
 }
@@ -36,6 +38,8 @@ static CLASSES: Classes = Classes {
     index_lag: PyOnceLock::new(),
     index_rebuilding: PyOnceLock::new(),
     file: PyOnceLock::new(),
+    in_use: PyOnceLock::new(),
+    archived: PyOnceLock::new(),
     embedder_mismatch: PyOnceLock::new(),
     model: PyOnceLock::new(),
 };
@@ -93,6 +97,8 @@ fn build(py: Python<'_>, error: &cairn::Error) -> PyResult<PyErr> {
         | E::ForeignDatabase { .. }
         | E::NewerSchema { .. }
         | E::NeedsMigration { .. } => (&c.file, "FileError"),
+        E::InUse { .. } => (&c.in_use, "InUseError"),
+        E::Archived { .. } => (&c.archived, "ArchivedError"),
         E::EmbedderMismatch { .. } => (&c.embedder_mismatch, "EmbedderMismatchError"),
         E::Model { .. } | E::Inference(_) => (&c.model, "ModelError"),
         // A shared commit that failed for a reason only the first writer saw in full is
@@ -149,6 +155,14 @@ fn set_details(exception: &Bound<'_, PyAny>, error: &cairn::Error) -> PyResult<(
         E::IndexRebuilding { indexed, of } => {
             exception.setattr("indexed", *indexed)?;
             exception.setattr("of", *of)?;
+        }
+        E::InUse { path, reason } => {
+            exception.setattr("path", path.to_string_lossy())?;
+            exception.setattr("reason", reason)?;
+        }
+        E::Archived { path, archive } => {
+            exception.setattr("path", path.to_string_lossy())?;
+            exception.setattr("archive", archive.to_string_lossy())?;
         }
         E::NotADatabase { path } | E::ForeignDatabase { path, .. } | E::Model { path, .. } => {
             exception.setattr("path", path.to_string_lossy())?

@@ -47,6 +47,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reports::PyImportReport>()?;
     m.add_class::<reports::PyVerifyReport>()?;
     m.add_class::<reports::PyBackupReport>()?;
+    m.add_class::<reports::PyMigrateReport>()?;
+    m.add_class::<reports::PyTenantMigration>()?;
     m.add_class::<tenants::PyTenants>()?;
     m.add_class::<embed::PySentenceEmbedder>()?;
     m.add_class::<embed::PyHashingEmbedder>()?;

@@ -146,3 +146,119 @@ impl PyBackupReport {
         )
     }
 }
+
+/// One tenant's line of `Tenants.migrate_all`.
+#[pyclass(frozen, module = "cairn._native", name = "TenantMigration")]
+pub(crate) struct PyTenantMigration {
+    /// The tenant id.
+    #[pyo3(get)]
+    id: String,
+    /// Its schema version before (`None` when the header could not be read).
+    #[pyo3(get)]
+    from_version: Option<i64>,
+    /// `"migrated"`, `"verified"` (already current), `"skipped"` (done by an earlier
+    /// run) or `"failed"`.
+    #[pyo3(get)]
+    outcome: &'static str,
+    /// Why it failed (`None` unless `outcome == "failed"`).
+    #[pyo3(get)]
+    error: Option<String>,
+    /// How long it took.
+    #[pyo3(get)]
+    seconds: f64,
+}
+
+impl From<cairn::TenantMigration> for PyTenantMigration {
+    fn from(t: cairn::TenantMigration) -> Self {
+        let (outcome, error) = match t.outcome {
+            cairn::MigrateOutcome::Migrated => ("migrated", None),
+            cairn::MigrateOutcome::Verified => ("verified", None),
+            cairn::MigrateOutcome::Skipped => ("skipped", None),
+            cairn::MigrateOutcome::Failed { error } => ("failed", Some(error)),
+            _ => (
+                "failed",
+                Some("an outcome these bindings do not know".to_owned()),
+            ),
+        };
+        PyTenantMigration {
+            id: t.id,
+            from_version: t.from_version,
+            outcome,
+            error,
+            seconds: t.time.as_secs_f64(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyTenantMigration {
+    fn __repr__(&self) -> String {
+        format!(
+            "TenantMigration(id={:?}, outcome={:?}, from_version={:?})",
+            self.id, self.outcome, self.from_version
+        )
+    }
+}
+
+/// What `Tenants.migrate_all` did: counts, and every tenant in id order.
+#[pyclass(frozen, module = "cairn._native", name = "MigrateReport")]
+pub(crate) struct PyMigrateReport {
+    /// Tenants in the directory.
+    #[pyo3(get)]
+    total: usize,
+    /// Migrated and verified.
+    #[pyo3(get)]
+    migrated: usize,
+    /// At the current schema already, verified.
+    #[pyo3(get)]
+    verified: usize,
+    /// Done by an earlier run.
+    #[pyo3(get)]
+    skipped: usize,
+    /// Failed.
+    #[pyo3(get)]
+    failed: usize,
+    /// Each tenant's line.
+    tenants: Vec<Py<PyTenantMigration>>,
+}
+
+impl PyMigrateReport {
+    /// The report as Python objects.
+    pub(crate) fn new(py: Python<'_>, r: cairn::MigrateReport) -> PyResult<Self> {
+        let tenants = r
+            .tenants
+            .into_iter()
+            .map(|t| Py::new(py, PyTenantMigration::from(t)))
+            .collect::<PyResult<_>>()?;
+        Ok(PyMigrateReport {
+            total: r.total,
+            migrated: r.migrated,
+            verified: r.verified,
+            skipped: r.skipped,
+            failed: r.failed,
+            tenants,
+        })
+    }
+}
+
+#[pymethods]
+impl PyMigrateReport {
+    /// Each tenant's line, in id order.
+    #[getter]
+    fn tenants(&self, py: Python<'_>) -> Vec<Py<PyTenantMigration>> {
+        self.tenants.iter().map(|t| t.clone_ref(py)).collect()
+    }
+
+    /// True when no tenant failed.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.failed == 0
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MigrateReport(total={}, migrated={}, verified={}, skipped={}, failed={})",
+            self.total, self.migrated, self.verified, self.skipped, self.failed
+        )
+    }
+}

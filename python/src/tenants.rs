@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use crate::errors::IntoPy;
 use crate::memory::PyMemory;
 use crate::options::OpenArgs;
-use crate::reports::PyBackupReport;
+use crate::reports::{PyBackupReport, PyMigrateReport};
 
 /// A directory of memories, one per tenant id (checked: letters, digits, `-`, `_`,
 /// `.`), with a bounded cache of open handles (`capacity`).
@@ -75,6 +75,35 @@ impl PyTenants {
     /// Deletes the tenant's memory and its index. Returns `False` if there was none.
     fn drop(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
         py.detach(|| self.inner.drop_tenant(id)).py_err(py)
+    }
+
+    /// Archives the tenant into the new file `dest` (compacted, checked, synced) and
+    /// drops its live files; `get` of the id then raises `ArchivedError` until
+    /// `restore_archive` or `drop`. Writers are refused (`InUseError`) from the start.
+    fn archive(&self, py: Python<'_>, id: &str, dest: PathBuf) -> PyResult<PyBackupReport> {
+        let report = py.detach(|| self.inner.archive(id, &dest)).py_err(py)?;
+        Ok(PyBackupReport::from(report))
+    }
+
+    /// Restores the archive (or backup) `src` as the tenant `id`, checked first; refused
+    /// when the tenant exists.
+    fn restore_archive(&self, py: Python<'_>, id: &str, src: PathBuf) -> PyResult<PyMemory> {
+        let memory = py
+            .detach(|| self.inner.restore_archive(id, &src))
+            .py_err(py)?;
+        Ok(PyMemory::wrap(memory))
+    }
+
+    /// Migrates every tenant to the current schema and verifies it, one at a time; a
+    /// failed tenant is reported and the rest go on. Resumable: tenants done by an
+    /// earlier run are skipped unless `redo`.
+    #[pyo3(signature = (*, redo=false))]
+    fn migrate_all(&self, py: Python<'_>, redo: bool) -> PyResult<PyMigrateReport> {
+        let options = cairn::MigrateOptions::new().redo(redo);
+        let report = py
+            .detach(|| self.inner.migrate_all(&options, |_| {}))
+            .py_err(py)?;
+        PyMigrateReport::new(py, report)
     }
 
     /// How many tenant memories are open in the cache.

@@ -177,6 +177,43 @@ def test_tenants(tmp_path: Path) -> None:
     assert tenants.drop("bob") is True and tenants.list() == ["alice"]
 
 
+def test_tenant_archive_restore_and_migrate(tmp_path: Path) -> None:
+    import gc
+
+    tenants = cairn.Tenants(tmp_path / "tenants", capacity=4)
+    tenants.get("run-1").add_triple("Ann", "knows", "Bob")
+    tenants.get("run-2").add_triple("Cy", "knows", "Dee")
+    held = tenants.get("run-2")
+    with pytest.raises(cairn.InUseError) as in_use:
+        tenants.drop("run-2")
+    assert in_use.value.path.endswith("run-2.db") and in_use.value.reason
+    assert held.resolve("cy") is not None
+    del held
+    gc.collect()
+
+    report = tenants.archive("run-1", tmp_path / "run-1.archive.db")
+    assert report.bytes > 0 and (tmp_path / "run-1.archive.db").exists()
+    assert tenants.list() == ["run-2"]
+    with pytest.raises(cairn.ArchivedError) as archived:
+        tenants.get("run-1")
+    assert archived.value.archive.endswith("run-1.archive.db")
+    restored = tenants.restore_archive("run-1", tmp_path / "run-1.archive.db")
+    assert restored.resolve("ann") is not None
+    with pytest.raises(cairn.InvalidInputError):
+        tenants.restore_archive("run-1", tmp_path / "run-1.archive.db")
+    del restored
+
+    (tmp_path / "tenants" / "broken.db").write_bytes(b"not a database at all" * 100)
+    first = tenants.migrate_all()
+    assert (first.total, first.failed, first.ok) == (3, 1, False)
+    by_id = {t.id: t for t in first.tenants}
+    assert by_id["broken"].outcome == "failed" and by_id["broken"].error
+    assert by_id["run-2"].outcome in ("migrated", "verified")
+    again = tenants.migrate_all()
+    assert again.skipped == 2 and again.failed == 1
+    assert tenants.migrate_all(redo=True).skipped == 0
+
+
 def test_hashing_embedder_adds_a_vector_channel(path: Path) -> None:
     memory = cairn.Memory(path, embedder=cairn.HashingEmbedder(64))
     memory.observe("Acme Corp", "The company builds rockets in Springfield")

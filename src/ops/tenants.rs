@@ -176,6 +176,7 @@ impl Tenants {
     pub fn open_with(dir: impl AsRef<Path>, options: Options, capacity: usize) -> Result<Tenants> {
         let dir = dir.as_ref().to_owned();
         private_dir(&dir)?;
+        sweep_dropped(&dir);
         Ok(Tenants {
             dir,
             options,
@@ -614,47 +615,11 @@ impl Tenants {
     }
 }
 
-/// A copy of an open's error for the threads that waited on it ([`Error`] holds
-/// sources that cannot be cloned): the same variant for the refusals and bad files an
-/// open reports, a file error of the same kind and message, else [`Error::Io`] with the
-/// message.
+/// A copy of an open's error for the threads that waited on it: the same error where it
+/// can be rebuilt ([`Error::try_clone`]), else [`Error::Io`] with its message.
 fn copy_error(e: &Error) -> Error {
-    let io = |source: &std::io::Error| std::io::Error::new(source.kind(), source.to_string());
-    match e {
-        Error::InvalidInput { what, reason } => Error::invalid_input(what, reason.clone()),
-        Error::NotFound { what, key } => Error::not_found(what, key),
-        Error::InUse { path, reason } => Error::InUse {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        Error::Archived { path, archive } => Error::Archived {
-            path: path.clone(),
-            archive: archive.clone(),
-        },
-        Error::NewerSchema { found, supported } => Error::NewerSchema {
-            found: *found,
-            supported: *supported,
-        },
-        Error::NeedsMigration { found, supported } => Error::NeedsMigration {
-            found: *found,
-            supported: *supported,
-        },
-        Error::NotADatabase { path } => Error::NotADatabase { path: path.clone() },
-        Error::WrongKey { path } => Error::WrongKey { path: path.clone() },
-        Error::KeyRequired { path } => Error::KeyRequired { path: path.clone() },
-        Error::NotEncrypted { path } => Error::NotEncrypted { path: path.clone() },
-        Error::EncryptionUnavailable => Error::EncryptionUnavailable,
-        Error::ForeignDatabase { path, reason } => Error::ForeignDatabase {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        Error::File { path, source } => Error::File {
-            path: path.clone(),
-            source: io(source),
-        },
-        Error::Io(source) => Error::Io(io(source)),
-        other => Error::Io(std::io::Error::other(other.to_string())),
-    }
+    e.try_clone()
+        .unwrap_or_else(|| Error::Io(std::io::Error::other(e.to_string())))
 }
 
 fn evict_least_recent(open: &mut HashMap<String, (Memory, u64)>) -> Option<Memory> {
@@ -857,6 +822,41 @@ impl Drop for Fence<'_> {
 }
 
 /// `<id>.db.archived` beside the tenant's file.
+/// Deletes the hidden folders of drops whose clean-up failed (`.<id>.dropping-<pid>-<ms>`),
+/// once the process that made one is gone: while it lives, the folder may be a drop that
+/// is moving the tenant's files back after a failed move. Without `/proc` nothing is
+/// swept (a live process cannot be told from a dead one). Best effort: a failure leaves
+/// the folder for the next open.
+fn sweep_dropped(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(dropping_pid) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            tracing::warn!(dir = %entry.path().display(), error = %e, "a dropped tenant's leftover files were not deleted");
+        }
+    }
+}
+
+/// The process id in a drop folder's name `.<id>.dropping-<pid>-<ms>`.
+fn dropping_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".dropping-")?;
+    let (pid, millis) = tail.split_once('-')?;
+    millis.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 fn tombstone_path(path: &Path) -> PathBuf {
     sibling(path, TOMBSTONE_SUFFIX)
 }
@@ -977,6 +977,30 @@ mod tests {
         ] {
             assert!(check_id(bad).unwrap_err().is_invalid_input(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn leftover_drop_folders_of_dead_processes_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22: this process cannot exist.
+        let dead = dir.path().join(".a.dropping-999999999-17");
+        let live = dir
+            .path()
+            .join(format!(".b.dropping-{}-17", std::process::id()));
+        let unrelated = dir.path().join(".c.dropping-x-17");
+        for d in [&dead, &live, &unrelated] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("0"), b"x").unwrap();
+        }
+        Tenants::open(dir.path()).unwrap();
+        assert!(!dead.exists());
+        assert!(
+            live.join("0").exists(),
+            "a live process's drop is left alone"
+        );
+        assert!(unrelated.exists());
+        assert_eq!(dropping_pid(".a.b.dropping-12-34"), Some(12));
+        assert_eq!(dropping_pid("a.dropping-12-34"), None);
     }
 
     #[test]

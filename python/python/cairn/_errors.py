@@ -88,6 +88,23 @@ class FileError(Error):
     path: Optional[str] = None
 
 
+class InUseError(Error):
+    """The tenant is open elsewhere (another process, a handle not released, an archive
+    in progress), so it cannot be dropped, archived or opened now. ``path`` is its file,
+    ``reason`` says who holds it. The same call succeeds once it is released."""
+
+    path: Optional[str] = None
+    reason: str = ""
+
+
+class ArchivedError(Error):
+    """The tenant was archived (``Tenants.archive``): ``archive`` is the file it went to.
+    ``Tenants.restore_archive`` brings it back; ``Tenants.drop`` frees the id."""
+
+    path: Optional[str] = None
+    archive: Optional[str] = None
+
+
 class EmbedderMismatchError(Error):
     """The file's vectors were made by another embedder than the one configured."""
 
@@ -110,6 +127,8 @@ __all__ = [
     "IndexLagError",
     "IndexRebuildingError",
     "FileError",
+    "InUseError",
+    "ArchivedError",
     "EmbedderMismatchError",
     "ModelError",
 ]
