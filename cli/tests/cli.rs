@@ -92,6 +92,10 @@ fn every_subcommand_runs() {
     ] {
         assert_eq!(stats[key], n, "{key} in {stats}");
     }
+    // The high-water mark a moved copy is checked against: the log's last position,
+    // one per change in a memory nothing was pruned from.
+    assert!(stats["last_seq"].as_i64().unwrap() > 0, "{stats}");
+    assert_eq!(stats["last_seq"], stats["changes"], "{stats}");
 
     let hits = json(&db, &["search", "blue widgets"]);
     let hits = hits.as_array().unwrap();
