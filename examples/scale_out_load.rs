@@ -25,7 +25,8 @@
 //!
 //! A write is refused, not lost, when the server fences the tenant ([`Error::InUse`]
 //! during a drain), when the tenant moved away ([`Error::Moved`]), or when the routed
-//! server has no such tenant (a router never creates a tenant by writing to it).
+//! server has no such tenant ([`Tenants::get_existing`]: a router never creates a tenant
+//! by writing to it).
 //!
 //! Standard input is the servers' control channel, one command a line, one reply each:
 //!
@@ -294,19 +295,10 @@ fn write(load: &Load, server: &str, id: &str, n: u64) -> Result<(), Refused> {
     batch.observe("scale-out drill", format!("{id} write {n}"));
     let mut attempt = 1;
     loop {
-        // Never create a tenant by routing a write to it: a server without the file
-        // (a route updated before the file arrived) refuses.
-        let path = tenants
-            .path(id)
-            .map_err(|e| Refused(format!("bad-id:{e}")))?;
-        if !path.exists() {
-            return Err(Refused(match tenants.get(id) {
-                Err(Error::Moved { .. }) => "moved".to_owned(),
-                _ => "not-here".to_owned(),
-            }));
-        }
+        // Never create a tenant by routing a write to it: a server without the file (a
+        // route updated before the file arrived, or after it left) refuses.
         let result = tenants
-            .get(id)
+            .get_existing(id)
             .and_then(|memory| memory.record(&episode, &batch));
         match result {
             Ok(_) => return Ok(()),
@@ -316,6 +308,7 @@ fn write(load: &Load, server: &str, id: &str, n: u64) -> Result<(), Refused> {
             }
             Err(Error::InUse { .. }) => return Err(Refused("fenced".to_owned())),
             Err(Error::Moved { .. }) => return Err(Refused("moved".to_owned())),
+            Err(e) if e.is_not_found() => return Err(Refused("not-here".to_owned())),
             Err(e) => {
                 return Err(Refused(format!(
                     "error:{}",

@@ -428,3 +428,29 @@ fn a_drain_is_refused_for_an_unknown_tenant_or_one_open_elsewhere() {
     assert_eq!(tenants.get("acme").unwrap().stats().unwrap().relations, 2);
     assert!(names(dir.path()).iter().all(|n| !n.ends_with(".moved")));
 }
+
+#[test]
+fn get_existing_never_creates_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = Tenants::open(dir.path()).unwrap();
+    let err = tenants.get_existing("acme").unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(names(dir.path()).is_empty(), "nothing written");
+    tenants
+        .get("acme")
+        .unwrap()
+        .add_triple(("A", "r", "B"))
+        .unwrap();
+    assert_eq!(
+        tenants
+            .get_existing("acme")
+            .unwrap()
+            .stats()
+            .unwrap()
+            .relations,
+        1
+    );
+    tenants.drain("acme").unwrap().moved("server-b").unwrap();
+    let moved = tenants.get_existing("acme").unwrap_err();
+    assert!(matches!(moved, Error::Moved { .. }), "{moved}");
+}

@@ -194,6 +194,19 @@ impl Tenants {
     /// gets its memory, or its error: the same variant for the refusals, bad files and
     /// file errors (by kind and message), otherwise [`Error::Io`] with its message.
     pub fn get(&self, id: &str) -> Result<Memory> {
+        self.get_or_create(id, true)
+    }
+
+    /// [`Tenants::get`] of a tenant that exists, never creating one: [`Error::NotFound`]
+    /// for an unknown id ([`Error::Moved`] or [`Error::Archived`] when its tombstone says
+    /// where it went), nothing written. What a router's server calls, so that a call
+    /// routed to a server before the tenant's file arrived (or after it left) is refused
+    /// instead of starting an empty memory under the id.
+    pub fn get_existing(&self, id: &str) -> Result<Memory> {
+        self.get_or_create(id, false)
+    }
+
+    fn get_or_create(&self, id: &str, create: bool) -> Result<Memory> {
         check_id(id)?;
         let mut cache = self.cache.lock();
         if let Some(what) = cache.fenced.get(id) {
@@ -221,15 +234,15 @@ impl Tenants {
             slot,
             published: false,
         };
-        let result = self.open_tenant(id);
+        let result = self.open_tenant(id, create);
         let evicted = guard.finish(&result);
         // Closing waits for the evicted memory's indexer to stop: not under the lock.
         drop(evicted);
         result
     }
 
-    /// Opens (creating if missing) the tenant's memory; no lock is held.
-    fn open_tenant(&self, id: &str) -> Result<Memory> {
+    /// Opens (creating if missing, when `create`) the tenant's memory; no lock is held.
+    fn open_tenant(&self, id: &str, create: bool) -> Result<Memory> {
         #[cfg(test)]
         tests::open_hook(id);
         let path = self.path_of(id);
@@ -237,6 +250,9 @@ impl Tenants {
         if !path.exists() {
             refuse_archived(&path)?;
             refuse_moved(&path)?;
+            if !create {
+                return Err(Error::not_found("tenant", id));
+            }
             private_file(&path)?;
             private_dir(&index::dir_for(&path))?;
         }
