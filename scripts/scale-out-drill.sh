@@ -17,7 +17,8 @@
 #   -> old copy removed on a (Drained::moved: a tombstone stays)
 #
 # After the last move the load stops, and every acknowledged write (before, during and
-# after its tenant's move) must be in the tenant's file on server b; writes refused
+# after its tenant's move) must be in the tenant's file on server b, and a restore of
+# each tenant from server b's replica must hold exactly those writes; writes refused
 # during a drain are counted as refused, not lost. Prints per-tenant move time
 # (p50/p99/max) and tenants moved per minute; exits non-zero on any loss or failed move.
 #
@@ -115,9 +116,22 @@ routes=$run/routes.txt
 acks=$run/logs/acks.txt
 
 pids=()
+# Stops what the drill started: SIGTERM (Litestream then syncs each database once more),
+# a second one after 5 s (Litestream skips what is left), SIGKILL after 10 s.
 cleanup() {
-    local pid
+    local pid n
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for ((n = 0; n < 100; n++)); do
+        for pid in "${pids[@]}"; do
+            if kill -0 "$pid" 2>/dev/null; then
+                ((n == 50)) && kill "$pid" 2>/dev/null
+                ((n == 99)) && kill -KILL "$pid" 2>/dev/null
+                sleep 0.1
+                continue 2
+            fi
+        done
+        break
+    done
     return 0
 }
 trap cleanup EXIT
@@ -177,11 +191,11 @@ for server in a b; do
     } >"$run/$server/litestream.yml"
 done
 
-# The restore of one tenant from server a's prefix: a one-database configuration (the
+# The restore of tenant $2 from server $1's prefix: a one-database configuration (the
 # directory entry cannot be restored by path, and an SFTP URL cannot carry the key).
 restore_config() {
-    printf 'dbs:\n  - path: %s\n' "$dir_a/$1.db"
-    replica_yaml "a/$1.db"
+    printf 'dbs:\n  - path: %s\n' "$run/$1/tenants/$2.db"
+    replica_yaml "$1/$2.db"
 }
 
 "$load" create "$tenants" "a=$dir_a"
@@ -260,7 +274,7 @@ move() {
     scratch=$dir_b/.incoming/$id
     rm -rf "$scratch"
     mkdir -p "$scratch"
-    restore_config "$id" >"$scratch/restore.yml"
+    restore_config a "$id" >"$scratch/restore.yml"
     "$litestream" restore -config "$scratch/restore.yml" -integrity-check full \
         -o "$scratch/$id.db" "$dir_a/$id.db" >"$scratch/restore.log" 2>&1 ||
         { abort "litestream restore: $(tail -n1 "$scratch/restore.log")"; return 1; }
@@ -314,19 +328,33 @@ reply=$(ctl stop)
 read -r _ acked_total refused_total <<<"$reply"
 wait "$LOAD_PID" || die "the load failed: $(tail -n3 "$run/logs/load.err")"
 
-# New server's replication: every moved tenant is on b's replica too (forced sync).
+# The new server's replication: every moved tenant is on b's replica too. A forced sync,
+# then a restore from b's prefix, which the check below compares with the live file.
 b_behind=0
+mkdir -p "$run/from-b"
 for ((i = 0; i < tenants; i++)); do
     id=$(printf 't%03d' "$i")
     [[ -f $dir_b/$id.db ]] || continue
     sync_json=$("$litestream" sync -wait -timeout 30 -json -socket "$run/b/litestream.sock" "$dir_b/$id.db" 2>&1) ||
-        { printf 'sync on b %s: %s\n' "$id" "$sync_json"; b_behind=$((b_behind + 1)); }
+        { printf 'sync on b %s: %s\n' "$id" "$sync_json"; b_behind=$((b_behind + 1)); continue; }
+    restore_config b "$id" >"$run/from-b/$id.yml"
+    "$litestream" restore -config "$run/from-b/$id.yml" -integrity-check full \
+        -o "$run/from-b/$id.db" "$dir_b/$id.db" >"$run/from-b/$id.log" 2>&1 ||
+        { printf 'restore from b %s: %s\n' "$id" "$(tail -n1 "$run/from-b/$id.log")"; b_behind=$((b_behind + 1)); }
 done
 
 # --- Every acknowledged write must be in its tenant's file on b -------------------------
-check=$(python3 - "$acks" "$dir_a" "$dir_b" "$tenants" <<'PY'
+check=$(python3 - "$acks" "$dir_a" "$dir_b" "$tenants" "$run/from-b" <<'PY'
 import collections, os, sqlite3, sys
-acks, dir_a, dir_b, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+acks, dir_a, dir_b, n, from_b = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+
+def keys(path):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    have = {int(k[2:]) for (k,) in con.execute(
+        "SELECT idempotency_key FROM episode WHERE agent = 'scale-out-load'")}
+    con.close()
+    return have
+
 acked = collections.defaultdict(set)
 refused = collections.Counter()
 for line in open(acks):
@@ -335,7 +363,7 @@ for line in open(acks):
         acked[w[1]].add(int(w[2]))
     elif w[0] == "refused":
         refused[w[5]] += 1
-lost = missing = gaps = 0
+lost = missing = gaps = replica_differs = 0
 for i in range(n):
     tid = f"t{i:03d}"
     path = os.path.join(dir_b, tid + ".db")
@@ -343,20 +371,21 @@ for i in range(n):
         missing += 1
         lost += len(acked[tid])
         continue
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    have = {int(k[2:]) for (k,) in con.execute(
-        "SELECT idempotency_key FROM episode WHERE agent = 'scale-out-load'")}
-    con.close()
+    have = keys(path)
     lost += len(acked[tid] - have)
+    # b's replica, restored after the load stopped, holds exactly the live file's writes.
+    copy = os.path.join(from_b, tid + ".db")
+    if not os.path.exists(copy) or keys(copy) != have:
+        replica_differs += 1
     # Written once each, in order: the keys are exactly 1..K.
     if have != set(range(1, len(have) + 1)):
         gaps += 1
 left = sorted(f for f in os.listdir(dir_a) if not f.endswith(".db.moved") and not f.startswith("."))
-print(sum(len(s) for s in acked.values()), lost, missing, gaps, len(left),
+print(sum(len(s) for s in acked.values()), lost, missing, gaps, len(left), replica_differs,
       ",".join(f"{k}:{v}" for k, v in sorted(refused.items())) or "none")
 PY
 )
-read -r acked_in_log lost missing gaps left_on_a refused_by <<<"$check"
+read -r acked_in_log lost missing gaps left_on_a replica_differs refused_by <<<"$check"
 
 stats_ms() {
     printf '%s\n' "$@" | sort -n | awk '
@@ -380,10 +409,12 @@ printf 'writes: %d acknowledged (%d in the log), %d refused (%s), acknowledged w
 ((missing == 0)) || printf 'FAILED: %d tenants missing on server b\n' "$missing"
 ((gaps == 0)) || printf 'FAILED: %d tenants whose writes are not exactly 1..K\n' "$gaps"
 ((left_on_a == 0)) || printf 'FAILED: %d tenant files left on server a besides tombstones\n' "$left_on_a"
-((b_behind == 0)) || printf 'FAILED: %d tenants not synced by server b'"'"'s Litestream\n' "$b_behind"
+((b_behind == 0)) || printf 'FAILED: %d tenants not synced or not restored from server b'"'"'s replica\n' "$b_behind"
+((replica_differs == 0)) || printf 'FAILED: %d tenants whose restore from server b'"'"'s replica differs from the live file\n' "$replica_differs"
+printf 'server b'"'"'s replica: %d of %d tenants restored with exactly the live file'"'"'s writes\n' "$((tenants - replica_differs))" "$tenants"
 ((acked_in_log == acked_total)) || printf 'FAILED: the load counted %d acks, its log has %d\n' "$acked_total" "$acked_in_log"
 for server in a b; do
     errors=$(grep -c 'level=ERROR' "$run/logs/litestream-$server.log" || true)
     printf 'litestream %s: %d ERROR lines in %s\n' "$server" "$errors" "$run/logs/litestream-$server.log"
 done
-((failed == 0 && lost == 0 && missing == 0 && gaps == 0 && left_on_a == 0 && b_behind == 0 && acked_in_log == acked_total))
+((failed == 0 && lost == 0 && missing == 0 && gaps == 0 && left_on_a == 0 && b_behind == 0 && replica_differs == 0 && acked_in_log == acked_total))
