@@ -170,6 +170,9 @@ StrictModes no
 UsePAM no
 PidFile $run/ssh/sshd.pid
 Subsystem sftp internal-sftp
+# Litestream opens one SSH connection per database, all at its start: sshd's default
+# (MaxStartups 10:30:100) drops most of 100 concurrent handshakes, and Litestream exits.
+MaxStartups 1000
 EOF
     "$sshd" -D -e -f "$run/ssh/sshd_config" >"$run/logs/sshd.log" 2>&1 &
     pids+=($!)
