@@ -457,4 +457,5 @@ for server in a b; do
     errors=$(grep -c 'level=ERROR' "$run/logs/litestream-$server.log" || true)
     printf 'litestream %s: %d ERROR lines in %s\n' "$server" "$errors" "$run/logs/litestream-$server.log"
 done
+printf 'drill: %d s in all (build, setup, moves, checks)\n' "$SECONDS"
 ((failed == 0 && lost == 0 && missing == 0 && gaps == 0 && doubled == 0 && b_behind == 0 && replica_differs == 0 && acked_in_log == acked_total))
