@@ -356,11 +356,13 @@ fn control(load: &Load) -> Result<(), String> {
                     },
                 }
             }
-            ["moved", id, to] => match drained.remove(*id) {
-                Some(guard) => match guard.moved(to) {
-                    Ok(()) => format!("removed {id}"),
-                    Err(e) => format!("error {id} {e}"),
-                },
+            // On an error the guard stays: the tenant is still fenced here.
+            ["moved", id, to] => match drained.get_mut(*id).map(|guard| guard.moved(to)) {
+                Some(Ok(())) => {
+                    drained.remove(*id);
+                    format!("removed {id}")
+                }
+                Some(Err(e)) => format!("error {id} {e}"),
                 None => format!("error {id} is not drained"),
             },
             ["abort", id] => match drained.remove(*id) {

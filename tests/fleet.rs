@@ -316,7 +316,7 @@ fn a_drained_tenant_is_refused_and_a_moved_one_leaves_a_tombstone() {
     here.get("other").unwrap();
     let last = here.get("acme").unwrap().last_seq().unwrap();
 
-    let drained = here.drain("acme").unwrap();
+    let mut drained = here.drain("acme").unwrap();
     assert_eq!(
         drained.last_seq(),
         last,
@@ -343,6 +343,9 @@ fn a_drained_tenant_is_refused_and_a_moved_one_leaves_a_tombstone() {
     // The quiescent file is complete on its own (closed: no WAL left to replay).
     std::fs::copy(drained.path(), new.path().join("acme.db")).unwrap();
     drained.moved("server-b").unwrap();
+    // Still fenced while the guard lives; the tombstone refuses the id after it.
+    assert!(matches!(here.get("acme").unwrap_err(), Error::InUse { .. }));
+    drop(drained);
 
     let gone = here.get("acme").unwrap_err();
     assert!(

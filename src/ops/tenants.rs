@@ -447,8 +447,8 @@ impl Tenants {
     /// 5 s); then the memory is closed and the tenant's open lock is taken exclusively, so
     /// no other process has it open either. Nothing is written. While the guard lives the
     /// file is quiescent: replicate it, copy it, restore it elsewhere. Then either
-    /// [`Drained::moved`] (the move is done: the local files go, a tombstone stays) or drop
-    /// the guard (the move is abandoned: the tenant is served here again).
+    /// [`Drained::moved`] and drop the guard (the move is done: the local files go, a
+    /// tombstone stays), or just drop it (the move is abandoned: served here again).
     ///
     /// Refused, with nothing changed, with [`Error::NotFound`] for an unknown tenant,
     /// [`Error::InvalidInput`] for a bad id or a symbolic link, and [`Error::InUse`] when
@@ -474,7 +474,7 @@ impl Tenants {
             id: id.to_owned(),
             path,
             last_seq,
-            lock,
+            _lock: lock,
             _fence: fence,
         })
     }
@@ -912,15 +912,17 @@ impl MigrateReport {
 }
 
 /// A tenant drained for a move ([`Tenants::drain`]): refused by [`Tenants::get`] and
-/// locked against every other open until [`Drained::moved`], or until dropped (the move
-/// abandoned, the tenant served here again).
+/// locked against every other open while it lives. Dropped after [`Drained::moved`], the
+/// tombstone refuses the id; dropped without it, the move is abandoned and the tenant is
+/// served here again.
 #[must_use = "dropping the guard serves the tenant here again"]
 pub struct Drained<'a> {
     tenants: &'a Tenants,
     id: String,
     path: PathBuf,
     last_seq: crate::Seq,
-    lock: Option<std::fs::File>,
+    /// The tenant's open lock, held exclusively while the guard lives.
+    _lock: Option<std::fs::File>,
     _fence: Fence<'a>,
 }
 
@@ -954,11 +956,16 @@ impl Drained<'_> {
     /// a stale route is refused, never written to an empty memory;
     /// [`Tenants::drop_tenant`] removes the tombstone (to move the tenant back, put its
     /// file in place and then remove `<id>.db.moved`).
-    pub fn moved(mut self, to: &str) -> Result<()> {
-        write_note(&moved_path(&self.path), to)?;
-        let lock = self.lock.take();
-        if let Err(e) = self.tenants.remove_files(&self.id, &self.path, lock) {
-            let _ = std::fs::remove_file(moved_path(&self.path));
+    ///
+    /// On an error the tenant is as it was (files, no tombstone) and stays fenced and
+    /// locked while the guard lives: call again, or drop the guard to serve it here again.
+    pub fn moved(&mut self, to: &str) -> Result<()> {
+        let tombstone = moved_path(&self.path);
+        write_note(&tombstone, to)?;
+        // The guard keeps its lock: the files move under it (the lock file too, which
+        // this descriptor keeps locked), and come back under it if a rename fails.
+        if let Err(e) = self.tenants.remove_files(&self.id, &self.path, None) {
+            let _ = std::fs::remove_file(&tombstone);
             return Err(e);
         }
         Ok(())
