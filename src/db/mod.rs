@@ -536,7 +536,7 @@ fn open_lock(path: &Path, read_only: bool) -> Result<Option<std::fs::File>> {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse {
             path: path.to_owned(),
-            reason: "it is being dropped or archived".to_owned(),
+            reason: "it is being dropped, archived or drained for a move".to_owned(),
         }),
         Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
             Ok(None)
