@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, IndexWriter};
 
 use super::compaction::{self, Compaction};
@@ -39,6 +40,8 @@ pub(super) struct Follower {
     read_only: bool,
     /// When the index was last checked for damage nobody reported (see [`health`]).
     last_health: Option<Instant>,
+    /// The last round stopped after a full batch: the log may hold more.
+    more: bool,
 }
 
 impl Follower {
@@ -51,7 +54,14 @@ impl Follower {
             applied,
             read_only,
             last_health: None,
+            more: false,
         }
+    }
+
+    /// Whether the last round left changes to apply (it applies one batch, so that one
+    /// memory's catch-up does not hold up the others on the shared workers).
+    pub(super) fn has_more(&self) -> bool {
+        self.more
     }
 
     /// Repairs reported damage, then applies what is new (holding the writer) or reloads
@@ -71,6 +81,9 @@ impl Follower {
         let idle = step.as_ref().is_ok_and(|_| self.applied == before);
         if step.is_err() || (idle && self.health_due()) {
             self.last_health = Some(Instant::now());
+            // The reader reloads manually: this picks up segments tantivy merged in the
+            // background since the last commit (a failure is the health check's to find).
+            let _ = shared.current().reader.reload();
             if let Some(damage) = health(shared, db) {
                 shared.progress.lock().report(damage);
                 shared.wake.notify_all();
@@ -99,6 +112,7 @@ impl Follower {
             return self.follow_other_writer(shared, db, &live);
         };
         let before = self.applied;
+        self.more = false;
         let step = index_new_changes(
             shared,
             &live,
@@ -106,6 +120,7 @@ impl Follower {
             writer,
             &mut self.linker,
             &mut self.applied,
+            &mut self.more,
         );
         let idle = step.is_ok() && self.applied == before;
         self.compaction.tick(&live.index, writer, idle);
@@ -193,7 +208,14 @@ fn health(shared: &Shared, db: &Db) -> Option<Damage> {
 /// tantivy's writer with cairn's merge policy, or `None` while another process holds its
 /// lock.
 pub(super) fn open_writer(index: &Index) -> Option<IndexWriter> {
-    let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP).ok()?;
+    // One indexing thread and one merge thread (tantivy's default is four) per writer:
+    // many memories may hold one each, and their batches are small.
+    let options = IndexWriterOptions::builder()
+        .num_worker_threads(1)
+        .num_merge_threads(1)
+        .memory_budget_per_thread(WRITER_HEAP)
+        .build();
+    let writer: IndexWriter = index.writer_with_options(options).ok()?;
     compaction::set_merge_policy(&writer);
     Some(writer)
 }
@@ -205,81 +227,77 @@ fn index_new_changes(
     writer: &mut IndexWriter,
     linker: &mut Linker,
     applied: &mut i64,
+    more: &mut bool,
 ) -> Result<i64> {
-    loop {
-        if shared.derived.backlogged() {
-            // The file has not taken the rows of the last batches yet: wait for it.
-            return Ok(*applied);
-        }
-        let started = Instant::now();
-        let mut traced = BatchTrace::default();
-        // Changes up to here already have their rows in the file or queued (an index
-        // being rebuilt, or re-applying what a previous holder had not derived).
-        let covered = shared.derived.covered();
-        let batch = db.snapshot(|conn| {
-            let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
-            let touched = indexer::touched(conn, &changes)?;
-            indexer::apply(conn, writer, &shared.fields, &touched)?;
-            // Mention links and vectors are rows of the file: a read-only memory
-            // (indexing into RAM) uses those a writer derived and derives none.
-            let (links, texts) = if db.options().read_only {
-                (Vec::new(), Vec::new())
-            } else {
-                let links = linker
-                    .links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
-                let stale = changes.partition_point(|c| c.seq.get() <= covered);
-                let texts = if stale == 0 {
-                    shared.embedding_texts(conn, &touched)?
-                } else {
-                    shared.embedding_texts(conn, &indexer::touched(conn, &changes[stale..])?)?
-                };
-                (links, texts)
-            };
-            traced = BatchTrace {
-                changes: changes.len(),
-                documents: touched.len(),
-                links: links.len(),
-                vectors: texts.len(),
-                oldest: changes.first().map(|c| c.at),
-            };
-            Ok((changes.last().map(|c| c.seq.get()), Rows::new(links, texts)))
-        });
-        let (last, rows) = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                // Drop what this batch added; the next round starts from `applied` again.
-                writer.rollback()?;
-                return Err(e);
-            }
-        };
-        let Some(last) = last else {
-            return Ok(*applied);
-        };
-        // Queued before the commit, so the derived-rows thread writes them while tantivy
-        // commits; the commit never waits for SQLite's write lock.
-        let derived = shared.derived.queue(rows, last);
-        let committing = Instant::now();
-        let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&payload::encode(last, derived, shared.file_id.as_deref()));
-        commit.commit()?;
-        live.reader.reload()?;
-        traced.emit(last, started, committing);
-        *applied = last;
-        let stop = {
-            // A committed batch is progress: an error of an earlier round is over.
-            let mut progress = shared.progress.lock();
-            progress.advance(last);
-            progress.derived = progress.derived.max(derived);
-            progress.error = None;
-            progress.stop
-        };
-        shared.wake.notify_all();
-        if stop {
-            // Closing: other processes may keep the log growing forever; whoever holds
-            // the index writer next catches up from this commit.
-            return Ok(*applied);
-        }
+    // One batch per round (see `Follower::has_more`).
+    if shared.derived.backlogged() {
+        // The file has not taken the rows of the last batches yet: wait for it.
+        return Ok(*applied);
     }
+    let started = Instant::now();
+    let mut traced = BatchTrace::default();
+    // Changes up to here already have their rows in the file or queued (an index
+    // being rebuilt, or re-applying what a previous holder had not derived).
+    let covered = shared.derived.covered();
+    let batch = db.snapshot(|conn| {
+        let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
+        let touched = indexer::touched(conn, &changes)?;
+        indexer::apply(conn, writer, &shared.fields, &touched)?;
+        // Mention links and vectors are rows of the file: a read-only memory
+        // (indexing into RAM) uses those a writer derived and derives none.
+        let (links, texts) = if db.options().read_only {
+            (Vec::new(), Vec::new())
+        } else {
+            let links = linker
+                .links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
+            let stale = changes.partition_point(|c| c.seq.get() <= covered);
+            let texts = if stale == 0 {
+                shared.embedding_texts(conn, &touched)?
+            } else {
+                shared.embedding_texts(conn, &indexer::touched(conn, &changes[stale..])?)?
+            };
+            (links, texts)
+        };
+        traced = BatchTrace {
+            changes: changes.len(),
+            documents: touched.len(),
+            links: links.len(),
+            vectors: texts.len(),
+            oldest: changes.first().map(|c| c.at),
+        };
+        Ok((changes.last().map(|c| c.seq.get()), Rows::new(links, texts)))
+    });
+    let (last, rows) = match batch {
+        Ok(batch) => batch,
+        Err(e) => {
+            // Drop what this batch added; the next round starts from `applied` again.
+            writer.rollback()?;
+            return Err(e);
+        }
+    };
+    let Some(last) = last else {
+        return Ok(*applied);
+    };
+    *more = traced.changes >= BATCH;
+    // Queued before the commit, so the derived-rows thread writes them while tantivy
+    // commits; the commit never waits for SQLite's write lock.
+    let derived = shared.derived.queue(rows, last);
+    let committing = Instant::now();
+    let mut commit = writer.prepare_commit()?;
+    commit.set_payload(&payload::encode(last, derived, shared.file_id.as_deref()));
+    commit.commit()?;
+    live.reader.reload()?;
+    traced.emit(last, started, committing);
+    *applied = last;
+    {
+        // A committed batch is progress: an error of an earlier round is over.
+        let mut progress = shared.progress.lock();
+        progress.advance(last);
+        progress.derived = progress.derived.max(derived);
+        progress.error = None;
+    }
+    shared.wake.notify_all();
+    Ok(*applied)
 }
 
 /// What one index batch did, for its `debug` event.
