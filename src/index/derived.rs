@@ -126,6 +126,12 @@ impl Derived {
         self.state.lock().covered
     }
 
+    /// Whether every queued row is written and no write runs.
+    pub(super) fn is_idle(&self) -> bool {
+        let state = self.state.lock();
+        state.covered <= state.written && !state.writing && state.queued.is_empty()
+    }
+
     /// Whether so many rows wait that the indexer should not derive more yet.
     pub(super) fn backlogged(&self) -> bool {
         self.state.lock().queued.len() >= MAX_BACKLOG

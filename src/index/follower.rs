@@ -27,6 +27,9 @@ use crate::index::vectors::{self, VectorWrite};
 const BATCH: usize = 20_000;
 /// How often an idle indexer looks for damage nobody reported.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// How long a writer without work is kept (its threads, its lock) before it is given
+/// back.
+const WRITER_IDLE: Duration = Duration::from_secs(2);
 /// Memory budget of tantivy's writer.
 pub(super) const WRITER_HEAP: usize = 50_000_000;
 
@@ -42,6 +45,9 @@ pub(super) struct Follower {
     last_health: Option<Instant>,
     /// The last round stopped after a full batch: the log may hold more.
     more: bool,
+    /// When a round last applied something (or took the writer): the writer is given
+    /// back after [`WRITER_IDLE`] without work.
+    busy_at: Instant,
 }
 
 impl Follower {
@@ -55,6 +61,7 @@ impl Follower {
             read_only,
             last_health: None,
             more: false,
+            busy_at: Instant::now(),
         }
     }
 
@@ -98,9 +105,9 @@ impl Follower {
 
     fn apply_or_follow(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
         let live = shared.current();
-        // A read-only memory writes only an index of its own, in RAM.
-        if self.writer.is_none() && (!self.read_only || shared.in_ram()) {
+        if self.writer.is_none() && self.wants_writer(shared, db, &live)? {
             self.writer = open_writer(&live.index);
+            self.busy_at = Instant::now();
             if self.writer.is_some()
                 && let Err(e) = self.take_over(shared, db, &live)
             {
@@ -123,6 +130,9 @@ impl Follower {
             &mut self.more,
         );
         let idle = step.is_ok() && self.applied == before;
+        if !idle {
+            self.busy_at = Instant::now();
+        }
         self.compaction.tick(&live.index, writer, idle);
         if step.as_ref().is_err_and(|e| !e.is_busy()) {
             // A batch that only found the file busy keeps the writer (and with it the
@@ -131,8 +141,28 @@ impl Follower {
             // worker: later documents would vanish while commits still succeed. A fresh
             // writer starts from the last commit.
             self.writer = None;
+        } else if idle
+            && self.busy_at.elapsed() >= WRITER_IDLE
+            && !self.compaction.is_running()
+            && shared.derived.is_idle()
+        {
+            // An idle memory gives tantivy's writer (and its threads) back; the next
+            // change takes it again. Only once its derived rows are written: another
+            // process may take the writer over now.
+            self.writer = None;
         }
         step
+    }
+
+    /// Whether this round should take tantivy's writer: the log holds changes the index
+    /// does not, or the last holder left changes whose derived rows are not in the file.
+    /// A read-only memory writes only an index of its own, in RAM.
+    fn wants_writer(&self, shared: &Shared, db: &Db, live: &Live) -> Result<bool> {
+        if self.read_only && !shared.in_ram() {
+            return Ok(false);
+        }
+        let last = db.read(change::last_seq)?.get();
+        Ok(last > self.applied || derived_position(db, live)? < self.applied)
     }
 
     /// This process just took tantivy's writer: resume from where the file holds every
