@@ -1,5 +1,6 @@
 //! Derived rows — mention links and embedding vectors — written to the file *after* the
-//! index batch that derived them, by a thread of their own.
+//! index batch that derived them, by turns of their own on the process's shared workers
+//! ([`super::pool::DERIVERS`]).
 //!
 //! An index batch reads its changes in one snapshot, updates tantivy's documents, and
 //! works out the mention links of those changes and the texts to embed. The documents

@@ -1,6 +1,6 @@
-//! The follower: one round of the indexer thread. When this process holds tantivy's
+//! The follower: one indexer round (a turn on the shared workers, [`super::pool`]). When this process holds tantivy's
 //! writer lock it applies new change-log entries in `seq` order and commits them in
-//! batches, handing their mention links and texts to embed to the derived-rows thread
+//! batches, handing their mention links and texts to embed to the derived-rows turns
 //! ([`super::derived`]) without waiting for it; when another process holds it, it
 //! reloads that process's commits and reads how far the derived rows are.
 
@@ -33,7 +33,7 @@ const WRITER_IDLE: Duration = Duration::from_secs(2);
 /// Memory budget of tantivy's writer.
 pub(super) const WRITER_HEAP: usize = 50_000_000;
 
-/// What the indexer thread keeps from one round to the next.
+/// What the indexer keeps from one round to the next.
 pub(super) struct Follower {
     writer: Option<IndexWriter>,
     linker: Linker,
@@ -309,7 +309,7 @@ fn index_new_changes(
         return Ok(*applied);
     };
     *more = traced.changes >= BATCH;
-    // Queued before the commit, so the derived-rows thread writes them while tantivy
+    // Queued before the commit, so a derived-rows turn writes them while tantivy
     // commits; the commit never waits for SQLite's write lock.
     let derived = shared.derived.queue(rows, last);
     let committing = Instant::now();
@@ -384,7 +384,7 @@ impl Shared {
     }
 
     /// Embeds what [`Shared::embedding_texts`] read. Runs outside any snapshot, on the
-    /// derived-rows thread, so a slow model never keeps a reader on the WAL (which would
+    /// derived-rows turn, so a slow model never keeps a reader on the WAL (which would
     /// keep checkpoints from restarting it) nor an index commit waiting, and stops
     /// between batches once `stopped` says so.
     pub(super) fn embed(

@@ -2,23 +2,25 @@
 //!
 //! The SQLite file is the only source of truth. The index lives beside it
 //! (`<file>.index/`, or in RAM for ephemeral memories) and records, as its tantivy commit
-//! payload, the last change-log `seq` it applied and the file it was built from. A
-//! background thread applies new changes in `seq` order and commits in batches; on open
-//! it catches up from the payload, and if the payload is missing or names another schema
-//! it starts over from `seq` 0. A damaged index, or one of another file or history, is
-//! moved aside and rebuilt by the same thread ([`repair`]).
+//! payload, the last change-log `seq` it applied and the file it was built from. Nothing
+//! of it opens with the memory: the first search, `sync`, or indexer turn (after this
+//! process's first write) opens it. Indexer turns on the process's shared workers
+//! ([`pool`]) apply new changes in `seq` order and commit in batches; on open the index
+//! catches up from the payload, and if the payload is missing or names another schema it
+//! starts over from `seq` 0. A damaged index, or one of another file or history, is moved
+//! aside and rebuilt by the same turns ([`repair`]).
 //!
 //! Only one process can hold tantivy's writer lock. The others keep reading: the holder
 //! indexes everybody's changes (they are all in the change log), and the others reload
 //! its commits. The rows the holder derives in the file (mention links, vectors) are
-//! written after the index commit by a thread of their own ([`derived`]), so a commit
+//! written after the index commit by turns of their own ([`derived`]), so a commit
 //! never waits for SQLite's write lock. [`SearchIndex::wait_for`] waits until the changes
 //! a caller names are searchable (and, for `sync`, their derived rows written).
 //!
-//! By role: [`search`] answers queries, [`follower`] is one round of the indexer thread,
-//! [`compaction`] keeps segments few, [`columns`] caches the fast fields hits are read
-//! from, [`payload`] is what a commit records, [`repair`] finds and heals damage. The
-//! thread itself ([`run`]) also runs the file's idle checkpoint, which is the database's
+//! By role: [`search`] answers queries, [`follower`] is one indexer round, [`compaction`]
+//! keeps segments few, [`columns`] caches the fast fields hits are read from, [`payload`]
+//! is what a commit records, [`repair`] finds and heals damage. The indexer turn itself
+//! (`Core::index_turn`) also runs the file's idle checkpoint, which is the database's
 //! business and not the follower's.
 
 pub(crate) mod columns;
@@ -60,8 +62,8 @@ use schema::{Fields, SCHEMA_TAG};
 pub(crate) use search::{Bm25Hit, Census, FieldWeights};
 use vectors::{Embedding, VectorCache};
 
-/// How often the background thread looks for changes of other processes (writes of
-/// this process wake it at once).
+/// How often an open index looks for changes of other processes (writes of this
+/// process queue a turn at once).
 const POLL: Duration = Duration::from_millis(50);
 /// How long [`SearchIndex::wait_for`] keeps waiting while the indexer reports an error.
 const SYNC_ERROR_GRACE: Duration = Duration::from_secs(1);
