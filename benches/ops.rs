@@ -808,7 +808,11 @@ impl Footprint {
 /// The process's threads by name (`/proc/self/task/*/comm`), most frequent first.
 fn thread_names() -> String {
     let mut names: std::collections::BTreeMap<String, usize> = Default::default();
-    for entry in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         *names.entry(comm.trim().to_owned()).or_default() += 1;
     }
@@ -997,7 +1001,10 @@ fn tenants_part(cfg: &Config) {
         .unwrap();
     let ids = tenant_ids(cfg.tenants);
     create_tenants(dir.path(), &ids);
-    summarize(format!("load average before the tenant figures: {}", load_average()));
+    summarize(format!(
+        "load average before the tenant figures: {}",
+        load_average()
+    ));
     cold_opens(dir.path(), &ids, cfg.cold_opens);
     closes(dir.path(), &ids, cfg.cold_opens);
     footprint(dir.path(), &ids);
@@ -1020,7 +1027,10 @@ fn tenants_part(cfg: &Config) {
         round_robin(dir.path(), hot, hot_passes, Touch::Resolve, 1)
     ));
     list_time(&dir.path().join(format!("{}.db", ids[0])), cfg.list_tenants);
-    summarize(format!("load average after the tenant figures: {}", load_average()));
+    summarize(format!(
+        "load average after the tenant figures: {}",
+        load_average()
+    ));
 }
 
 // ----- main -------------------------------------------------------------------------------

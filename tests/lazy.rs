@@ -166,7 +166,10 @@ fn work_left_at_close_is_indexed_by_the_next_open() {
     let memory = Memory::open(&path).unwrap();
     memory.sync().unwrap();
     for round in 0..10 {
-        assert!(searchable(&memory, &format!("Round {round}")), "round {round}");
+        assert!(
+            searchable(&memory, &format!("Round {round}")),
+            "round {round}"
+        );
     }
     let report = memory.verify(cairn::VerifyMode::Full).unwrap();
     assert!(report.is_ok(), "{report:?}");

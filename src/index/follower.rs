@@ -278,8 +278,8 @@ fn index_new_changes(
         let (links, texts) = if db.options().read_only {
             (Vec::new(), Vec::new())
         } else {
-            let links = linker
-                .links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
+            let links =
+                linker.links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
             let stale = changes.partition_point(|c| c.seq.get() <= covered);
             let texts = if stale == 0 {
                 shared.embedding_texts(conn, &touched)?

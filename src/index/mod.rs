@@ -458,15 +458,16 @@ fn open_index(db: &Db, dir: Option<&Path>, deriver: Option<Arc<Slot>>) -> Result
     } else {
         IndexSource::Ram
     };
-    let opened = open_checked(dir, file_id.as_deref(), db, read_only).and_then(
-        |(live, resume_from)| match dir.filter(|_| read_only) {
-            Some(dir) => match unattended_lag(dir, resume_from, db) {
-                Some(reason) => Err(Damage::broken(reason)),
+    let opened =
+        open_checked(dir, file_id.as_deref(), db, read_only).and_then(|(live, resume_from)| {
+            match dir.filter(|_| read_only) {
+                Some(dir) => match unattended_lag(dir, resume_from, db) {
+                    Some(reason) => Err(Damage::broken(reason)),
+                    None => Ok((live, resume_from)),
+                },
                 None => Ok((live, resume_from)),
-            },
-            None => Ok((live, resume_from)),
-        },
-    );
+            }
+        });
     let live = match opened {
         Ok((live, resume_from)) => {
             progress.visible = resume_from;
