@@ -693,6 +693,45 @@ fn bare_opens(ids: &[String], dir: &Path, samples: usize) -> Samples {
     opens
 }
 
+/// The floor of a written touch: a bare rusqlite connection to a tenant's file, one
+/// small write transaction in WAL mode with `synchronous=NORMAL`, then closing it (the
+/// last connection: SQLite checkpoints and deletes the WAL). Scratch copies of the first
+/// tenants, so the tenants stay as they are.
+fn bare_write_cycles(ids: &[String], dir: &Path, samples: usize) -> Samples {
+    let scratch = tempfile::Builder::new()
+        .prefix("ops-bare-")
+        .tempdir_in(bench_dir())
+        .unwrap();
+    let copies: Vec<PathBuf> = ids
+        .iter()
+        .take(50)
+        .map(|id| {
+            let to = scratch.path().join(format!("{id}.db"));
+            std::fs::copy(dir.join(format!("{id}.db")), &to).unwrap();
+            to
+        })
+        .collect();
+    let mut cycles = Samples::default();
+    for k in 0..samples {
+        let start = Instant::now();
+        let conn = Connection::open_with_flags(
+            &copies[k % copies.len()],
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )
+        .unwrap();
+        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('bench', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [k as i64],
+        )
+        .unwrap();
+        drop(conn);
+        cycles.push(start.elapsed());
+    }
+    cycles
+}
+
 /// Cold `get`s: batches of fresh `Tenants` whose cache has room, so every `get` opens a
 /// memory that is not open in this process and none closes another.
 fn cold_opens(dir: &Path, ids: &[String], samples: usize) {
@@ -731,6 +770,11 @@ fn cold_opens(dir: &Path, ids: &[String], samples: usize) {
         bare.describe(),
         get.p(50.0).as_secs_f64() / bare.p(50.0).as_secs_f64(),
         get.p(99.0).as_secs_f64() / bare.p(99.0).as_secs_f64(),
+    ));
+    summarize(format!(
+        "the floor of a written touch: a bare rusqlite open + one INSERT (WAL, NORMAL) + \
+         close, no cairn: {}",
+        bare_write_cycles(ids, dir, samples).describe(),
     ));
 }
 
@@ -805,6 +849,21 @@ impl Footprint {
     }
 }
 
+/// User plus system CPU time of this process so far (`/proc/self/stat`, 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// The process's threads by name (`/proc/self/task/*/comm`), most frequent first.
 fn thread_names() -> String {
     let mut names: std::collections::BTreeMap<String, usize> = Default::default();
@@ -855,10 +914,13 @@ fn footprint(dir: &Path, ids: &[String]) {
         Footprint::now().describe(&base, open),
         thread_names()
     ));
+    let cpu_before = cpu_seconds();
     std::thread::sleep(Duration::from_secs(3));
     summarize(format!(
-        "the same 3 s later (idle): {}",
-        Footprint::now().describe(&base, open)
+        "the same 3 s later (idle): {}; the process used {:.2} s of CPU in those 3 s \
+         (the idle polls of {open} open indexes)",
+        Footprint::now().describe(&base, open),
+        cpu_seconds() - cpu_before,
     ));
     drop(tenants);
     summarize(format!(
