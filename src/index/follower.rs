@@ -48,6 +48,9 @@ pub(super) struct Follower {
     /// When a round last applied something (or took the writer): the writer is given
     /// back after [`WRITER_IDLE`] without work.
     busy_at: Instant,
+    /// The index's `meta.json` (size, mtime) when a round without the writer last
+    /// looked (see [`Follower::nothing_to_follow`]).
+    meta_seen: Option<(u64, std::time::SystemTime)>,
 }
 
 impl Follower {
@@ -62,6 +65,7 @@ impl Follower {
             last_health: None,
             more: false,
             busy_at: Instant::now(),
+            meta_seen: None,
         }
     }
 
@@ -116,6 +120,9 @@ impl Follower {
             }
         }
         let Some(writer) = self.writer.as_mut() else {
+            if self.nothing_to_follow(shared, db)? {
+                return Ok(self.applied);
+            }
             return self.follow_other_writer(shared, db, &live);
         };
         let before = self.applied;
@@ -162,7 +169,28 @@ impl Follower {
             return Ok(false);
         }
         let last = db.read(change::last_seq)?.get();
-        Ok(last > self.applied || derived_position(db, live)? < self.applied)
+        if last > self.applied {
+            return Ok(true);
+        }
+        let derived = shared.progress.lock().derived;
+        Ok(derived < self.applied && derived_position(db, live)? < self.applied)
+    }
+
+    /// Whether a round without the writer can skip reloading: the log is not ahead of
+    /// the index, every change's derived rows are known to be in the file, and the
+    /// index's `meta.json` is as the last round saw it (nobody committed). Keeps the
+    /// poll of an idle open memory at one query and two `stat`s.
+    fn nothing_to_follow(&mut self, shared: &Shared, db: &Db) -> Result<bool> {
+        let seen = shared.dir.as_deref().and_then(|dir| {
+            let meta = std::fs::metadata(dir.join("meta.json")).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        });
+        let unchanged = seen == self.meta_seen;
+        self.meta_seen = seen;
+        if !unchanged || shared.progress.lock().derived < self.applied {
+            return Ok(false);
+        }
+        Ok(db.read(change::last_seq)?.get() <= self.applied)
     }
 
     /// This process just took tantivy's writer: resume from where the file holds every
