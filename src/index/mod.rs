@@ -642,3 +642,25 @@ fn publish(shared: &Shared, step: Result<i64>) {
     }
     shared.wake.notify_all();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn reads_leave_the_index_closed_and_a_write_opens_it_on_a_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = crate::Memory::open(dir.path().join("m.db")).unwrap();
+        memory.stats().unwrap();
+        assert_eq!(memory.resolve("nobody").unwrap(), None);
+        assert!(!memory.search_index().is_open(), "reads opened the index");
+        memory.add_triple(("Ann", "works at", "Acme")).unwrap();
+        // Nobody asks for it: the write's indexer turn opens it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !memory.search_index().is_open() {
+            assert!(Instant::now() < deadline, "the write's turn never came");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        memory.sync().unwrap();
+    }
+}
