@@ -46,8 +46,9 @@
 //!    last handle) after a `resolve`, after an `add_triple`, and after an `add_triple`
 //!    and a read-your-writes search (its index open);
 //!    (c) the process's threads, resident memory and open descriptors with 64 tenants
-//!    open, only read, then also written and searched, then 3 s later, per open memory
-//!    against the process before (and the threads by name);
+//!    open, only read, then also written, searched and synced, then idle 5 s later (and
+//!    the CPU the idle process uses in 3 s), per open memory against the process before
+//!    (and the threads by name);
 //!    (d) all N tenants touched round-robin through one `Tenants` with a cache of 64
 //!    after one untimed pass, a touch being `get` + one `resolve` (a read), `get` + one
 //!    `add_triple` (a write), or `get` + one `search`; for comparison, the first 64
@@ -909,17 +910,24 @@ fn footprint(dir: &Path, ids: &[String]) {
         Touch::AddTriple.run(&memory, 3_000_000 + k);
         Touch::Search.run(&memory, 0);
     }
+    for id in &ids[..open] {
+        tenants.get(id).unwrap().sync().unwrap();
+    }
     summarize(format!(
-        "{open} tenants open, each also written and searched (index open): {} ({})",
+        "{open} tenants open, each also written, searched and synced (index open, \
+         tantivy's writer held): {} ({})",
         Footprint::now().describe(&base, open),
         thread_names()
     ));
+    // Past the writers' idle time (2 s): what open, idle memories cost.
+    std::thread::sleep(Duration::from_secs(5));
     let cpu_before = cpu_seconds();
     std::thread::sleep(Duration::from_secs(3));
     summarize(format!(
-        "the same 3 s later (idle): {}; the process used {:.2} s of CPU in those 3 s \
-         (the idle polls of {open} open indexes)",
+        "the same 5 s later (idle): {} ({}); the process used {:.3} s of CPU in the next \
+         3 s (the idle polls of {open} open indexes)",
         Footprint::now().describe(&base, open),
+        thread_names(),
         cpu_seconds() - cpu_before,
     ));
     drop(tenants);
