@@ -65,6 +65,14 @@ impl Connections {
         }
     }
 
+    /// Keeps `conn`, opened by [`open_connection`] with these options, as this thread's
+    /// connection (thread-local mode; a pool opens its own).
+    pub(crate) fn adopt(&self, conn: Connection) {
+        if let Connections::PerThread { local, .. } = self {
+            let _ = local.get_or(|| conn);
+        }
+    }
+
     /// A connection from the pool that the caller keeps for a while (pool mode only).
     pub(crate) fn checkout(&self) -> Result<Option<Pooled>> {
         match self {
