@@ -36,16 +36,29 @@
 //!    `integrity_check`), then without again. Prints writes/s of each and the ratio of
 //!    writes/s during the backup to the mean of the two windows without.
 //! 4. `tenants`: in a fresh folder, creates N tenant memories (20 triples and 5
-//!    observations each) through `Tenants`, then (a) cold `Tenants::get` of a tenant that
-//!    is not open: each batch of 50 opens uses a fresh `Tenants` whose cache has room, so
-//!    every measured `get` opens the file and its index and none closes another; also
-//!    `get` plus a first `resolve`, and the mean close; (b) all N tenants touched
-//!    round-robin through one `Tenants` with a cache of 64 after one untimed pass, a touch
-//!    being `get` + one `resolve` (a read), or `get` + one `add_triple` (a write); for
-//!    comparison, the first 64 tenants touched the same way (every `get` a cache hit).
-//!    The round-robin runs from 1 thread and from 4 threads sharing the `Tenants`.
-//!    Round-robin over more tenants than an LRU cache holds misses on every touch, so (b)
-//!    is an open plus a close of the least recently used memory per touch.
+//!    observations each) through `Tenants`, then
+//!    (a) cold `Tenants::get` of a tenant that is not open: each batch of 50 opens uses a
+//!    fresh `Tenants` whose cache has room, so every measured `get` opens the file and
+//!    none closes another; also `get` plus a first `resolve`, and the mean close; beside
+//!    it the floor, a bare rusqlite open of a tenant's file plus one query of its schema
+//!    version, and the ratio of the two;
+//!    (b) closing one memory (`Memory::open_with`, one call, then the timed drop of the
+//!    last handle) after a `resolve`, after an `add_triple`, and after an `add_triple`
+//!    and a read-your-writes search (its index open);
+//!    (c) the process's threads, resident memory and open descriptors with 64 tenants
+//!    open, only read, then also written, searched and synced, then idle 5 s later (and
+//!    the CPU the idle process uses in 3 s), per open memory against the process before
+//!    (and the threads by name);
+//!    (d) all N tenants touched round-robin through one `Tenants` with a cache of 64
+//!    after one untimed pass, a touch being `get` + one `resolve` (a read), `get` + one
+//!    `add_triple` (a write), or `get` + one `search`; for comparison, the first 64
+//!    tenants touched the same way (every `get` a cache hit). The round-robin runs from
+//!    1 thread and from 4 threads sharing the `Tenants`. Round-robin over more tenants
+//!    than an LRU cache holds misses on every touch, so (d) is an open plus a close of
+//!    the least recently used memory per touch;
+//!    (e) `Tenants::list` of a directory of 10,000 tenants (hard links to one tenant's
+//!    file, each with a lock file and an index folder).
+//!    The load average is printed before and after.
 //!
 //! Scratch copies and tenant folders are created under `<target>/cairn-bench/` (the
 //! same disk as the dataset, not tmpfs) and deleted afterwards.
@@ -59,7 +72,8 @@
 //! - `CAIRN_BENCH_OPS_WINDOW_SECS=10`: each writer window without a backup;
 //! - `CAIRN_BENCH_OPS_REPS=3`: runs of each `verify` mode;
 //! - `CAIRN_BENCH_TENANTS=1000`, `CAIRN_BENCH_TENANT_PASSES=3` (timed round-robin
-//!   passes), `CAIRN_BENCH_COLD_OPENS=500` (measured cold opens, at least 200 for a p99).
+//!   passes), `CAIRN_BENCH_COLD_OPENS=500` (measured cold opens and closes of each kind,
+//!   at least 200 for a p99), `CAIRN_BENCH_LIST_TENANTS=10000` (tenants for `list`).
 //!
 //! On the 2-core machine of `docs/benchmarks.md`, building the 1 GB dataset took about
 //! 14 minutes (most of it waiting for the search index), and a run on the cached dataset
@@ -76,10 +90,12 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cairn::{BackupReport, Batch, Durability, Memory, Options, Tenants, Unit, VerifyMode};
+use cairn::{
+    BackupReport, Batch, Durability, Memory, Options, SearchOptions, Tenants, Unit, VerifyMode,
+};
 use common::{
-    Samples, bench_dir, copy_memory, dir_size, machine, mib, ms, print_summary,
-    remove_memory_files, summarize, sync_fully, with_suffix,
+    Samples, bench_dir, copy_memory, dir_size, load_average, machine, mib, ms, print_summary,
+    proc_memory, remove_memory_files, summarize, sync_fully, with_suffix,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -137,6 +153,8 @@ struct Config {
     tenants: usize,
     tenant_passes: usize,
     cold_opens: usize,
+    /// Tenants on disk for the `list` measurement.
+    list_tenants: usize,
 }
 
 impl Config {
@@ -150,6 +168,7 @@ impl Config {
             tenants: env_or("CAIRN_BENCH_TENANTS", 1000usize).max(1),
             tenant_passes: env_or("CAIRN_BENCH_TENANT_PASSES", 3usize).max(1),
             cold_opens: env_or("CAIRN_BENCH_COLD_OPENS", 500usize).max(1),
+            list_tenants: env_or("CAIRN_BENCH_LIST_TENANTS", 10_000usize).max(1),
         }
     }
 
@@ -657,9 +676,67 @@ fn create_tenants(dir: &Path, ids: &[String]) {
     ));
 }
 
+/// The floor of a cold open: a bare rusqlite connection to a tenant's file (no cairn
+/// pragmas) and one query of its schema version, then closing it.
+fn bare_opens(ids: &[String], dir: &Path, samples: usize) -> Samples {
+    let mut opens = Samples::default();
+    for k in 0..samples {
+        let path = dir.join(format!("{}.db", ids[k % ids.len()]));
+        let start = Instant::now();
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert!(version > 0);
+        opens.push(start.elapsed());
+        drop(conn);
+    }
+    opens
+}
+
+/// The floor of a written touch: a bare rusqlite connection to a tenant's file, one
+/// small write transaction in WAL mode with `synchronous=NORMAL`, then closing it (the
+/// last connection: SQLite checkpoints and deletes the WAL). Scratch copies of the first
+/// tenants, so the tenants stay as they are.
+fn bare_write_cycles(ids: &[String], dir: &Path, samples: usize) -> Samples {
+    let scratch = tempfile::Builder::new()
+        .prefix("ops-bare-")
+        .tempdir_in(bench_dir())
+        .unwrap();
+    let copies: Vec<PathBuf> = ids
+        .iter()
+        .take(50)
+        .map(|id| {
+            let to = scratch.path().join(format!("{id}.db"));
+            std::fs::copy(dir.join(format!("{id}.db")), &to).unwrap();
+            to
+        })
+        .collect();
+    let mut cycles = Samples::default();
+    for k in 0..samples {
+        let start = Instant::now();
+        let conn = Connection::open_with_flags(
+            &copies[k % copies.len()],
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )
+        .unwrap();
+        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('bench', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [k as i64],
+        )
+        .unwrap();
+        drop(conn);
+        cycles.push(start.elapsed());
+    }
+    cycles
+}
+
 /// Cold `get`s: batches of fresh `Tenants` whose cache has room, so every `get` opens a
 /// memory that is not open in this process and none closes another.
 fn cold_opens(dir: &Path, ids: &[String], samples: usize) {
+    let bare = bare_opens(ids, dir, samples);
     let batch = COLD_BATCH.min(ids.len());
     let (mut get, mut get_and_resolve) = (Samples::default(), Samples::default());
     let (mut closing, mut closed) = (Duration::ZERO, 0usize);
@@ -688,6 +765,205 @@ fn cold_opens(dir: &Path, ids: &[String], samples: usize) {
         get_and_resolve.describe(),
         ms(closing / closed.max(1) as u32),
     ));
+    summarize(format!(
+        "the floor: a bare rusqlite open of a tenant's file + one query (PRAGMA \
+         user_version): {}; cold Tenants::get / bare, p50 {:.2}, p99 {:.2}",
+        bare.describe(),
+        get.p(50.0).as_secs_f64() / bare.p(50.0).as_secs_f64(),
+        get.p(99.0).as_secs_f64() / bare.p(99.0).as_secs_f64(),
+    ));
+    summarize(format!(
+        "the floor of a written touch: a bare rusqlite open + one INSERT (WAL, NORMAL) + \
+         close, no cairn: {}",
+        bare_write_cycles(ids, dir, samples).describe(),
+    ));
+}
+
+/// Closing one memory (dropping its last handle) after a read, after a write, and after
+/// a write and a search (its index open, tantivy's writer held): `samples` of each, each
+/// memory opened with `Memory::open_with` just before.
+fn closes(dir: &Path, ids: &[String], samples: usize) {
+    for (what, touch) in [
+        ("a resolve", Touch::Resolve),
+        ("an add_triple", Touch::AddTriple),
+        ("an add_triple and a read-your-writes search", Touch::Search),
+    ] {
+        let mut close = Samples::default();
+        for k in 0..samples {
+            let path = dir.join(format!("{}.db", ids[k % ids.len()]));
+            let memory = Memory::open_with(&path, options()).expect("open");
+            match touch {
+                Touch::Resolve => Touch::Resolve.run(&memory, 0),
+                Touch::AddTriple => Touch::AddTriple.run(&memory, 1_000_000 + k),
+                Touch::Search => {
+                    Touch::AddTriple.run(&memory, 2_000_000 + k);
+                    let found = memory
+                        .search(
+                            "visitor",
+                            &SearchOptions::new().read_your_writes(true).depth(0),
+                        )
+                        .expect("search");
+                    assert!(!found.is_empty());
+                }
+            }
+            let start = Instant::now();
+            drop(memory);
+            close.push(start.elapsed());
+        }
+        summarize(format!(
+            "close of a memory (its last handle dropped) after {what}: {}",
+            close.describe()
+        ));
+    }
+}
+
+/// Threads, resident memory and open descriptors of this process.
+#[derive(Clone, Copy)]
+struct Footprint {
+    threads: usize,
+    rss: u64,
+    fds: usize,
+}
+
+impl Footprint {
+    fn now() -> Footprint {
+        let count = |dir: &str| std::fs::read_dir(dir).map_or(0, |d| d.count());
+        Footprint {
+            threads: count("/proc/self/task"),
+            rss: proc_memory("self", "VmRSS").unwrap_or(0),
+            fds: count("/proc/self/fd"),
+        }
+    }
+
+    fn describe(&self, base: &Footprint, open: usize) -> String {
+        let per = |now: f64, base: f64| (now - base) / open.max(1) as f64;
+        format!(
+            "{} threads, RSS {}, {} fds; per open memory {:+.2} threads, {:+.0} KiB RSS, \
+             {:+.2} fds",
+            self.threads,
+            mib(self.rss),
+            self.fds,
+            per(self.threads as f64, base.threads as f64),
+            per(self.rss as f64, base.rss as f64) / 1024.0,
+            per(self.fds as f64, base.fds as f64),
+        )
+    }
+}
+
+/// User plus system CPU time of this process so far (`/proc/self/stat`, 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The process's threads by name (`/proc/self/task/*/comm`), most frequent first.
+fn thread_names() -> String {
+    let mut names: std::collections::BTreeMap<String, usize> = Default::default();
+    for entry in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        *names.entry(comm.trim().to_owned()).or_default() += 1;
+    }
+    let mut names: Vec<_> = names.into_iter().collect();
+    names.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    names
+        .iter()
+        .map(|(name, n)| format!("{name} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The process with `TENANT_CACHE` tenants open in one `Tenants`: only read, then each
+/// also written and searched (index open), then the same after 3 s idle.
+fn footprint(dir: &Path, ids: &[String]) {
+    let open = TENANT_CACHE.min(ids.len());
+    let base = Footprint::now();
+    summarize(format!(
+        "process before opening tenants: {} threads, RSS {}, {} fds ({})",
+        base.threads,
+        mib(base.rss),
+        base.fds,
+        thread_names()
+    ));
+    let tenants = Tenants::open_with(dir, options(), TENANT_CACHE).unwrap();
+    for id in &ids[..open] {
+        Touch::Resolve.run(&tenants.get(id).unwrap(), 0);
+    }
+    summarize(format!(
+        "{open} tenants open, each read (resolve): {}",
+        Footprint::now().describe(&base, open)
+    ));
+    for (k, id) in ids[..open].iter().enumerate() {
+        let memory = tenants.get(id).unwrap();
+        Touch::AddTriple.run(&memory, 3_000_000 + k);
+        Touch::Search.run(&memory, 0);
+    }
+    for id in &ids[..open] {
+        tenants.get(id).unwrap().sync().unwrap();
+    }
+    summarize(format!(
+        "{open} tenants open, each also written, searched and synced (index open, \
+         tantivy's writer held): {} ({})",
+        Footprint::now().describe(&base, open),
+        thread_names()
+    ));
+    // Past the writers' idle time (2 s): what open, idle memories cost.
+    std::thread::sleep(Duration::from_secs(5));
+    let cpu_before = cpu_seconds();
+    std::thread::sleep(Duration::from_secs(3));
+    summarize(format!(
+        "the same 5 s later (idle): {} ({}); the process used {:.3} s of CPU in the next \
+         3 s (the idle polls of {open} open indexes)",
+        Footprint::now().describe(&base, open),
+        thread_names(),
+        cpu_seconds() - cpu_before,
+    ));
+    drop(tenants);
+    summarize(format!(
+        "after closing them: {}",
+        Footprint::now().describe(&base, open)
+    ));
+}
+
+/// `Tenants::list` of a directory of `n` tenants: each a hard link to one tenant's file
+/// (so the directory holds `n` real entries without `n` copies), its lock file and an
+/// index folder, as a directory of tenants that were opened has.
+fn list_time(source: &Path, n: usize) {
+    let dir = tempfile::Builder::new()
+        .prefix("ops-list-")
+        .tempdir_in(bench_dir())
+        .unwrap();
+    for id in tenant_ids(n) {
+        let path = dir.path().join(format!("{id}.db"));
+        std::fs::hard_link(source, &path).unwrap();
+        std::fs::write(with_suffix(&path, ".lock"), b"").unwrap();
+        std::fs::create_dir(with_suffix(&path, ".index")).unwrap();
+    }
+    let tenants = Tenants::open(dir.path()).unwrap();
+    let mut times = Samples::default();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let listed = tenants.list().unwrap();
+        times.push(start.elapsed());
+        assert_eq!(listed.len(), n);
+    }
+    summarize(format!(
+        "Tenants::list of {n} tenants on disk ({} directory entries), 5 runs: {}",
+        n * 3,
+        times.describe()
+    ));
 }
 
 /// What one round-robin touch does after `Tenants::get`.
@@ -695,6 +971,7 @@ fn cold_opens(dir: &Path, ids: &[String], samples: usize) {
 enum Touch {
     Resolve,
     AddTriple,
+    Search,
 }
 
 impl Touch {
@@ -709,6 +986,12 @@ impl Touch {
                     .add_triple((visitor.as_str(), "touched", "Member 0"))
                     .expect("add_triple");
             }
+            Touch::Search => {
+                let hits = memory
+                    .search("member project", &SearchOptions::new())
+                    .expect("search");
+                assert!(!hits.is_empty());
+            }
         }
     }
 
@@ -716,6 +999,7 @@ impl Touch {
         match self {
             Touch::Resolve => "get + resolve (a read)",
             Touch::AddTriple => "get + add_triple (a write, new subject per pass)",
+            Touch::Search => "get + search (BM25 and graph, default options)",
         }
     }
 }
@@ -787,9 +1071,15 @@ fn tenants_part(cfg: &Config) {
         .unwrap();
     let ids = tenant_ids(cfg.tenants);
     create_tenants(dir.path(), &ids);
+    summarize(format!(
+        "load average before the tenant figures: {}",
+        load_average()
+    ));
     cold_opens(dir.path(), &ids, cfg.cold_opens);
+    closes(dir.path(), &ids, cfg.cold_opens);
+    footprint(dir.path(), &ids);
     for threads in [1, 4] {
-        for touch in [Touch::Resolve, Touch::AddTriple] {
+        for touch in [Touch::Resolve, Touch::AddTriple, Touch::Search] {
             summarize(round_robin(
                 dir.path(),
                 &ids,
@@ -805,6 +1095,11 @@ fn tenants_part(cfg: &Config) {
     summarize(format!(
         "for comparison, all hits: {}",
         round_robin(dir.path(), hot, hot_passes, Touch::Resolve, 1)
+    ));
+    list_time(&dir.path().join(format!("{}.db", ids[0])), cfg.list_tenants);
+    summarize(format!(
+        "load average after the tenant figures: {}",
+        load_average()
     ));
 }
 

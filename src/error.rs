@@ -112,6 +112,16 @@ pub enum Error {
         /// Where the archive was written.
         archive: PathBuf,
     },
+    /// The tenant was moved to another server (`Tenants::drain`, then `Drained::moved`)
+    /// and its files here removed: a call routed here by a stale route is refused rather
+    /// than starting an empty memory under its id. Send it to `to`.
+    #[error("{path} was moved to {to}; route the tenant's calls there")]
+    Moved {
+        /// The tenant's memory file here (gone).
+        path: PathBuf,
+        /// Where it went, as the drain recorded it (a server name or address).
+        to: String,
+    },
     /// A write was attempted on a memory opened read-only.
     #[error("this memory was opened read-only")]
     ReadOnly,
@@ -422,6 +432,10 @@ impl Error {
             Error::Archived { path, archive } => Error::Archived {
                 path: path.clone(),
                 archive: archive.clone(),
+            },
+            Error::Moved { path, to } => Error::Moved {
+                path: path.clone(),
+                to: to.clone(),
             },
             Error::NewerSchema { found, supported } => Error::NewerSchema {
                 found: *found,

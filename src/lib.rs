@@ -83,8 +83,8 @@ pub use ops::knowledge_graph::{
     KgAdded, KgEntity, KgGraph, KgObservations, KgRelation, KnowledgeGraph, Page,
 };
 pub use ops::tenants::{
-    MAX_TENANT_ID_BYTES, MIGRATE_PROGRESS_FILE, MigrateOptions, MigrateOutcome, MigrateReport,
-    TenantMigration, Tenants,
+    Drained, MAX_TENANT_ID_BYTES, MIGRATE_PROGRESS_FILE, MigrateOptions, MigrateOutcome,
+    MigrateReport, TenantMigration, Tenants,
 };
 pub use ops::verify::{Problem, VerifyMode, VerifyReport};
 pub use retrieve::context::{Context, estimate_tokens};

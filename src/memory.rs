@@ -123,7 +123,7 @@ impl Memory {
     }
 
     fn with_index(db: Arc<Db>, index_dir: Option<&Path>) -> Result<Memory> {
-        let index = SearchIndex::open(Arc::clone(&db), index_dir)?;
+        let index = SearchIndex::new(Arc::clone(&db), index_dir)?;
         db.on_commit(index.waker());
         db.track_seq_with(|conn| Ok(change::last_seq(conn)?.get()));
         Ok(Memory {
@@ -196,7 +196,8 @@ impl Memory {
 
     /// How many handles share this memory (clones, episode handles).
     pub(crate) fn handles(&self) -> usize {
-        // The indexer thread holds the Db too; only handles hold the index.
+        // The index's turns on the shared workers hold the Db too (while they run); only
+        // handles hold the index.
         Arc::strong_count(&self.index)
     }
 

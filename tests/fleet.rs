@@ -305,3 +305,159 @@ fn a_fleet_of_version_1_tenants_migrates_and_resumes() {
         (N - 2, 1, 1)
     );
 }
+
+#[test]
+fn a_drained_tenant_is_refused_and_a_moved_one_leaves_a_tombstone() {
+    let old = tempfile::tempdir().unwrap();
+    let new = tempfile::tempdir().unwrap();
+    let here = Tenants::open(old.path()).unwrap();
+    for i in 0..10 {
+        here.get("acme")
+            .unwrap()
+            .add_triple((format!("P{i}").as_str(), "knows", "Q"))
+            .unwrap();
+    }
+    here.get("other").unwrap();
+    let last = here.get("acme").unwrap().last_seq().unwrap();
+
+    let mut drained = here.drain("acme").unwrap();
+    assert_eq!(
+        drained.last_seq(),
+        last,
+        "the high-water mark is the log's end"
+    );
+    // Refused in this process (typed, retryable elsewhere) and in any other open.
+    let refused = here.get("acme").unwrap_err();
+    assert!(
+        matches!(&refused, Error::InUse { reason, .. } if reason.contains("drained")),
+        "{refused}"
+    );
+    let elsewhere = Memory::open(drained.path()).unwrap_err();
+    assert!(matches!(elsewhere, Error::InUse { .. }), "{elsewhere}");
+    assert!(matches!(
+        here.drain("acme").unwrap_err(),
+        Error::InUse { .. }
+    ));
+    // Other tenants are served meanwhile.
+    here.get("other")
+        .unwrap()
+        .add_triple(("X", "r", "Y"))
+        .unwrap();
+
+    // The quiescent file is complete on its own (closed: no WAL left to replay).
+    std::fs::copy(drained.path(), new.path().join("acme.db")).unwrap();
+    drained.moved("server-b").unwrap();
+    // Still fenced while the guard lives; the tombstone refuses the id after it.
+    assert!(matches!(here.get("acme").unwrap_err(), Error::InUse { .. }));
+    drop(drained);
+
+    let gone = here.get("acme").unwrap_err();
+    assert!(
+        matches!(&gone, Error::Moved { to, .. } if to == "server-b"),
+        "{gone}"
+    );
+    assert_eq!(here.list().unwrap(), ["other"]);
+    assert_eq!(
+        names(old.path())
+            .iter()
+            .filter(|n| n.starts_with("acme."))
+            .collect::<Vec<_>>(),
+        ["acme.db.moved"],
+        "only the tombstone is left"
+    );
+    let there = Tenants::open(new.path()).unwrap();
+    let moved = there.get("acme").unwrap();
+    assert_eq!(moved.last_seq().unwrap(), last);
+    assert_eq!(subjects(&moved, 20), (0..10).collect::<Vec<_>>());
+    // Dropping the id frees it.
+    assert!(here.drop_tenant("acme").unwrap());
+    assert!(names(old.path()).iter().all(|n| !n.starts_with("acme.")));
+}
+
+#[test]
+fn a_writer_during_a_drain_is_refused_never_lost_and_an_abandoned_drain_serves_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = Arc::new(Tenants::open(dir.path()).unwrap());
+    tenants.get("run").unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (tenants, started) = (tenants.clone(), started.clone());
+        std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                match tenants
+                    .get("run")
+                    .and_then(|m| m.add_triple((format!("P{i}").as_str(), "knows", "Q")))
+                {
+                    Ok(_) => acknowledged.push(i),
+                    Err(e) => return (acknowledged, e),
+                }
+                if i == 50 {
+                    started.store(true, Ordering::SeqCst);
+                }
+            }
+            unreachable!()
+        })
+    };
+    while !started.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let drained = tenants.drain("run").unwrap();
+    let (acknowledged, refusal) = writer.join().unwrap();
+    assert!(matches!(refusal, Error::InUse { .. }), "{refusal}");
+    assert!(acknowledged.len() > 50);
+    let high_water = drained.last_seq();
+    // Abandoned: the tenant is served again, with every acknowledged write and only those.
+    drop(drained);
+    let memory = tenants.get("run").unwrap();
+    let highest = *acknowledged.last().unwrap();
+    assert_eq!(subjects(&memory, highest + 10), acknowledged);
+    assert_eq!(memory.last_seq().unwrap(), high_water);
+}
+
+#[test]
+fn a_drain_is_refused_for_an_unknown_tenant_or_one_open_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = Tenants::open(dir.path()).unwrap();
+    assert!(tenants.drain("nobody").unwrap_err().is_not_found());
+    assert!(tenants.drain("../etc").unwrap_err().is_invalid_input());
+    tenants
+        .get("acme")
+        .unwrap()
+        .add_triple(("A", "r", "B"))
+        .unwrap();
+    let elsewhere = Memory::open(tenants.path("acme").unwrap()).unwrap();
+    let err = tenants.drain("acme").unwrap_err();
+    assert!(matches!(err, Error::InUse { .. }), "{err}");
+    // Nothing changed: the other open writes, and the tenant is served again.
+    elsewhere.add_triple(("C", "r", "D")).unwrap();
+    drop(elsewhere);
+    assert_eq!(tenants.get("acme").unwrap().stats().unwrap().relations, 2);
+    assert!(names(dir.path()).iter().all(|n| !n.ends_with(".moved")));
+}
+
+#[test]
+fn get_existing_never_creates_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = Tenants::open(dir.path()).unwrap();
+    let err = tenants.get_existing("acme").unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(names(dir.path()).is_empty(), "nothing written");
+    tenants
+        .get("acme")
+        .unwrap()
+        .add_triple(("A", "r", "B"))
+        .unwrap();
+    assert_eq!(
+        tenants
+            .get_existing("acme")
+            .unwrap()
+            .stats()
+            .unwrap()
+            .relations,
+        1
+    );
+    tenants.drain("acme").unwrap().moved("server-b").unwrap();
+    let moved = tenants.get_existing("acme").unwrap_err();
+    assert!(matches!(moved, Error::Moved { .. }), "{moved}");
+}

@@ -698,6 +698,9 @@ fn stats(store: &Store, json: bool) -> Result<(), Failure> {
     struct Out {
         #[serde(flatten)]
         rows: Stats,
+        /// The change log's last position: the memory's high-water mark (a copy that
+        /// holds every acknowledged write has reached it; `docs/scale-out.md`).
+        last_seq: i64,
         wal: WalStatus,
         embedder: Option<&'static EmbedderView>,
         /// Where searches read the index from: `folder`, or `rebuilt: why` (a read-only
@@ -713,6 +716,7 @@ fn stats(store: &Store, json: bool) -> Result<(), Failure> {
         },
         read_only: memory.is_read_only(),
         rows: memory.stats()?,
+        last_seq: memory.last_seq()?.get(),
         wal: memory.wal_status(),
         embedder: embedder(),
     };
@@ -720,7 +724,8 @@ fn stats(store: &Store, json: bool) -> Result<(), Failure> {
         let s = &o.rows;
         format!(
             "entities      {}\naliases       {}\nrelations     {}\nobservations  {}\n\
-             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}\n{}\n\
+             documents     {}\nchunks        {}\nepisodes      {}\nchanges       {}\n\
+             last seq      {}\n{}\n\
              embedder      {}\nindex         {}{}",
             s.entities,
             s.aliases,
@@ -730,6 +735,7 @@ fn stats(store: &Store, json: bool) -> Result<(), Failure> {
             s.chunks,
             s.episodes,
             s.changes,
+            o.last_seq,
             wal_text(&o.wal),
             embedder_text(o.embedder),
             o.index,

@@ -74,8 +74,11 @@ impl From<cairn::Error> for Failure {
         }
         // A name that belongs to another entity is the caller's input too (merge them).
         let taken = matches!(e, cairn::Error::AliasTaken { .. });
-        // An archived tenant is gone from the store (its archive is named in the message).
-        let archived = matches!(e, cairn::Error::Archived { .. });
+        // An archived or moved tenant is gone from this store (the message names where).
+        let archived = matches!(
+            e,
+            cairn::Error::Archived { .. } | cairn::Error::Moved { .. }
+        );
         // A wrong, missing or unneeded key is the caller's input as well.
         let code = if e.is_invalid_input() || taken || e.is_key_error() {
             EXIT_BAD_INPUT

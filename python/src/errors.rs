@@ -23,6 +23,7 @@ struct Classes {
     file: PyOnceLock<Py<PyType>>,
     in_use: PyOnceLock<Py<PyType>>,
     archived: PyOnceLock<Py<PyType>>,
+    moved: PyOnceLock<Py<PyType>>,
     embedder_mismatch: PyOnceLock<Py<PyType>>,
     model: PyOnceLock<Py<PyType>>,
 }
@@ -40,6 +41,7 @@ static CLASSES: Classes = Classes {
     file: PyOnceLock::new(),
     in_use: PyOnceLock::new(),
     archived: PyOnceLock::new(),
+    moved: PyOnceLock::new(),
     embedder_mismatch: PyOnceLock::new(),
     model: PyOnceLock::new(),
 };
@@ -99,6 +101,7 @@ fn build(py: Python<'_>, error: &cairn::Error) -> PyResult<PyErr> {
         | E::NeedsMigration { .. } => (&c.file, "FileError"),
         E::InUse { .. } => (&c.in_use, "InUseError"),
         E::Archived { .. } => (&c.archived, "ArchivedError"),
+        E::Moved { .. } => (&c.moved, "MovedError"),
         E::EmbedderMismatch { .. } => (&c.embedder_mismatch, "EmbedderMismatchError"),
         E::Model { .. } | E::Inference(_) => (&c.model, "ModelError"),
         // A shared commit that failed for a reason only the first writer saw in full is
@@ -163,6 +166,10 @@ fn set_details(exception: &Bound<'_, PyAny>, error: &cairn::Error) -> PyResult<(
         E::Archived { path, archive } => {
             exception.setattr("path", path.to_string_lossy())?;
             exception.setattr("archive", archive.to_string_lossy())?;
+        }
+        E::Moved { path, to } => {
+            exception.setattr("path", path.to_string_lossy())?;
+            exception.setattr("to", to)?;
         }
         E::NotADatabase { path } | E::ForeignDatabase { path, .. } | E::Model { path, .. } => {
             exception.setattr("path", path.to_string_lossy())?

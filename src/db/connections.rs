@@ -64,6 +64,14 @@ impl Connections {
         }
     }
 
+    /// Keeps `conn`, opened by [`open_connection`] with these options, as this thread's
+    /// connection (thread-local mode; a pool opens its own).
+    pub(crate) fn adopt(&self, conn: Connection) {
+        if let Connections::PerThread { local, .. } = self {
+            let _ = local.get_or(|| conn);
+        }
+    }
+
     /// The connection an outermost write pins for its duration: one from the pool in
     /// pool mode; for an encrypted memory with thread-local connections, its one writer
     /// connection. SQLite drops a connection's whole page cache when another connection
@@ -141,6 +149,12 @@ pub(crate) fn init_connection(conn: &Connection, options: &Options) -> rusqlite:
     if let Some(key) = &options.file_key {
         apply_key(conn, key)?;
     }
+    apply_pragmas(conn, options)
+}
+
+/// The pragmas of [`init_connection`] without the key: what an open connection is given
+/// again when its settings change (keying twice would reset SQLCipher's key material).
+pub(crate) fn apply_pragmas(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
     conn.busy_timeout(options.busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(options.statement_cache);
     conn.pragma_update(None, "foreign_keys", true)?;

@@ -94,7 +94,8 @@ impl Db {
             }
         }
         let open_lock = open_lock(path, options.read_only)?;
-        let policy = match prepare_file_within_budget(path, &mut options) {
+        let assumed = options.policy();
+        let (policy, setup) = match prepare_file_within_budget(path, &mut options) {
             // No `-shm` can be made here (a read-only folder or mount): with an empty WAL
             // there is nothing SQLite needs one for.
             Err(e)
@@ -110,8 +111,17 @@ impl Db {
         }
         .map_err(|e| open_error(not_a_database(e, path, &options), path, &options))?;
         options.checkpoint_policy = Some(policy);
+        if policy != assumed {
+            // Its pragmas depend on the policy, which the file only now told.
+            connections::apply_pragmas(&setup, &options)?;
+        }
+        let connections = Connections::new(path, &options)?;
+        // The setup connection becomes this thread's: a cold open opens the file once,
+        // and no close of a last connection (a checkpoint, the WAL deleted and made
+        // again) happens in between.
+        connections.adopt(setup);
         Ok(Db {
-            connections: Connections::new(path, &options)?,
+            connections,
             lock: WriteLock::default(),
             queue: group::Queue::default(),
             checkpoints: Checkpointer::new(
@@ -446,14 +456,15 @@ fn ignore_missing(result: std::io::Result<()>) -> Result<()> {
     }
 }
 
-/// Checks and migrates the file on one short-lived connection, turns on WAL, and
-/// settles the checkpoint policy.
 /// [`prepare_file`], retried with backoff while SQLite reports the file busy, for at most
 /// the busy budget. Many processes opening a brand-new file at once contend for it in
 /// ways SQLite's busy handler does not cover (the switch to WAL, a migration racing a
 /// reader of the still rollback-journaled file): without the retry a few of them failed
 /// at once with `Busy` after waiting 0 ns. Every step is idempotent, so a retry is safe.
-fn prepare_file_within_budget(path: &Path, options: &mut Options) -> Result<CheckpointPolicy> {
+fn prepare_file_within_budget(
+    path: &Path,
+    options: &mut Options,
+) -> Result<(CheckpointPolicy, Connection)> {
     let start = std::time::Instant::now();
     let mut backoff = Duration::from_millis(1);
     loop {
@@ -475,7 +486,9 @@ fn prepare_file_within_budget(path: &Path, options: &mut Options) -> Result<Chec
     }
 }
 
-fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
+/// Checks and migrates the file on one connection, turns on WAL, and settles the
+/// checkpoint policy; returns the connection, which the open keeps.
+fn prepare_file(path: &Path, options: &Options) -> Result<(CheckpointPolicy, Connection)> {
     let setup = connections::open_connection(path, options)?;
     migrate::prepare(&setup, path, options.read_only)?;
     if !options.read_only {
@@ -489,7 +502,7 @@ fn prepare_file(path: &Path, options: &Options) -> Result<CheckpointPolicy> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         policy == CheckpointPolicy::Replicated,
     )?;
-    Ok(policy)
+    Ok((policy, setup))
 }
 
 /// True for SQLite's `SQLITE_NOTADB`: the header (or, encrypted, page 1) does not read.
@@ -586,7 +599,7 @@ fn open_lock(path: &Path, read_only: bool) -> Result<Option<std::fs::File>> {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse {
             path: path.to_owned(),
-            reason: "it is being dropped or archived".to_owned(),
+            reason: "it is being dropped, archived or drained for a move".to_owned(),
         }),
         Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
             Ok(None)

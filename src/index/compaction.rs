@@ -44,6 +44,11 @@ pub(crate) struct Compaction {
 }
 
 impl Compaction {
+    /// Whether a merge it started is still running.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
     /// Called after each indexer round that holds the writer; `idle`: the round applied
     /// nothing.
     pub(crate) fn tick(&mut self, index: &Index, writer: &mut IndexWriter, idle: bool) {

@@ -1,5 +1,6 @@
 //! Derived rows — mention links and embedding vectors — written to the file *after* the
-//! index batch that derived them, by a thread of their own.
+//! index batch that derived them, by turns of their own on the process's shared workers
+//! ([`super::pool::DERIVERS`]).
 //!
 //! An index batch reads its changes in one snapshot, updates tantivy's documents, and
 //! works out the mention links of those changes and the texts to embed. The documents
@@ -7,8 +8,8 @@
 //! Under steady load from other processes SQLite's write lock can be seconds away (new
 //! writers arriving all the time, the WAL limit's checkpoints), and an index commit that
 //! waited for it kept every search that reads its writes waiting too. So a batch only
-//! queues its rows here and commits at once; this thread embeds the texts and writes the
-//! rows, retrying until it gets the lock, and records in the same transaction how far the
+//! queues its rows here and commits at once; a derived-rows turn embeds the texts and
+//! writes the rows, retrying until it gets the lock, and records in the same transaction how far the
 //! rows go (`meta` key `derived_through`).
 //!
 //! That position is what makes queued rows safe to lose (a crash, a close that could not
@@ -21,16 +22,18 @@
 //!
 //! What readers see meanwhile: a change is searchable once its index commit lands (what
 //! read-your-writes waits for); the graph step's mention links and the vector channel
-//! see its derived rows once this thread wrote them, normally a few milliseconds later;
+//! see its derived rows once a turn wrote them, normally a few milliseconds later;
 //! [`crate::Memory::sync`] waits for both.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::Shared;
 use super::linker::Link;
+use super::pool::{Next, Slot};
 use crate::db::Db;
 use crate::error::Result;
 use crate::graph::mention;
@@ -90,11 +93,12 @@ impl Rows {
     }
 }
 
-/// The queue between the indexer thread and the derived-rows thread.
+/// The queue between the indexer's turns and the derived-rows turns.
 #[derive(Default)]
 pub(super) struct Derived {
     state: Mutex<State>,
-    wake: Condvar,
+    /// Where the derived-rows turns run (`None`: a read-only memory, or a unit test).
+    slot: Option<Arc<Slot>>,
 }
 
 #[derive(Default)]
@@ -106,16 +110,27 @@ struct State {
     written: i64,
     /// A write is running, with rows taken from `queued`.
     writing: bool,
-    /// Set when the memory closes: what is still queued by then is written before this
-    /// deadline or left to the next holder of the index writer.
-    closing: Option<Instant>,
 }
 
 impl Derived {
+    /// The queue of a memory whose derived-rows turns run on `slot`.
+    pub(super) fn new(slot: Option<Arc<Slot>>) -> Derived {
+        Derived {
+            state: Mutex::default(),
+            slot,
+        }
+    }
+
     /// Up to where the rows of every change are written or queued: a batch derives the
     /// rows of the changes beyond it only.
     pub(super) fn covered(&self) -> i64 {
         self.state.lock().covered
+    }
+
+    /// Whether every queued row is written and no write runs.
+    pub(super) fn is_idle(&self) -> bool {
+        let state = self.state.lock();
+        state.covered <= state.written && !state.writing && state.queued.is_empty()
     }
 
     /// Whether so many rows wait that the indexer should not derive more yet.
@@ -133,11 +148,15 @@ impl Derived {
         state.covered = state.covered.max(through);
         if rows.is_empty() && caught_up {
             state.written = state.covered;
-        } else {
-            state.queued.append(rows);
-            self.wake.notify_all();
+            return state.written;
         }
-        state.written
+        state.queued.append(rows);
+        let written = state.written;
+        drop(state);
+        if let Some(slot) = &self.slot {
+            slot.nudge();
+        }
+        written
     }
 
     /// This process took the index writer over at a position whose derived rows are in
@@ -148,74 +167,67 @@ impl Derived {
         state.written = state.written.max(from);
     }
 
-    /// Asks the thread to write what is queued within [`CLOSE_BUDGET`] and stop.
-    pub(super) fn close(&self) {
-        self.state.lock().closing = Some(Instant::now() + CLOSE_BUDGET);
-        self.wake.notify_all();
+    /// Takes what is queued for a write, with the position it brings the file to; `None`
+    /// when nothing waits or a write is running.
+    fn take(&self) -> Option<(Rows, i64)> {
+        let mut state = self.state.lock();
+        if state.covered <= state.written || state.writing {
+            return None;
+        }
+        state.writing = true;
+        Some((std::mem::take(&mut state.queued), state.covered))
     }
 }
 
-/// The derived-rows thread: writes whatever is queued, all of it in one transaction,
-/// until the memory closes.
-pub(super) fn run(shared: &Shared, db: &Db) {
+/// One derived-rows turn: writes whatever is queued, all of it in one transaction.
+pub(super) fn turn(shared: &Shared, db: &Db) -> Next {
     let derived = &shared.derived;
-    loop {
-        let (rows, through, closing) = {
-            let mut state = derived.state.lock();
-            loop {
-                if state.covered > state.written && !state.writing {
-                    break;
-                }
-                if state.closing.is_some() {
-                    return;
-                }
-                derived.wake.wait(&mut state);
-            }
-            state.writing = true;
-            (
-                std::mem::take(&mut state.queued),
-                state.covered,
-                state.closing,
-            )
-        };
-        let mut rows = rows;
-        let outcome = write(shared, db, &mut rows, through, closing);
-        let mut state = derived.state.lock();
-        state.writing = false;
-        match outcome {
-            Ok(()) => {
-                state.written = state.written.max(through);
-                let written = state.written;
-                drop(state);
-                let mut progress = shared.progress.lock();
-                progress.derived = progress.derived.max(written);
-                progress.derived_error = None;
-                drop(progress);
+    let Some((mut rows, through)) = derived.take() else {
+        return Next::Idle;
+    };
+    let outcome = write(shared, db, &mut rows, through, None);
+    let mut state = derived.state.lock();
+    state.writing = false;
+    match outcome {
+        Ok(()) => {
+            state.written = state.written.max(through);
+            let (written, more) = (state.written, state.covered > state.written);
+            drop(state);
+            let mut progress = shared.progress.lock();
+            progress.derived = progress.derived.max(written);
+            progress.derived_error = None;
+            drop(progress);
+            shared.wake.notify_all();
+            if more { Next::Now } else { Next::Idle }
+        }
+        Err(e) => {
+            // Put back in front of what was queued meanwhile: order matters for vectors.
+            let newer = std::mem::take(&mut state.queued);
+            rows.append(newer);
+            state.queued = rows;
+            drop(state);
+            if e.is_busy() {
+                tracing::debug!(target: "cairn::index", through, "derived rows wait for the write lock");
+                Next::Now
+            } else {
+                tracing::warn!(target: "cairn::index", error = %e, "writing derived rows failed; retrying");
+                shared.progress.lock().derived_error = Some(e.to_string());
                 shared.wake.notify_all();
-            }
-            Err(e) => {
-                if state
-                    .closing
-                    .is_some_and(|deadline| Instant::now() >= deadline)
-                {
-                    tracing::debug!(target: "cairn::index", error = %e, through, "closing: derived rows left to the next holder of the index");
-                    return;
-                }
-                // Put back in front of what was queued meanwhile: order matters for vectors.
-                let newer = std::mem::take(&mut state.queued);
-                rows.append(newer);
-                state.queued = rows;
-                drop(state);
-                if e.is_busy() {
-                    tracing::debug!(target: "cairn::index", through, "derived rows wait for the write lock");
-                } else {
-                    tracing::warn!(target: "cairn::index", error = %e, "writing derived rows failed; retrying");
-                    shared.progress.lock().derived_error = Some(e.to_string());
-                    shared.wake.notify_all();
-                    std::thread::sleep(AFTER_ERROR);
-                }
+                Next::After(AFTER_ERROR)
             }
         }
+    }
+}
+
+/// The memory closes (no turn runs any more): what is still queued is written within
+/// [`CLOSE_BUDGET`], or left to the next holder of the index writer.
+pub(super) fn finish(shared: &Shared, db: &Db) {
+    let Some((mut rows, through)) = shared.derived.take() else {
+        return;
+    };
+    let deadline = Instant::now() + CLOSE_BUDGET;
+    if let Err(e) = write(shared, db, &mut rows, through, Some(deadline)) {
+        tracing::debug!(target: "cairn::index", error = %e, through, "closing: derived rows left to the next holder of the index");
     }
 }
 

@@ -1,12 +1,13 @@
-//! The follower: one round of the indexer thread. When this process holds tantivy's
+//! The follower: one indexer round (a turn on the shared workers, [`super::pool`]). When this process holds tantivy's
 //! writer lock it applies new change-log entries in `seq` order and commits them in
-//! batches, handing their mention links and texts to embed to the derived-rows thread
+//! batches, handing their mention links and texts to embed to the derived-rows turns
 //! ([`super::derived`]) without waiting for it; when another process holds it, it
 //! reloads that process's commits and reads how far the derived rows are.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, IndexWriter};
 
 use super::compaction::{self, Compaction};
@@ -26,10 +27,13 @@ use crate::index::vectors::{self, VectorWrite};
 const BATCH: usize = 20_000;
 /// How often an idle indexer looks for damage nobody reported.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// How long a writer without work is kept (its threads, its lock) before it is given
+/// back.
+const WRITER_IDLE: Duration = Duration::from_secs(2);
 /// Memory budget of tantivy's writer.
 pub(super) const WRITER_HEAP: usize = 50_000_000;
 
-/// What the indexer thread keeps from one round to the next.
+/// What the indexer keeps from one round to the next.
 pub(super) struct Follower {
     writer: Option<IndexWriter>,
     linker: Linker,
@@ -39,6 +43,14 @@ pub(super) struct Follower {
     read_only: bool,
     /// When the index was last checked for damage nobody reported (see [`health`]).
     last_health: Option<Instant>,
+    /// The last round stopped after a full batch: the log may hold more.
+    more: bool,
+    /// When a round last applied something (or took the writer): the writer is given
+    /// back after [`WRITER_IDLE`] without work.
+    busy_at: Instant,
+    /// The index's `meta.json` (size, mtime) when a round without the writer last
+    /// looked (see [`Follower::nothing_to_follow`]).
+    meta_seen: Option<(u64, std::time::SystemTime)>,
 }
 
 impl Follower {
@@ -51,7 +63,16 @@ impl Follower {
             applied,
             read_only,
             last_health: None,
+            more: false,
+            busy_at: Instant::now(),
+            meta_seen: None,
         }
+    }
+
+    /// Whether the last round left changes to apply (it applies one batch, so that one
+    /// memory's catch-up does not hold up the others on the shared workers).
+    pub(super) fn has_more(&self) -> bool {
+        self.more
     }
 
     /// Repairs reported damage, then applies what is new (holding the writer) or reloads
@@ -71,6 +92,9 @@ impl Follower {
         let idle = step.as_ref().is_ok_and(|_| self.applied == before);
         if step.is_err() || (idle && self.health_due()) {
             self.last_health = Some(Instant::now());
+            // The reader reloads manually: this picks up segments tantivy merged in the
+            // background since the last commit (a failure is the health check's to find).
+            let _ = shared.current().reader.reload();
             if let Some(damage) = health(shared, db) {
                 shared.progress.lock().report(damage);
                 shared.wake.notify_all();
@@ -85,9 +109,9 @@ impl Follower {
 
     fn apply_or_follow(&mut self, shared: &Shared, db: &Db) -> Result<i64> {
         let live = shared.current();
-        // A read-only memory writes only an index of its own, in RAM.
-        if self.writer.is_none() && (!self.read_only || shared.in_ram()) {
+        if self.writer.is_none() && self.wants_writer(shared, db, &live)? {
             self.writer = open_writer(&live.index);
+            self.busy_at = Instant::now();
             if self.writer.is_some()
                 && let Err(e) = self.take_over(shared, db, &live)
             {
@@ -96,9 +120,13 @@ impl Follower {
             }
         }
         let Some(writer) = self.writer.as_mut() else {
+            if self.nothing_to_follow(shared, db)? {
+                return Ok(self.applied);
+            }
             return self.follow_other_writer(shared, db, &live);
         };
         let before = self.applied;
+        self.more = false;
         let step = index_new_changes(
             shared,
             &live,
@@ -106,8 +134,12 @@ impl Follower {
             writer,
             &mut self.linker,
             &mut self.applied,
+            &mut self.more,
         );
         let idle = step.is_ok() && self.applied == before;
+        if !idle {
+            self.busy_at = Instant::now();
+        }
         self.compaction.tick(&live.index, writer, idle);
         if step.as_ref().is_err_and(|e| !e.is_busy()) {
             // A batch that only found the file busy keeps the writer (and with it the
@@ -116,8 +148,49 @@ impl Follower {
             // worker: later documents would vanish while commits still succeed. A fresh
             // writer starts from the last commit.
             self.writer = None;
+        } else if idle
+            && self.busy_at.elapsed() >= WRITER_IDLE
+            && !self.compaction.is_running()
+            && shared.derived.is_idle()
+        {
+            // An idle memory gives tantivy's writer (and its threads) back; the next
+            // change takes it again. Only once its derived rows are written: another
+            // process may take the writer over now.
+            self.writer = None;
         }
         step
+    }
+
+    /// Whether this round should take tantivy's writer: the log holds changes the index
+    /// does not, or the last holder left changes whose derived rows are not in the file.
+    /// A read-only memory writes only an index of its own, in RAM.
+    fn wants_writer(&self, shared: &Shared, db: &Db, live: &Live) -> Result<bool> {
+        if self.read_only && !shared.in_ram() {
+            return Ok(false);
+        }
+        let last = db.read(change::last_seq)?.get();
+        if last > self.applied {
+            return Ok(true);
+        }
+        let derived = shared.progress.lock().derived;
+        Ok(derived < self.applied && derived_position(db, live)? < self.applied)
+    }
+
+    /// Whether a round without the writer can skip reloading: the log is not ahead of
+    /// the index, every change's derived rows are known to be in the file, and the
+    /// index's `meta.json` is as the last round saw it (nobody committed). Keeps the
+    /// poll of an idle open memory at one query and two `stat`s.
+    fn nothing_to_follow(&mut self, shared: &Shared, db: &Db) -> Result<bool> {
+        let seen = shared.dir.as_deref().and_then(|dir| {
+            let meta = std::fs::metadata(dir.join("meta.json")).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        });
+        let unchanged = seen == self.meta_seen;
+        self.meta_seen = seen;
+        if !unchanged || shared.progress.lock().derived < self.applied {
+            return Ok(false);
+        }
+        Ok(db.read(change::last_seq)?.get() <= self.applied)
     }
 
     /// This process just took tantivy's writer: resume from where the file holds every
@@ -193,7 +266,14 @@ fn health(shared: &Shared, db: &Db) -> Option<Damage> {
 /// tantivy's writer with cairn's merge policy, or `None` while another process holds its
 /// lock.
 pub(super) fn open_writer(index: &Index) -> Option<IndexWriter> {
-    let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP).ok()?;
+    // One indexing thread and one merge thread (tantivy's default is four) per writer:
+    // many memories may hold one each, and their batches are small.
+    let options = IndexWriterOptions::builder()
+        .num_worker_threads(1)
+        .num_merge_threads(1)
+        .memory_budget_per_thread(WRITER_HEAP)
+        .build();
+    let writer: IndexWriter = index.writer_with_options(options).ok()?;
     compaction::set_merge_policy(&writer);
     Some(writer)
 }
@@ -205,81 +285,77 @@ fn index_new_changes(
     writer: &mut IndexWriter,
     linker: &mut Linker,
     applied: &mut i64,
+    more: &mut bool,
 ) -> Result<i64> {
-    loop {
-        if shared.derived.backlogged() {
-            // The file has not taken the rows of the last batches yet: wait for it.
-            return Ok(*applied);
-        }
-        let started = Instant::now();
-        let mut traced = BatchTrace::default();
-        // Changes up to here already have their rows in the file or queued (an index
-        // being rebuilt, or re-applying what a previous holder had not derived).
-        let covered = shared.derived.covered();
-        let batch = db.snapshot(|conn| {
-            let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
-            let touched = indexer::touched(conn, &changes)?;
-            indexer::apply(conn, writer, &shared.fields, &touched)?;
-            // Mention links and vectors are rows of the file: a read-only memory
-            // (indexing into RAM) uses those a writer derived and derives none.
-            let (links, texts) = if db.options().read_only {
-                (Vec::new(), Vec::new())
-            } else {
-                let links = linker
-                    .links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
-                let stale = changes.partition_point(|c| c.seq.get() <= covered);
-                let texts = if stale == 0 {
-                    shared.embedding_texts(conn, &touched)?
-                } else {
-                    shared.embedding_texts(conn, &indexer::touched(conn, &changes[stale..])?)?
-                };
-                (links, texts)
-            };
-            traced = BatchTrace {
-                changes: changes.len(),
-                documents: touched.len(),
-                links: links.len(),
-                vectors: texts.len(),
-                oldest: changes.first().map(|c| c.at),
-            };
-            Ok((changes.last().map(|c| c.seq.get()), Rows::new(links, texts)))
-        });
-        let (last, rows) = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                // Drop what this batch added; the next round starts from `applied` again.
-                writer.rollback()?;
-                return Err(e);
-            }
-        };
-        let Some(last) = last else {
-            return Ok(*applied);
-        };
-        // Queued before the commit, so the derived-rows thread writes them while tantivy
-        // commits; the commit never waits for SQLite's write lock.
-        let derived = shared.derived.queue(rows, last);
-        let committing = Instant::now();
-        let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&payload::encode(last, derived, shared.file_id.as_deref()));
-        commit.commit()?;
-        live.reader.reload()?;
-        traced.emit(last, started, committing);
-        *applied = last;
-        let stop = {
-            // A committed batch is progress: an error of an earlier round is over.
-            let mut progress = shared.progress.lock();
-            progress.advance(last);
-            progress.derived = progress.derived.max(derived);
-            progress.error = None;
-            progress.stop
-        };
-        shared.wake.notify_all();
-        if stop {
-            // Closing: other processes may keep the log growing forever; whoever holds
-            // the index writer next catches up from this commit.
-            return Ok(*applied);
-        }
+    // One batch per round (see `Follower::has_more`).
+    if shared.derived.backlogged() {
+        // The file has not taken the rows of the last batches yet: wait for it.
+        return Ok(*applied);
     }
+    let started = Instant::now();
+    let mut traced = BatchTrace::default();
+    // Changes up to here already have their rows in the file or queued (an index
+    // being rebuilt, or re-applying what a previous holder had not derived).
+    let covered = shared.derived.covered();
+    let batch = db.snapshot(|conn| {
+        let changes = change::since(conn, Seq::from_raw(*applied), BATCH)?;
+        let touched = indexer::touched(conn, &changes)?;
+        indexer::apply(conn, writer, &shared.fields, &touched)?;
+        // Mention links and vectors are rows of the file: a read-only memory
+        // (indexing into RAM) uses those a writer derived and derives none.
+        let (links, texts) = if db.options().read_only {
+            (Vec::new(), Vec::new())
+        } else {
+            let links =
+                linker.links_for(conn, &changes, covered, |key| shared.chunks_with_words(key))?;
+            let stale = changes.partition_point(|c| c.seq.get() <= covered);
+            let texts = if stale == 0 {
+                shared.embedding_texts(conn, &touched)?
+            } else {
+                shared.embedding_texts(conn, &indexer::touched(conn, &changes[stale..])?)?
+            };
+            (links, texts)
+        };
+        traced = BatchTrace {
+            changes: changes.len(),
+            documents: touched.len(),
+            links: links.len(),
+            vectors: texts.len(),
+            oldest: changes.first().map(|c| c.at),
+        };
+        Ok((changes.last().map(|c| c.seq.get()), Rows::new(links, texts)))
+    });
+    let (last, rows) = match batch {
+        Ok(batch) => batch,
+        Err(e) => {
+            // Drop what this batch added; the next round starts from `applied` again.
+            writer.rollback()?;
+            return Err(e);
+        }
+    };
+    let Some(last) = last else {
+        return Ok(*applied);
+    };
+    *more = traced.changes >= BATCH;
+    // Queued before the commit, so a derived-rows turn writes them while tantivy
+    // commits; the commit never waits for SQLite's write lock.
+    let derived = shared.derived.queue(rows, last);
+    let committing = Instant::now();
+    let mut commit = writer.prepare_commit()?;
+    commit.set_payload(&payload::encode(last, derived, shared.file_id.as_deref()));
+    commit.commit()?;
+    live.reader.reload()?;
+    traced.emit(last, started, committing);
+    *applied = last;
+    {
+        // A committed batch is progress: an error of an earlier round is over.
+        let mut progress = shared.progress.lock();
+        progress.advance(last);
+        progress.derived = progress.derived.max(derived);
+        progress.error = None;
+    }
+    shared.wake.notify_all();
+    Ok(*applied)
 }
 
 /// What one index batch did, for its `debug` event.
@@ -336,7 +412,7 @@ impl Shared {
     }
 
     /// Embeds what [`Shared::embedding_texts`] read. Runs outside any snapshot, on the
-    /// derived-rows thread, so a slow model never keeps a reader on the WAL (which would
+    /// derived-rows turn, so a slow model never keeps a reader on the WAL (which would
     /// keep checkpoints from restarting it) nor an index commit waiting, and stops
     /// between batches once `stopped` says so.
     pub(super) fn embed(

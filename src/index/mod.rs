@@ -2,23 +2,25 @@
 //!
 //! The SQLite file is the only source of truth. The index lives beside it
 //! (`<file>.index/`, or in RAM for ephemeral memories) and records, as its tantivy commit
-//! payload, the last change-log `seq` it applied and the file it was built from. A
-//! background thread applies new changes in `seq` order and commits in batches; on open
-//! it catches up from the payload, and if the payload is missing or names another schema
-//! it starts over from `seq` 0. A damaged index, or one of another file or history, is
-//! moved aside and rebuilt by the same thread ([`repair`]).
+//! payload, the last change-log `seq` it applied and the file it was built from. Nothing
+//! of it opens with the memory: the first search, `sync`, or indexer turn (after this
+//! process's first write) opens it. Indexer turns on the process's shared workers
+//! ([`pool`]) apply new changes in `seq` order and commit in batches; on open the index
+//! catches up from the payload, and if the payload is missing or names another schema it
+//! starts over from `seq` 0. A damaged index, or one of another file or history, is moved
+//! aside and rebuilt by the same turns ([`repair`]).
 //!
 //! Only one process can hold tantivy's writer lock. The others keep reading: the holder
 //! indexes everybody's changes (they are all in the change log), and the others reload
 //! its commits. The rows the holder derives in the file (mention links, vectors) are
-//! written after the index commit by a thread of their own ([`derived`]), so a commit
+//! written after the index commit by turns of their own ([`derived`]), so a commit
 //! never waits for SQLite's write lock. [`SearchIndex::wait_for`] waits until the changes
 //! a caller names are searchable (and, for `sync`, their derived rows written).
 //!
-//! By role: [`search`] answers queries, [`follower`] is one round of the indexer thread,
-//! [`compaction`] keeps segments few, [`columns`] caches the fast fields hits are read
-//! from, [`payload`] is what a commit records, [`repair`] finds and heals damage. The
-//! thread itself ([`run`]) also runs the file's idle checkpoint, which is the database's
+//! By role: [`search`] answers queries, [`follower`] is one indexer round, [`compaction`]
+//! keeps segments few, [`columns`] caches the fast fields hits are read from, [`payload`]
+//! is what a commit records, [`repair`] finds and heals damage. The indexer turn itself
+//! (`Core::index_turn`) also runs the file's idle checkpoint, which is the database's
 //! business and not the follower's.
 
 pub(crate) mod columns;
@@ -30,6 +32,7 @@ pub(crate) mod linker;
 pub(crate) mod nearest;
 mod partition;
 pub(crate) mod payload;
+pub(crate) mod pool;
 mod private_directory;
 pub(crate) mod repair;
 pub(crate) mod schema;
@@ -38,8 +41,7 @@ pub(crate) mod tokenizer;
 pub(crate) mod vectors;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -53,14 +55,15 @@ use columns::ColumnCache;
 use derived::Derived;
 use follower::Follower;
 use payload::Payload;
+use pool::{Next, Slot};
 use private_directory::PrivateDirectory;
 use repair::{Damage, DamageLog};
 use schema::{Fields, SCHEMA_TAG};
 pub(crate) use search::{Bm25Hit, Census, FieldWeights};
 use vectors::{Embedding, VectorCache};
 
-/// How often the background thread looks for changes of other processes (writes of
-/// this process wake it at once).
+/// How often an open index looks for changes of other processes (writes of this
+/// process queue a turn at once).
 const POLL: Duration = Duration::from_millis(50);
 /// How long [`SearchIndex::wait_for`] keeps waiting while the indexer reports an error.
 const SYNC_ERROR_GRACE: Duration = Duration::from_secs(1);
@@ -85,13 +88,34 @@ pub enum IndexSource {
     },
 }
 
-/// The index of one memory, with its background indexing thread.
+/// The index of one memory. Nothing of it is opened with the memory: the tantivy index
+/// opens when a search, `sync` or the indexer first needs it (the indexer needs it after
+/// this process's first write), and its background work runs on the process's shared
+/// workers ([`pool`]), not on threads of its own.
 pub(crate) struct SearchIndex {
-    shared: Arc<Shared>,
-    /// The indexer thread; it returns its follower, which may hold tantivy's writer.
-    thread: Option<JoinHandle<Follower>>,
-    /// The derived-rows thread ([`derived`]).
-    deriver: Option<JoinHandle<()>>,
+    core: Arc<Core>,
+}
+
+/// What the memory's handles and its turns on the shared workers share. The workers hold
+/// it weakly, so the last handle's drop closes it.
+struct Core {
+    db: Arc<Db>,
+    /// Where the index lives; `None`: in RAM.
+    dir: Option<PathBuf>,
+    /// The open index, once something needed it.
+    opened: OnceLock<Opened>,
+    /// Held while the index opens, so two first searches open it once.
+    opening: Mutex<()>,
+    /// The indexer's turns: a follower round, the idle checkpoint, the outcome published.
+    indexer: Arc<Slot>,
+    /// The derived-rows turns ([`derived`]); `None` for a read-only memory.
+    deriver: Option<Arc<Slot>>,
+}
+
+/// An open index and the indexer's state between its turns.
+struct Opened {
+    shared: Shared,
+    follower: Mutex<Follower>,
 }
 
 struct Shared {
@@ -131,8 +155,6 @@ struct Progress {
     derived_error: Option<String>,
     /// Set when the memory closes.
     stop: bool,
-    /// Set by a write of this process since the indexer last looked.
-    nudged: bool,
     /// The last indexing error, reported to `sync` callers.
     error: Option<String>,
     /// Damage found and not repaired yet: the indexer's next round repairs it, and
@@ -215,96 +237,46 @@ impl Shared {
 }
 
 impl SearchIndex {
-    /// Opens (or creates) the index for `db` and starts following it. Never fails because
-    /// of the index itself: a damaged one is reported, and the indexer thread rebuilds it
-    /// while searches answer [`Error::IndexRebuilding`].
-    pub(crate) fn open(db: Arc<Db>, dir: Option<&Path>) -> Result<SearchIndex> {
-        let read_only = db.options().read_only;
+    /// The index of `db`, in `dir` (in RAM without one). Opens nothing yet; checks (or
+    /// records) the file's embedder, which is the open's business.
+    pub(crate) fn new(db: Arc<Db>, dir: Option<&Path>) -> Result<SearchIndex> {
         let embedding = Embedding::configured(db.options());
         vectors::check_embedder(&db, embedding.as_ref())?;
-        let file_id = db.read(identity::read)?;
-        let mut progress = Progress::default();
-        let mut source = if dir.is_some() {
-            IndexSource::Folder
-        } else {
-            IndexSource::Ram
-        };
-        let opened = open_checked(dir, file_id.as_deref(), &db, read_only).and_then(
-            |(live, resume_from)| match dir.filter(|_| read_only) {
-                Some(dir) => match unattended_lag(dir, resume_from, &db) {
-                    Some(reason) => Err(Damage::broken(reason)),
-                    None => Ok((live, resume_from)),
-                },
-                None => Ok((live, resume_from)),
-            },
-        );
-        let live = match opened {
-            Ok((live, resume_from)) => {
-                progress.visible = resume_from;
-                progress.derived = follower::derived_position(&db, &live)?;
-                live
-            }
-            Err(damage) if read_only && dir.is_some() => {
-                // A read-only memory cannot repair the folder: it searches an index of
-                // its own, built in RAM from the change log.
-                tracing::info!(target: "cairn::index", reason = %damage.detail, "read-only: index rebuilt in RAM");
-                let last = db.read(change::last_seq)?.get();
-                progress.rebuilding = (last > 0).then_some(last);
-                source = IndexSource::Rebuilt {
-                    reason: damage.detail,
-                };
-                open_live(None, false)?
-            }
-            Err(damage) => {
-                // Searches wait for the rebuild; the placeholder is never searched.
-                progress.report(damage);
-                progress.derived = db.read(derived::recorded)?;
-                open_live(None, false)?
-            }
-        };
-        let resume_from = progress.visible;
-        let shared = Arc::new(Shared {
-            dir: dir.map(Path::to_owned),
-            source: Mutex::new(source),
-            file_id,
-            live: RwLock::new(Arc::new(live)),
-            fields: schema::build().1,
-            vectors: embedding.map(|e| {
-                let cache = VectorCache::new(e.embedder.dimension());
-                (e, cache)
-            }),
-            progress: Mutex::new(progress),
-            wake: Condvar::new(),
-            columns: ColumnCache::default(),
-            derived: Derived::default(),
-        });
-        let deriver = if read_only {
+        let indexer = pool::INDEXERS.worker()?;
+        let deriver = if db.options().read_only {
             None
         } else {
-            let (worker, db) = (Arc::clone(&shared), Arc::clone(&db));
-            Some(
-                std::thread::Builder::new()
-                    .name("cairn-derived".into())
-                    .spawn(move || derived::run(&worker, &db))?,
-            )
+            Some(pool::DERIVERS.worker()?)
         };
-        let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("cairn-indexer".into())
-            .spawn(move || run(&worker, &db, Follower::new(resume_from, read_only)));
-        let thread = match thread {
-            Ok(thread) => thread,
-            Err(e) => {
-                // Nothing would ever close the derived-rows thread.
-                shared.derived.close();
-                return Err(e.into());
+        let core = Arc::new_cyclic(|me: &Weak<Core>| {
+            let (index_turn, derived_turn) = (me.clone(), me.clone());
+            Core {
+                db,
+                dir: dir.map(Path::to_owned),
+                opened: OnceLock::new(),
+                opening: Mutex::new(()),
+                indexer: Slot::new(
+                    indexer,
+                    Box::new(move || index_turn.upgrade().map_or(Next::Idle, |c| c.index_turn())),
+                ),
+                deriver: deriver.map(|worker| {
+                    Slot::new(
+                        worker,
+                        Box::new(move || {
+                            derived_turn
+                                .upgrade()
+                                .map_or(Next::Idle, |c| c.derived_turn())
+                        }),
+                    )
+                }),
             }
-        };
-        Ok(SearchIndex {
-            shared,
-            thread: Some(thread),
-            deriver,
-        })
+        });
+        Ok(SearchIndex { core })
+    }
+
+    /// The open index, opening it now if nothing did yet.
+    fn shared(&self) -> Result<&Shared> {
+        Ok(&self.core.open()?.shared)
     }
 
     /// Returns once every change with `seq <= target` is searchable and, when
@@ -324,7 +296,10 @@ impl SearchIndex {
 
     fn wait(&self, target: Seq, through_rebuild: bool, with_derived: bool) -> Result<()> {
         let start = Instant::now();
-        let mut progress = self.shared.progress.lock();
+        let shared = self.shared()?;
+        // A change of another process is found by the next poll; this one looks now.
+        self.core.indexer.nudge();
+        let mut progress = shared.progress.lock();
         loop {
             let rebuilding = progress.searchable();
             if rebuilding.is_err() && !through_rebuild {
@@ -355,51 +330,188 @@ impl SearchIndex {
                     waited,
                 });
             }
-            self.shared.wake.notify_all();
-            self.shared.wake.wait_for(&mut progress, POLL);
+            shared.wake.wait_for(&mut progress, POLL);
         }
     }
 
-    /// Something to call after each local commit: wakes the indexer at once instead of
-    /// at its next poll.
+    /// Something to call after each local commit: queues an indexer turn (which opens
+    /// the index if nothing did yet).
     pub(crate) fn waker(&self) -> Box<dyn Fn() + Send + Sync> {
-        let shared = Arc::downgrade(&self.shared);
-        Box::new(move || {
-            if let Some(shared) = shared.upgrade() {
-                shared.progress.lock().nudged = true;
-                shared.wake.notify_all();
-            }
-        })
+        let indexer = Arc::clone(&self.core.indexer);
+        Box::new(move || indexer.nudge())
     }
 
-    /// Where searches read their index from.
+    /// Where searches read their index from (opening it: the answer depends on what the
+    /// open finds). An index that cannot be opened at all is reported as the folder or
+    /// RAM it would be in; searches report the error.
     pub(crate) fn source(&self) -> IndexSource {
-        self.shared.source.lock().clone()
+        match self.shared() {
+            Ok(shared) => shared.source.lock().clone(),
+            Err(_) if self.core.dir.is_some() => IndexSource::Folder,
+            Err(_) => IndexSource::Ram,
+        }
     }
 
     /// The damage this process found in the index (repaired or being repaired), oldest
-    /// first, for `verify`.
+    /// first, for `verify` (which opens the index).
     pub(crate) fn damage_found(&self) -> Vec<Damage> {
-        self.shared.progress.lock().found.all()
+        self.shared()
+            .map(|shared| shared.progress.lock().found.all())
+            .unwrap_or_default()
+    }
+
+    /// Whether the index is open in this process (for tests of the lazy open).
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.core.opened.get().is_some()
     }
 }
 
 impl Drop for SearchIndex {
+    /// Closing is prompt: it waits for a turn of this memory that is running (one batch
+    /// at most), never for queued work, which the change log keeps for the next open.
     fn drop(&mut self) {
-        self.shared.progress.lock().stop = true;
-        self.shared.wake.notify_all();
-        // A panicked indexer has nothing left to clean up.
-        let follower = self.thread.take().and_then(|thread| thread.join().ok());
+        let core = &self.core;
+        if let Some(opened) = core.opened.get() {
+            opened.shared.progress.lock().stop = true;
+            opened.shared.wake.notify_all();
+        }
+        core.indexer.close();
+        if let Some(deriver) = &core.deriver {
+            deriver.close();
+        }
         // After the indexer: its last batch's rows are queued by now. What the file does
         // not take within the close budget is derived again by the next holder. The
-        // follower keeps tantivy's writer until then, so no other process derives the
-        // same rows meanwhile (an older vector written over a newer one).
-        self.shared.derived.close();
-        if let Some(thread) = self.deriver.take() {
-            let _ = thread.join();
+        // follower (dropped with the core, after this) keeps tantivy's writer until
+        // then, so no other process derives the same rows meanwhile (an older vector
+        // written over a newer one).
+        if let Some(opened) = core.opened.get()
+            && !core.db.options().read_only
+        {
+            derived::finish(&opened.shared, &core.db);
         }
-        drop(follower);
     }
+}
+
+impl Core {
+    /// The open index, opening it now if nothing did yet. Never fails because of the
+    /// index itself: a damaged one is reported, and the indexer rebuilds it while
+    /// searches answer [`Error::IndexRebuilding`].
+    fn open(&self) -> Result<&Opened> {
+        if let Some(opened) = self.opened.get() {
+            return Ok(opened);
+        }
+        let guard = self.opening.lock();
+        if self.opened.get().is_none() {
+            let opened = open_index(&self.db, self.dir.as_deref(), self.deriver.clone())?;
+            let _ = self.opened.set(opened);
+            // Start following: what the log holds beyond the index gets indexed.
+            self.indexer.nudge();
+        }
+        drop(guard);
+        self.opened
+            .get()
+            .ok_or_else(|| Error::Index("the index was not opened".to_owned()))
+    }
+
+    /// One indexer turn: a follower round (one batch at most), then the file's idle
+    /// checkpoint (run here because this is the work that comes back regularly in a
+    /// memory at rest), then the round's outcome published to waiting callers.
+    fn index_turn(&self) -> Next {
+        let opened = match self.open() {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(target: "cairn::index", error = %e, "the index cannot be opened; retrying");
+                return Next::After(POLL);
+            }
+        };
+        let shared = &opened.shared;
+        if shared.progress.lock().stop {
+            return Next::Idle;
+        }
+        let mut follower = opened.follower.lock();
+        let step = follower.round(shared, &self.db);
+        let more = follower.has_more();
+        drop(follower);
+        self.db.checkpoint_when_idle();
+        publish(shared, step);
+        if more { Next::Now } else { Next::After(POLL) }
+    }
+
+    /// One derived-rows turn ([`derived::turn`]).
+    fn derived_turn(&self) -> Next {
+        match self.opened.get() {
+            Some(opened) => derived::turn(&opened.shared, &self.db),
+            None => Next::Idle,
+        }
+    }
+}
+
+/// Opens (or creates) the index for `db` and the follower that resumes it.
+fn open_index(db: &Db, dir: Option<&Path>, deriver: Option<Arc<Slot>>) -> Result<Opened> {
+    let read_only = db.options().read_only;
+    let embedding = Embedding::configured(db.options());
+    let file_id = db.read(identity::read)?;
+    let mut progress = Progress::default();
+    let mut source = if dir.is_some() {
+        IndexSource::Folder
+    } else {
+        IndexSource::Ram
+    };
+    let opened =
+        open_checked(dir, file_id.as_deref(), db, read_only).and_then(|(live, resume_from)| {
+            match dir.filter(|_| read_only) {
+                Some(dir) => match unattended_lag(dir, resume_from, db) {
+                    Some(reason) => Err(Damage::broken(reason)),
+                    None => Ok((live, resume_from)),
+                },
+                None => Ok((live, resume_from)),
+            }
+        });
+    let live = match opened {
+        Ok((live, resume_from)) => {
+            progress.visible = resume_from;
+            progress.derived = follower::derived_position(db, &live)?;
+            live
+        }
+        Err(damage) if read_only && dir.is_some() => {
+            // A read-only memory cannot repair the folder: it searches an index of
+            // its own, built in RAM from the change log.
+            tracing::info!(target: "cairn::index", reason = %damage.detail, "read-only: index rebuilt in RAM");
+            let last = db.read(change::last_seq)?.get();
+            progress.rebuilding = (last > 0).then_some(last);
+            source = IndexSource::Rebuilt {
+                reason: damage.detail,
+            };
+            open_live(None, false)?
+        }
+        Err(damage) => {
+            // Searches wait for the rebuild; the placeholder is never searched.
+            progress.report(damage);
+            progress.derived = db.read(derived::recorded)?;
+            open_live(None, false)?
+        }
+    };
+    let resume_from = progress.visible;
+    let shared = Shared {
+        dir: dir.map(Path::to_owned),
+        source: Mutex::new(source),
+        file_id,
+        live: RwLock::new(Arc::new(live)),
+        fields: schema::build().1,
+        vectors: embedding.map(|e| {
+            let cache = VectorCache::new(e.embedder.dimension());
+            (e, cache)
+        }),
+        progress: Mutex::new(progress),
+        wake: Condvar::new(),
+        columns: ColumnCache::default(),
+        derived: Derived::new(deriver),
+    };
+    Ok(Opened {
+        shared,
+        follower: Mutex::new(Follower::new(resume_from, read_only)),
+    })
 }
 
 /// Where the index of the file at `db_path` lives: a folder per schema version, so an
@@ -459,9 +571,11 @@ fn open_live(dir: Option<&Path>, read_only: bool) -> Result<Live> {
     schema::register(&index);
     let reader = index
         .reader_builder()
-        // Commits of this process reload at once (see `follower`); this also picks up
-        // merged segments, which tantivy publishes in the background.
-        .reload_policy(ReloadPolicy::OnCommitWithDelay)
+        // Reloaded by the indexer: after each of its commits, each round that follows
+        // another process's commits, and each idle health check (which picks up merged
+        // segments tantivy published in the background). tantivy's other policy watches
+        // `meta.json` from a thread of its own per index.
+        .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
     Ok(Live { index, reader })
 }
@@ -510,33 +624,6 @@ fn unattended_lag(dir: &Path, resume_from: i64, db: &Db) -> Option<String> {
     ))
 }
 
-/// The indexer thread: a follower round whenever this process wrote or the poll
-/// interval passed, then the file's idle checkpoint (run here because this thread is the
-/// one that wakes up regularly in a memory at rest), then the round's outcome published
-/// to waiting callers.
-fn run(shared: &Shared, db: &Db, mut follower: Follower) -> Follower {
-    while wait_for_round(shared) {
-        let step = follower.round(shared, db);
-        db.checkpoint_when_idle();
-        publish(shared, step);
-    }
-    follower
-}
-
-/// Waits until this process wrote or the poll interval passed; false once the memory
-/// closes.
-fn wait_for_round(shared: &Shared) -> bool {
-    let mut progress = shared.progress.lock();
-    if progress.stop {
-        return false;
-    }
-    if !progress.nudged {
-        shared.wake.wait_for(&mut progress, POLL);
-    }
-    progress.nudged = false;
-    !progress.stop
-}
-
 /// Records a round's outcome for [`SearchIndex::wait_for`].
 fn publish(shared: &Shared, step: Result<i64>) {
     let mut progress = shared.progress.lock();
@@ -554,4 +641,26 @@ fn publish(shared: &Shared, step: Result<i64>) {
         }
     }
     shared.wake.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn reads_leave_the_index_closed_and_a_write_opens_it_on_a_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = crate::Memory::open(dir.path().join("m.db")).unwrap();
+        memory.stats().unwrap();
+        assert_eq!(memory.resolve("nobody").unwrap(), None);
+        assert!(!memory.search_index().is_open(), "reads opened the index");
+        memory.add_triple(("Ann", "works at", "Acme")).unwrap();
+        // Nobody asks for it: the write's indexer turn opens it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !memory.search_index().is_open() {
+            assert!(Instant::now() < deadline, "the write's turn never came");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        memory.sync().unwrap();
+    }
 }

@@ -3,7 +3,7 @@
 //! Damage is found on open (tantivy cannot open the folder or one of its segments, or the
 //! commit payload names another file or a position beyond the file's log), by a search
 //! or a commit that hits a tantivy error, and by the indexer's health check while idle
-//! (the folder deleted, `meta.json` unreadable). The indexer thread then moves the folder
+//! (the folder deleted, `meta.json` unreadable). An indexer turn then moves the folder
 //! aside (`<file>.index.damaged-<ms>`, the newest [`KEEP_DAMAGED`] kept) and builds a new
 //! index from the change log; searches meanwhile answer [`crate::Error::IndexRebuilding`].
 //!

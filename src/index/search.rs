@@ -73,7 +73,7 @@ impl SearchIndex {
         limit: usize,
         weights: FieldWeights,
     ) -> Result<Vec<Bm25Hit>> {
-        let f = &self.shared.fields;
+        let f = &self.shared()?.fields;
         // (kind, its document count, its fields by role: name, body, context).
         let mut searched = Vec::new();
         for &kind in kinds {
@@ -135,8 +135,9 @@ impl SearchIndex {
     /// Runs `search` on the live index's searcher: `Err(IndexRebuilding)` while it is
     /// damaged or rebuilt, and a tantivy error reported as damage (see [`Shared::damaged`]).
     fn with_searcher<T>(&self, search: impl FnOnce(&Searcher) -> Result<T>) -> Result<T> {
-        let live = self.shared.searchable()?;
-        search(&live.reader.searcher()).map_err(|e| self.shared.damaged(e))
+        let shared = self.shared()?;
+        let live = shared.searchable()?;
+        search(&live.reader.searcher()).map_err(|e| shared.damaged(e))
     }
 
     /// BM25 of whole documents: their ids and scores, best first.
@@ -150,7 +151,7 @@ impl SearchIndex {
         query: &str,
         limit: usize,
     ) -> Result<Vec<(i64, f32)>> {
-        let f = &self.shared.fields;
+        let f = &self.shared()?.fields;
         // Documents are scored among documents: a word in every session of a
         // conversation says nothing about which session the query is about.
         let docs = count(searcher, f, DocKind::Document)?;
@@ -182,11 +183,11 @@ impl SearchIndex {
         let collector = TopDocs::with_limit(limit).order_by_score();
         let top = searcher.search(&BooleanQuery::new(clauses), &collector)?;
         let mut hits = Vec::with_capacity(top.len());
+        let shared = self.shared()?;
         for (score, address) in top {
-            let columns =
-                self.shared
-                    .columns
-                    .of(searcher, address.segment_ord, &self.shared.fields)?;
+            let columns = shared
+                .columns
+                .of(searcher, address.segment_ord, &shared.fields)?;
             let kind = columns
                 .kind
                 .first(address.doc_id)
@@ -361,8 +362,9 @@ impl Shared {
 impl SearchIndex {
     /// Live index documents per kind, and the change-log position they reflect.
     pub(crate) fn census(&self) -> Result<Census> {
-        let before = self.shared.progress.lock().visible;
-        let f = &self.shared.fields;
+        let shared = self.shared()?;
+        let before = shared.progress.lock().visible;
+        let f = &shared.fields;
         let counts = self.with_searcher(|searcher| {
             let mut counts = Vec::new();
             for kind in DocKind::all() {
@@ -375,7 +377,7 @@ impl SearchIndex {
             }
             Ok(counts)
         })?;
-        let after = self.shared.progress.lock().visible;
+        let after = shared.progress.lock().visible;
         Ok(Census {
             counts,
             before,
@@ -386,7 +388,8 @@ impl SearchIndex {
     /// How many segments searches read now.
     #[cfg(test)]
     pub(crate) fn segments(&self) -> usize {
-        self.shared
+        self.shared()
+            .unwrap()
             .current()
             .reader
             .searcher()
@@ -395,12 +398,12 @@ impl SearchIndex {
     }
     /// Whether the memory has an embedder (so a search has a vector channel).
     pub(crate) fn has_embedder(&self) -> bool {
-        self.shared.vectors.is_some()
+        self.core.db.options().embedder.is_some()
     }
 
     /// `query`'s vector by the memory's embedder; `None` when it has none.
     pub(crate) fn embed_query(&self, query: &str) -> Result<Option<ndarray::Array1<f32>>> {
-        let Some((embedding, _)) = &self.shared.vectors else {
+        let Some((embedding, _)) = &self.shared()?.vectors else {
             return Ok(None);
         };
         let row = embedding.embedder.embed_query(query)?;
@@ -423,7 +426,7 @@ impl SearchIndex {
         row: ndarray::ArrayView1<'_, f32>,
         k: usize,
     ) -> Result<Option<Vec<(DocKind, i64, f32)>>> {
-        let Some((_, cache)) = &self.shared.vectors else {
+        let Some((_, cache)) = &self.shared()?.vectors else {
             return Ok(None);
         };
         cache.top_k(conn, row, k).map(Some)

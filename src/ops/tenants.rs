@@ -31,6 +31,11 @@ const EXTENSION: &str = "db";
 /// archive), so that a write to it is refused instead of starting an empty memory.
 const TOMBSTONE_SUFFIX: &str = ".archived";
 
+/// What a tenant moved to another server leaves in the directory (`<id>.db.moved`,
+/// naming where it went), so that a call routed here by a stale route is refused with
+/// [`Error::Moved`] instead of starting an empty memory under the id.
+const MOVED_SUFFIX: &str = ".moved";
+
 /// The progress file of [`Tenants::migrate_all`] in the tenants' directory.
 pub const MIGRATE_PROGRESS_FILE: &str = ".cairn-migrate";
 
@@ -72,8 +77,9 @@ pub struct Tenants {
 struct Cache {
     open: HashMap<String, (Memory, u64)>,
     clock: u64,
-    /// Tenants being archived: [`Tenants::get`] refuses them.
-    fenced: HashSet<String>,
+    /// Tenants being archived or drained, with what is happening to them:
+    /// [`Tenants::get`] refuses them.
+    fenced: HashMap<String, &'static str>,
     /// Tenants being opened (outside the lock) by one thread; other threads asking for
     /// them wait on the slot instead of opening the file a second time.
     opening: HashMap<String, Arc<Opening>>,
@@ -191,12 +197,25 @@ impl Tenants {
     /// gets its memory, or its error: the same variant for the refusals, bad files and
     /// file errors (by kind and message), otherwise [`Error::Io`] with its message.
     pub fn get(&self, id: &str) -> Result<Memory> {
+        self.get_or_create(id, true)
+    }
+
+    /// [`Tenants::get`] of a tenant that exists, never creating one: [`Error::NotFound`]
+    /// for an unknown id ([`Error::Moved`] or [`Error::Archived`] when its tombstone says
+    /// where it went), nothing written. What a router's server calls, so that a call
+    /// routed to a server before the tenant's file arrived (or after it left) is refused
+    /// instead of starting an empty memory under the id.
+    pub fn get_existing(&self, id: &str) -> Result<Memory> {
+        self.get_or_create(id, false)
+    }
+
+    fn get_or_create(&self, id: &str, create: bool) -> Result<Memory> {
         check_id(id)?;
         let mut cache = self.cache.lock();
-        if cache.fenced.contains(id) {
+        if let Some(what) = cache.fenced.get(id) {
             return Err(Error::InUse {
                 path: self.path_of(id),
-                reason: "it is being archived".to_owned(),
+                reason: (*what).to_owned(),
             });
         }
         cache.clock += 1;
@@ -218,29 +237,33 @@ impl Tenants {
             slot,
             published: false,
         };
-        let result = self.open_tenant(id);
+        let result = self.open_tenant(id, create);
         let evicted = guard.finish(&result);
         // Closing waits for the evicted memory's indexer to stop: not under the lock.
         drop(evicted);
         result
     }
 
-    /// Opens (creating if missing) the tenant's memory; no lock is held.
-    fn open_tenant(&self, id: &str) -> Result<Memory> {
+    /// Opens (creating if missing, when `create`) the tenant's memory; no lock is held.
+    fn open_tenant(&self, id: &str, create: bool) -> Result<Memory> {
         #[cfg(test)]
         tests::open_hook(id);
         let path = self.path_of(id);
         refuse_links(&path)?;
         if !path.exists() {
             refuse_archived(&path)?;
+            refuse_moved(&path)?;
+            if !create {
+                return Err(Error::not_found("tenant", id));
+            }
             private_file(&path)?;
             private_dir(&index::dir_for(&path))?;
         }
         let memory = Memory::open_with(&path, self.options.clone())?;
-        if let Err(archived) = refuse_archived(&path) {
-            // Archived between the check above and this open (which then made a new,
-            // empty file): refuse, so no write lands outside the archive, and remove
-            // the empty file unless somebody wrote to it meanwhile.
+        if let Err(archived) = refuse_archived(&path).and_then(|()| refuse_moved(&path)) {
+            // Archived (or moved away) between the check above and this open (which
+            // then made a new, empty file): refuse, so no write lands outside the
+            // archive, and remove the empty file unless somebody wrote to it meanwhile.
             let empty = memory.last_seq().is_ok_and(|seq| seq.get() == 0);
             drop(memory);
             if empty && let Ok(lock) = exclusive_lock(&path) {
@@ -331,13 +354,16 @@ impl Tenants {
         drop(cache);
         drop(closed);
         if !path.exists() {
-            // An archived tenant's tombstone goes too: the id is free again.
-            let tombstone = tombstone_path(&path);
-            return match std::fs::remove_file(&tombstone) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::file(tombstone, e)),
-            };
+            // An archived or moved tenant's tombstone goes too: the id is free again.
+            let mut found = false;
+            for tombstone in [tombstone_path(&path), moved_path(&path)] {
+                match std::fs::remove_file(&tombstone) {
+                    Ok(()) => found = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::file(tombstone, e)),
+                }
+            }
+            return Ok(found);
         }
         let lock = exclusive_lock(&path)?;
         self.remove_files(id, &path, lock)?;
@@ -401,8 +427,8 @@ impl Tenants {
         let path = self.path_of(id);
         refuse_links(&path)?;
         check_new_file(dest, "archive destination")?;
-        let _fence = self.fence(id)?;
-        self.drain(id, &path)?;
+        let _fence = self.fence(id, "it is being archived")?;
+        drop(self.release_handles(id, &path)?);
         let lock = exclusive_lock(&path)?;
         let report = compacted_copy(&path, dest, self.options.key.as_ref())?;
         // The tombstone before the files go: there is no moment when the id is free.
@@ -414,11 +440,53 @@ impl Tenants {
         Ok(report)
     }
 
+    /// Stops serving the tenant so that its file can be moved to another server, and
+    /// returns the guard of that state with the memory's last change-log position (its
+    /// high-water mark: a copy holding every acknowledged write has reached it).
+    ///
+    /// From the moment it starts, [`Tenants::get`] of the tenant is refused with
+    /// [`Error::InUse`] (a typed refusal the caller can retry elsewhere, never a lost
+    /// write); calls in flight on handles this process got earlier are waited for (up to
+    /// 5 s); then the memory is closed and the tenant's open lock is taken exclusively, so
+    /// no other process has it open either. Nothing is written. While the guard lives the
+    /// file is quiescent: replicate it, copy it, restore it elsewhere. Then either
+    /// [`Drained::moved`] and drop the guard (the move is done: the local files go, a
+    /// tombstone stays), or just drop it (the move is abandoned: served here again).
+    ///
+    /// Refused, with nothing changed, with [`Error::NotFound`] for an unknown tenant,
+    /// [`Error::InvalidInput`] for a bad id or a symbolic link, and [`Error::InUse`] when
+    /// the tenant is already being archived or drained, or another process (or an
+    /// unreleased handle of this one) has it open.
+    pub fn drain(&self, id: &str) -> Result<Drained<'_>> {
+        self.require(id)?;
+        let path = self.path_of(id);
+        refuse_links(&path)?;
+        let fence = self.fence(id, "it is being drained to move to another server")?;
+        let memory = match self.release_handles(id, &path)? {
+            Some(memory) => memory,
+            // Not open here: open it once to read its position (fenced, so no other
+            // thread of this process opens it meanwhile).
+            None => Memory::open_with(&path, self.options.clone())?,
+        };
+        let last_seq = memory.last_seq()?;
+        // Closing waits for the indexer; the lock below then proves no handle is left.
+        drop(memory);
+        let lock = exclusive_lock(&path)?;
+        Ok(Drained {
+            tenants: self,
+            id: id.to_owned(),
+            path,
+            last_seq,
+            _lock: lock,
+            _fence: fence,
+        })
+    }
+
     /// Restores an archive (or a backup) at `src` as the tenant `id` and opens it. The
     /// archive is checked first; refused with [`Error::InvalidInput`] when the tenant
     /// exists (a restore never overwrites a memory) and with the check's error when `src`
     /// is not a sound cairn file, nothing written either way. Removes the tenant's
-    /// `<id>.db.archived`, if any, once the memory is in place.
+    /// `<id>.db.archived` and `<id>.db.moved`, if any, once the memory is in place.
     pub fn restore_archive(&self, id: &str, src: impl AsRef<Path>) -> Result<Memory> {
         let src = src.as_ref();
         check_id(id)?;
@@ -441,10 +509,12 @@ impl Tenants {
         }
         check_backup(src, self.options.key.as_ref())?;
         let memory = Memory::restore_with(src, &path, self.options.clone())?;
-        match std::fs::remove_file(tombstone_path(&path)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::file(tombstone_path(&path), e)),
+        for tombstone in [tombstone_path(&path), moved_path(&path)] {
+            match std::fs::remove_file(&tombstone) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::file(tombstone, e)),
+            }
         }
         Ok(memory)
     }
@@ -549,16 +619,17 @@ impl Tenants {
         })
     }
 
-    /// Marks the tenant as being archived until the guard drops: [`Tenants::get`]
-    /// refuses it meanwhile.
-    fn fence(&self, id: &str) -> Result<Fence<'_>> {
+    /// Marks the tenant as being archived or drained (`what`) until the guard drops:
+    /// [`Tenants::get`] refuses it meanwhile, with `what` as the reason.
+    fn fence(&self, id: &str, what: &'static str) -> Result<Fence<'_>> {
         let mut cache = self.cache.lock();
-        if !cache.fenced.insert(id.to_owned()) {
+        if let Some(already) = cache.fenced.get(id) {
             return Err(Error::InUse {
                 path: self.path_of(id),
-                reason: "it is being archived".to_owned(),
+                reason: (*already).to_owned(),
             });
         }
+        cache.fenced.insert(id.to_owned(), what);
         Ok(Fence {
             tenants: self,
             id: id.to_owned(),
@@ -566,8 +637,9 @@ impl Tenants {
     }
 
     /// Waits until the cache's handle of the fenced tenant is the only one (calls in
-    /// flight, and an open begun before the fence, have finished), then closes it.
-    fn drain(&self, id: &str, path: &Path) -> Result<()> {
+    /// flight, and an open begun before the fence, have finished), then takes it out of
+    /// the cache and returns it, for the caller to close outside the lock.
+    fn release_handles(&self, id: &str, path: &Path) -> Result<Option<Memory>> {
         let started = Instant::now();
         loop {
             let mut cache = self.cache.lock();
@@ -577,11 +649,8 @@ impl Tenants {
                     .get(id)
                     .is_some_and(|(memory, _)| memory.handles() > 1);
             if !busy {
-                let closed = cache.open.remove(id);
-                drop(cache);
-                // Closing waits for the indexer: not under the lock.
-                drop(closed);
-                return Ok(());
+                // Closing waits for the indexer: the caller does it, not under the lock.
+                return Ok(cache.open.remove(id).map(|(memory, _)| memory));
             }
             drop(cache);
             if started.elapsed() > DRAIN_WAIT {
@@ -809,7 +878,68 @@ impl MigrateReport {
     }
 }
 
-/// Lifts an archive's fence when the archive ends, however it ends.
+/// A tenant drained for a move ([`Tenants::drain`]): refused by [`Tenants::get`] and
+/// locked against every other open while it lives. Dropped after [`Drained::moved`], the
+/// tombstone refuses the id; dropped without it, the move is abandoned and the tenant is
+/// served here again.
+#[must_use = "dropping the guard serves the tenant here again"]
+pub struct Drained<'a> {
+    tenants: &'a Tenants,
+    id: String,
+    path: PathBuf,
+    last_seq: crate::Seq,
+    /// The tenant's open lock, held exclusively while the guard lives.
+    _lock: Option<std::fs::File>,
+    _fence: Fence<'a>,
+}
+
+impl std::fmt::Debug for Drained<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drained")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drained<'_> {
+    /// The memory's last change-log position when it was drained: every write
+    /// acknowledged before the drain is at or below it, so a copy whose last position
+    /// (`Memory::last_seq`, `cairn stats --json`'s `last_seq`) is lower lacks some.
+    pub fn last_seq(&self) -> crate::Seq {
+        self.last_seq
+    }
+
+    /// The tenant's memory file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The move is done (the tenant is served by `to` now, a server name or address for
+    /// the operator): writes `<id>.db.moved` naming `to` (synced), then removes the
+    /// tenant's files here as [`Tenants::drop_tenant`] does. From then on
+    /// [`Tenants::get`] of the id refuses with [`Error::Moved`], so a call sent here by
+    /// a stale route is refused, never written to an empty memory;
+    /// [`Tenants::drop_tenant`] removes the tombstone (to move the tenant back, put its
+    /// file in place and then remove `<id>.db.moved`).
+    ///
+    /// On an error the tenant is as it was (files, no tombstone) and stays fenced and
+    /// locked while the guard lives: call again, or drop the guard to serve it here again.
+    pub fn moved(&mut self, to: &str) -> Result<()> {
+        let tombstone = moved_path(&self.path);
+        write_note(&tombstone, to)?;
+        // The guard keeps its lock: the files move under it (the lock file too, which
+        // this descriptor keeps locked), and come back under it if a rename fails.
+        if let Err(e) = self.tenants.remove_files(&self.id, &self.path, None) {
+            let _ = std::fs::remove_file(&tombstone);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Lifts an archive's or a drain's fence when it ends, however it ends.
 struct Fence<'a> {
     tenants: &'a Tenants,
     id: String,
@@ -861,6 +991,24 @@ fn tombstone_path(path: &Path) -> PathBuf {
     sibling(path, TOMBSTONE_SUFFIX)
 }
 
+/// `<id>.db.moved` beside the tenant's file.
+fn moved_path(path: &Path) -> PathBuf {
+    sibling(path, MOVED_SUFFIX)
+}
+
+/// [`Error::Moved`] when the tenant at `path` was moved to another server.
+fn refuse_moved(path: &Path) -> Result<()> {
+    let tombstone = moved_path(path);
+    match std::fs::read_to_string(&tombstone) {
+        Ok(to) => Err(Error::Moved {
+            path: path.to_owned(),
+            to: to.trim_end().to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::file(tombstone, e)),
+    }
+}
+
 /// [`Error::Archived`] when the tenant at `path` was archived.
 fn refuse_archived(path: &Path) -> Result<()> {
     let tombstone = tombstone_path(path);
@@ -876,18 +1024,22 @@ fn refuse_archived(path: &Path) -> Result<()> {
 
 /// Writes the tenant's tombstone (the archive's absolute path), synced.
 fn write_tombstone(path: &Path, archive: &Path) -> Result<()> {
-    let tombstone = tombstone_path(path);
     let archive = std::path::absolute(archive).unwrap_or_else(|_| archive.to_owned());
+    write_note(&tombstone_path(path), &archive.display().to_string())
+}
+
+/// Writes a one-line owner-only file (a tombstone naming where the tenant went), synced.
+fn write_note(note: &Path, text: &str) -> Result<()> {
     let write = || -> std::io::Result<()> {
-        crate::files::create_private_file(&tombstone)?;
+        crate::files::create_private_file(note)?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .truncate(true)
-            .open(&tombstone)?;
-        writeln!(file, "{}", archive.display())?;
+            .open(note)?;
+        writeln!(file, "{text}")?;
         file.sync_all()
     };
-    write().map_err(|e| Error::file(&tombstone, e))
+    write().map_err(|e| Error::file(note, e))
 }
 
 /// Refuses a destination that exists or whose folder is missing, naming the path.

@@ -105,6 +105,14 @@ class ArchivedError(Error):
     archive: Optional[str] = None
 
 
+class MovedError(Error):
+    """The tenant was moved to another server (``Tenants.drain`` then ``moved``): ``to``
+    is where the drain said it went; route the tenant's calls there."""
+
+    path: Optional[str] = None
+    to: str = ""
+
+
 class EmbedderMismatchError(Error):
     """The file's vectors were made by another embedder than the one configured."""
 
@@ -129,6 +137,7 @@ __all__ = [
     "FileError",
     "InUseError",
     "ArchivedError",
+    "MovedError",
     "EmbedderMismatchError",
     "ModelError",
 ]
