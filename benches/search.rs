@@ -820,6 +820,14 @@ fn ensure_vector_dataset(db: &Path) -> PathBuf {
             std::fs::copy(&from, with_suffix(&path, suffix)).unwrap();
         }
     }
+    // The copy's recorded derived position says every change has its derived rows, and
+    // a rebuilt index does not derive them again below it: without this the memory,
+    // first written without an embedder, would get no vectors (seen 2026-12-04; an
+    // embedder added to an existing memory has the same problem outside this bench).
+    Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM meta WHERE key = 'derived_through'", [])
+        .unwrap();
     let memory = Memory::open_with(&path, vector_options()).expect("open with embedder");
     let wait = sync_fully(&memory);
     let stats = memory.stats().unwrap();
