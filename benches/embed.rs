@@ -21,7 +21,9 @@
 //!    fraction of the arithmetic limit `peak / 21e6` (all-MiniLM-L6-v2 costs ≈ 21 MFLOP
 //!    per token: 2 × 22.7M parameters less the embedding tables, plus attention).
 //! 4. `query`: `embed_query` latency of 8-, 16- and 30-token queries (300 each) on 1 and 2
-//!    threads, p50/p99.
+//!    threads, p50/p99, for each query precision (`QueryPrecision`: f32, bf16, int8
+//!    weights) alternating query by query, with each one's ratio to f32 (wall and CPU) and
+//!    its least cosine to the f32 vector.
 //! 5. `search`: `Memory::search` (default options, all channels) on a memory of 2,000
 //!    observations embedded with the model, 10-token queries: p50/p99 including the
 //!    query's embedding.
@@ -39,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use cairn::{Embedder, Memory, Options, SearchOptions, SentenceEmbedder};
+use cairn::{Embedder, Memory, Options, QueryPrecision, SearchOptions, SentenceEmbedder};
 use candle_core::{Device, Tensor};
 use common::{Samples, machine, ms, print_summary, summarize, sync_fully};
 use sha2::{Digest, Sha256};
@@ -63,8 +65,13 @@ fn model_dir() -> PathBuf {
 }
 
 fn open(threads: usize) -> SentenceEmbedder {
+    open_with(threads, QueryPrecision::default())
+}
+
+fn open_with(threads: usize, precision: QueryPrecision) -> SentenceEmbedder {
     SentenceEmbedder::builder(model_dir())
         .threads(threads)
+        .query_precision(precision)
         .build()
         .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-test-model.sh or set CAIRN_MODEL)"))
 }
@@ -204,22 +211,48 @@ fn schedstat() -> (Duration, Duration) {
     (Duration::from_nanos(total.0), Duration::from_nanos(total.1))
 }
 
+/// The query precisions compared, in order (the first is the reference of the ratios).
+const PRECISIONS: [QueryPrecision; 3] = [
+    QueryPrecision::F32,
+    QueryPrecision::Bf16,
+    QueryPrecision::Int8,
+];
+
 fn bench_query(peaks: &[(usize, f64)]) {
     for &(threads, peak) in peaks {
-        let embedder = open(threads);
+        let embedders: Vec<SentenceEmbedder> =
+            PRECISIONS.iter().map(|&p| open_with(threads, p)).collect();
+        let embedder = &embedders[0];
         for tokens in [8, 16, 30] {
-            let queries: Vec<String> = (0..300).map(|i| text_of(&embedder, tokens, i)).collect();
+            let queries: Vec<String> = (0..300).map(|i| text_of(embedder, tokens, i)).collect();
             for q in queries.iter().take(20) {
-                embedder.embed_query(q).unwrap();
+                for e in &embedders {
+                    e.embed_query(q).unwrap();
+                }
             }
-            let mut samples = Samples::default();
-            let (cpu_before, wait_before) = schedstat();
+            // The precisions alternate query by query; each call's CPU and waiting time
+            // are read around it (outside its timing).
+            let n = PRECISIONS.len();
+            let mut samples: Vec<Samples> = (0..n).map(|_| Samples::default()).collect();
+            let mut cpu = vec![Duration::ZERO; n];
+            let mut wait = vec![Duration::ZERO; n];
+            let mut cosine = vec![1.0_f32; n];
             for q in &queries {
-                let start = Instant::now();
-                std::hint::black_box(embedder.embed_query(q).unwrap());
-                samples.push(start.elapsed());
+                let mut rows = Vec::with_capacity(n);
+                for (m, e) in embedders.iter().enumerate() {
+                    let (cpu_before, wait_before) = schedstat();
+                    let start = Instant::now();
+                    let row = std::hint::black_box(e.embed_query(q).unwrap());
+                    samples[m].push(start.elapsed());
+                    let (cpu_after, wait_after) = schedstat();
+                    cpu[m] += cpu_after - cpu_before;
+                    wait[m] += wait_after - wait_before;
+                    rows.push(row);
+                }
+                for (m, row) in rows.iter().enumerate() {
+                    cosine[m] = cosine[m].min(row.dot(&rows[0]));
+                }
             }
-            let (cpu_after, wait_after) = schedstat();
             let per_query = |d: Duration| ms(d / queries.len() as u32);
             // Its tokenization alone (the tokenizer's part of `embed_query`).
             let mut tokenize = Samples::default();
@@ -229,19 +262,25 @@ fn bench_query(peaks: &[(usize, f64)]) {
                 tokenize.push(start.elapsed());
             }
             let limit = tokens as f64 * FLOP_PER_TOKEN / peak;
-            summarize(format!(
-                "query: {threads} thread(s), {tokens}-token queries: {}; p50 = {:.1}x the \
-                 arithmetic limit {:.2} ms ({tokens} x 21 MFLOP at {:.1} GFLOP/s); \
-                 tokenization alone p50 {}; per query: CPU (all threads) {}, runnable but \
-                 waiting for a CPU {}",
-                samples.describe(),
-                samples.p(50.0).as_secs_f64() / limit,
-                limit * 1e3,
-                peak / 1e9,
-                ms(tokenize.p(50.0)),
-                per_query(cpu_after - cpu_before),
-                per_query(wait_after - wait_before),
-            ));
+            for (m, precision) in PRECISIONS.iter().enumerate() {
+                summarize(format!(
+                    "query: {threads} thread(s), {tokens}-token queries, weights {precision:?}: \
+                     {}; p50 = {:.1}x the arithmetic limit {:.2} ms ({tokens} x 21 MFLOP at \
+                     {:.1} GFLOP/s); p50 / f32's p50 {:.2}, CPU / f32's CPU {:.2}; min cosine \
+                     to the f32 vector {:.5}; tokenization alone p50 {}; per query: CPU (all \
+                     threads) {}, runnable but waiting for a CPU {}",
+                    samples[m].describe(),
+                    samples[m].p(50.0).as_secs_f64() / limit,
+                    limit * 1e3,
+                    peak / 1e9,
+                    samples[m].p(50.0).as_secs_f64() / samples[0].p(50.0).as_secs_f64(),
+                    cpu[m].as_secs_f64() / cpu[0].as_secs_f64(),
+                    cosine[m],
+                    ms(tokenize.p(50.0)),
+                    per_query(cpu[m]),
+                    per_query(wait[m]),
+                ));
+            }
         }
     }
 }

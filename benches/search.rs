@@ -32,7 +32,13 @@
 //!    again with the real model embedding each query (the chunks keep their hashing
 //!    vectors: embedding 100,000 texts with the model takes most of an hour on this
 //!    machine), against the query's embedding alone and the search without the vector
-//!    channel, interleaved query by query (`CAIRN_SEARCH_BENCH=model`: this alone).
+//!    channel, interleaved query by query (`CAIRN_SEARCH_BENCH=model`: this alone). The
+//!    model is loaded once per query precision (f32, bf16, int8 weights: `QueryPrecision`)
+//!    and the precisions alternate query by query, so their ratios come from one run; each
+//!    search's time is split into its parts (lexical, graph, the query's embedding, the
+//!    vector scan, fusion and re-ranking, texts, the rest) from the `cairn::search` trace
+//!    event and the bench embedder's own clock. `CAIRN_SEARCH_MODEL_THREADS=2,1` (the
+//!    default) sets the model's thread counts tried.
 //!
 //! Parts 4 and 5 write, so they run on a copy of the cached files, deleted afterwards.
 //!
@@ -814,6 +820,14 @@ fn ensure_vector_dataset(db: &Path) -> PathBuf {
             std::fs::copy(&from, with_suffix(&path, suffix)).unwrap();
         }
     }
+    // The copy's recorded derived position says every change has its derived rows, and
+    // a rebuilt index does not derive them again below it: without this the memory,
+    // first written without an embedder, would get no vectors (seen 2026-12-04; an
+    // embedder added to an existing memory has the same problem outside this bench).
+    Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM meta WHERE key = 'derived_through'", [])
+        .unwrap();
     let memory = Memory::open_with(&path, vector_options()).expect("open with embedder");
     let wait = sync_fully(&memory);
     let stats = memory.stats().unwrap();
@@ -943,11 +957,21 @@ fn with_vectors(db: &Path, queries: &[Query], passes: usize) {
 
 /// The real model for queries over the file's hashing vectors: the id of the hashing
 /// embedder (so the file, written with it, accepts this one), its rows for passages, the
-/// model's vector for a query. Only latency means anything with it, not ranking.
+/// model's vector for a query. Only latency means anything with it, not ranking. It holds
+/// the model loaded with each query precision; `current` says which one embeds, so one
+/// memory compares them query by query.
 #[cfg(feature = "model")]
 struct ModelQueries {
     passages: HashingEmbedder,
-    model: cairn::SentenceEmbedder,
+    models: Vec<cairn::SentenceEmbedder>,
+    current: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(feature = "model")]
+impl ModelQueries {
+    fn model(&self) -> &cairn::SentenceEmbedder {
+        &self.models[self.current.load(Ordering::Relaxed)]
+    }
 }
 
 #[cfg(feature = "model")]
@@ -965,7 +989,108 @@ impl Embedder for ModelQueries {
     }
 
     fn embed_query(&self, query: &str) -> cairn::Result<cairn::ndarray::Array1<f32>> {
-        self.model.embed_query(query)
+        let start = Instant::now();
+        let row = self.model().embed_query(query);
+        phases::embedded(start.elapsed());
+        row
+    }
+}
+
+/// Where a search's time goes: the fields of the `cairn::search` trace event
+/// (`src/retrieve/mod.rs`: lexical, graph, vector channel, fusion and re-ranking, texts)
+/// summed over the searches since [`phases::take`], caught by a minimal subscriber; the
+/// query's embedding is timed by the bench embedder itself, so the vector channel's scan
+/// is its lap less the embedding.
+#[cfg(feature = "model")]
+mod phases {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span;
+
+    /// Microseconds of each phase.
+    #[derive(Default, Clone, Copy, Debug)]
+    pub struct Phases {
+        pub lexical: u64,
+        pub graph: u64,
+        /// The vector channel's lap: the query's embedding (the first time) and the scan.
+        pub vector: u64,
+        pub rank: u64,
+        pub render: u64,
+        /// Nanoseconds in the bench embedder's `embed_query`.
+        pub embed_ns: u64,
+    }
+
+    static SUM: Mutex<Phases> = Mutex::new(Phases {
+        lexical: 0,
+        graph: 0,
+        vector: 0,
+        rank: 0,
+        render: 0,
+        embed_ns: 0,
+    });
+    static EMBED_NS: AtomicU64 = AtomicU64::new(0);
+
+    /// Adds one query embedding's time.
+    pub fn embedded(d: std::time::Duration) {
+        EMBED_NS.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The phases since the last call, and starts again.
+    pub fn take() -> Phases {
+        let mut sum = std::mem::take(&mut *SUM.lock().unwrap());
+        sum.embed_ns = EMBED_NS.swap(0, Ordering::Relaxed);
+        sum
+    }
+
+    struct Fields(Phases);
+
+    impl Visit for Fields {
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            let slot = match field.name() {
+                "lexical_us" => &mut self.0.lexical,
+                "graph_us" => &mut self.0.graph,
+                "vector_us" => &mut self.0.vector,
+                "rank_us" => &mut self.0.rank,
+                "render_us" => &mut self.0.render,
+                _ => return,
+            };
+            *slot += value;
+        }
+
+        fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    /// Listens to the `cairn::search` events only.
+    struct Collector;
+
+    impl tracing::Subscriber for Collector {
+        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+            metadata.target() == "cairn::search"
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut fields = Fields(Phases::default());
+            event.record(&mut fields);
+            let mut sum = SUM.lock().unwrap();
+            sum.lexical += fields.0.lexical;
+            sum.graph += fields.0.graph;
+            sum.vector += fields.0.vector;
+            sum.rank += fields.0.rank;
+            sum.render += fields.0.render;
+        }
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    /// Installs the collector for the process (once; later calls do nothing).
+    pub fn install() {
+        let _ = tracing::subscriber::set_global_default(Collector);
     }
 }
 
@@ -975,12 +1100,33 @@ fn with_model_queries(db: &Path, queries: &[Query], passes: usize) {
         println!("CAIRN_MODEL not set: no search with the real model's query embedding");
         return;
     };
-    for threads in [2, 1] {
+    phases::install();
+    let threads: Vec<usize> = std::env::var("CAIRN_SEARCH_MODEL_THREADS")
+        .ok()
+        .map_or_else(
+            || vec![2, 1],
+            |v| {
+                v.split(',')
+                    .map(|t| t.trim().parse().expect("threads"))
+                    .collect()
+            },
+        );
+    for threads in threads {
         with_model_queries_on(db, queries, passes, &dir, threads);
     }
 }
 
-/// [`with_model_queries`] with the model on `threads` threads.
+/// The query precisions compared, in order.
+#[cfg(feature = "model")]
+const PRECISIONS: [cairn::QueryPrecision; 3] = [
+    cairn::QueryPrecision::F32,
+    cairn::QueryPrecision::Bf16,
+    cairn::QueryPrecision::Int8,
+];
+
+/// [`with_model_queries`] with the model on `threads` threads: per query, the search
+/// with each query precision, the search without the vector channel, and each
+/// precision's embedding alone, interleaved; then where the time of a search went.
 #[cfg(feature = "model")]
 fn with_model_queries_on(
     db: &Path,
@@ -989,51 +1135,121 @@ fn with_model_queries_on(
     dir: &std::ffi::OsStr,
     threads: usize,
 ) {
-    let model = cairn::SentenceEmbedder::builder(dir)
-        .threads(threads)
-        .build()
-        .expect("CAIRN_MODEL: the model");
-    assert_eq!(model.dimension(), VECTOR_DIMENSION);
+    let models = PRECISIONS
+        .iter()
+        .map(|&precision| {
+            cairn::SentenceEmbedder::builder(dir)
+                .threads(threads)
+                .query_precision(precision)
+                .build()
+                .expect("CAIRN_MODEL: the model")
+        })
+        .collect();
     let embedder = std::sync::Arc::new(ModelQueries {
         passages: HashingEmbedder::new(VECTOR_DIMENSION).expect("embedder"),
-        model,
+        models,
+        current: std::sync::atomic::AtomicUsize::new(0),
     });
+    assert_eq!(embedder.model().dimension(), VECTOR_DIMENSION);
     let memory = Memory::open_with(db, Options::new().embedder(embedder.clone()))
         .expect("open with the model for queries");
     sync_fully(&memory);
     let on = hybrid_options(DEPTH);
     let off = hybrid_options(DEPTH).vector_weight(0.0);
+    let n = PRECISIONS.len();
     for q in queries {
-        std::hint::black_box(memory.search(&q.text, &on).expect("search"));
+        for m in 0..n {
+            embedder.current.store(m, Ordering::Relaxed);
+            std::hint::black_box(memory.search(&q.text, &on).expect("search"));
+        }
     }
-    let (mut with, mut without, mut embed) =
-        (Samples::default(), Samples::default(), Samples::default());
+    let mut with: Vec<Samples> = (0..n).map(|_| Samples::default()).collect();
+    let mut embed: Vec<Samples> = (0..n).map(|_| Samples::default()).collect();
+    // Per precision: lexical, graph, embedding, vector scan, fusion + re-rank, texts,
+    // the rest (snapshot, locks, the gaps between laps).
+    let mut parts: Vec<[Samples; 7]> = (0..n).map(|_| Default::default()).collect();
+    let mut without = Samples::default();
+    let mut cosines = vec![1.0_f32; n];
     for _ in 0..passes {
         for q in queries {
-            let start = Instant::now();
-            std::hint::black_box(memory.search(&q.text, &on).expect("search"));
-            with.push(start.elapsed());
+            for m in 0..n {
+                embedder.current.store(m, Ordering::Relaxed);
+                phases::take();
+                let start = Instant::now();
+                std::hint::black_box(memory.search(&q.text, &on).expect("search"));
+                let total = start.elapsed();
+                with[m].push(total);
+                let p = phases::take();
+                let us = |v: u64| Duration::from_micros(v);
+                let embedding = Duration::from_nanos(p.embed_ns);
+                let scan = us(p.vector).saturating_sub(embedding);
+                let listed = us(p.lexical + p.graph + p.rank + p.render) + embedding + scan;
+                let values = [
+                    us(p.lexical),
+                    us(p.graph),
+                    embedding,
+                    scan,
+                    us(p.rank),
+                    us(p.render),
+                    total.saturating_sub(listed),
+                ];
+                for (samples, value) in parts[m].iter_mut().zip(values) {
+                    samples.push(value);
+                }
+            }
             let start = Instant::now();
             std::hint::black_box(memory.search(&q.text, &off).expect("search"));
             without.push(start.elapsed());
-            let start = Instant::now();
-            std::hint::black_box(embedder.model.embed_query(&q.text).expect("embed"));
-            embed.push(start.elapsed());
+            let mut rows = Vec::with_capacity(n);
+            for (m, samples) in embed.iter_mut().enumerate() {
+                let start = Instant::now();
+                let row = embedder.models[m].embed_query(&q.text).expect("embed");
+                samples.push(start.elapsed());
+                rows.push(row);
+            }
+            for (m, row) in rows.iter().enumerate() {
+                cosines[m] = cosines[m].min(row.dot(&rows[0]));
+            }
         }
     }
+    phases::take();
+    let names = [
+        "lexical",
+        "graph",
+        "embedding",
+        "vector scan",
+        "fusion+rerank",
+        "texts",
+        "rest",
+    ];
+    for (m, precision) in PRECISIONS.iter().enumerate() {
+        let breakdown: Vec<String> = names
+            .iter()
+            .zip(&parts[m])
+            .map(|(name, s)| format!("{name} {} (mean {})", ms(s.p(50.0)), ms(s.mean())))
+            .collect();
+        summarize(format!(
+            "hybrid search with the real model's query embedding (all-MiniLM-L6-v2 on \
+             {threads} thread(s), query weights {precision:?}, {}) over {CHUNKS} chunk \
+             vectors (HashingEmbedder 384 stand-ins; depth {DEPTH}, limit {LIMIT}, {} queries \
+             x {passes} passes, interleaved with the other precisions): {}; the query's \
+             embedding alone {}; p50 search / f32 search {:.2}, embedding / f32 embedding \
+             {:.2}; min cosine to the f32 query vector {:.5}; where a search went (p50 of \
+             each part): {} (target: p50 <= 5 ms, p99 <= 15 ms)",
+            std::path::Path::new(&dir).display(),
+            queries.len(),
+            with[m].describe(),
+            embed[m].describe(),
+            with[m].p(50.0).as_secs_f64() / with[0].p(50.0).as_secs_f64(),
+            embed[m].p(50.0).as_secs_f64() / embed[0].p(50.0).as_secs_f64(),
+            cosines[m],
+            breakdown.join(", "),
+        ));
+    }
     summarize(format!(
-        "hybrid search with the real model's query embedding (all-MiniLM-L6-v2 on {threads} \
-         thread(s), {}) over \
-         {CHUNKS} chunk vectors (HashingEmbedder 384 stand-ins; depth {DEPTH}, limit {LIMIT}, {} \
-         queries x {passes} passes, interleaved): {}; without the vector channel {}; the \
-         query's embedding alone {}; p50 with / (without + embedding alone) = {:.2} (target: \
-         p50 <= 5 ms, p99 <= 15 ms)",
-        std::path::Path::new(&dir).display(),
-        queries.len(),
-        with.describe(),
-        without.describe(),
-        embed.describe(),
-        with.p(50.0).as_secs_f64() / (without.p(50.0).as_secs_f64() + embed.p(50.0).as_secs_f64()),
+        "the same searches without the vector channel (no query embedding; {threads} \
+         thread(s)): {}",
+        without.describe()
     ));
 }
 

@@ -52,7 +52,7 @@ pub use config::{CheckpointPolicy, ConnectionMode, Durability, Options};
 pub use db::checkpoint::{CheckpointMode, CheckpointRun, CheckpointTrigger, WalStatus};
 pub use embed::{Embedder, HashingEmbedder};
 #[cfg(feature = "model")]
-pub use embed::{SentenceEmbedder, SentenceEmbedderBuilder};
+pub use embed::{QueryPrecision, SentenceEmbedder, SentenceEmbedderBuilder};
 pub use error::{Error, InvalidName, ModelProblem, Result};
 pub use graph::batch::{Batch, BatchReport};
 pub use graph::change::{Change, ChangeOp};

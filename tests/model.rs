@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use cairn::{
-    Embedder, Error, HashingEmbedder, HitKind, Memory, ModelProblem, Options, SearchOptions,
-    SentenceEmbedder, Target,
+    Embedder, Error, HashingEmbedder, HitKind, Memory, ModelProblem, Options, QueryPrecision,
+    SearchOptions, SentenceEmbedder, Target,
 };
 use ndarray::{Array1, ArrayView1};
 
@@ -75,18 +75,82 @@ fn vectors_match_an_independent_implementation() {
     assert!(texts[10].split(' ').count() > 256);
 }
 
+/// The reference texts as queries, in each query precision: every vector within cosine
+/// 0.999 of the reference (the passages' bound), and the least cosine printed.
+#[test]
+fn query_vectors_in_every_precision_match_the_reference() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm-reference.json")).unwrap();
+    let items = fixture["items"].as_array().unwrap();
+    assert_eq!(items.len(), 11);
+    for precision in [
+        QueryPrecision::F32,
+        QueryPrecision::Bf16,
+        QueryPrecision::Int8,
+    ] {
+        let embedder = SentenceEmbedder::builder(common::test_model_dir())
+            .query_precision(precision)
+            .build()
+            .unwrap();
+        assert_eq!(embedder.query_precision(), precision);
+        let mut least = (f32::INFINITY, "");
+        for item in items {
+            let text = item["text"].as_str().unwrap();
+            let want: Array1<f32> = item["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let got = embedder.embed_query(text).unwrap();
+            let similarity = cosine(got.view(), want.view());
+            if similarity < least.0 {
+                least = (similarity, text);
+            }
+            assert!(
+                similarity >= 0.999,
+                "{precision:?} {text:?}: cosine {similarity}"
+            );
+            // The passage of the same text is the f32 one whatever the query precision.
+            let stored = passage(&embedder, text);
+            assert!(cosine(stored.view(), want.view()) >= 0.999);
+        }
+        println!(
+            "{precision:?}: least cosine to the reference {:.6} ({:?})",
+            least.0, least.1
+        );
+    }
+    assert_eq!(QueryPrecision::default(), QueryPrecision::Bf16);
+}
+
 #[test]
 fn queries_and_passages_get_their_own_prefixes() {
     let dir = common::test_model_dir();
     let plain = model();
     assert_eq!((plain.query_prefix(), plain.passage_prefix()), ("", ""));
-    // Without prefixes a query is embedded as a passage.
+    // Without prefixes a query is embedded as a passage: exactly so with the f32 weights
+    // for queries, within the reduced precision's error with the default.
     let text = "what food does she like";
-    assert_eq!(plain.embed_query(text).unwrap(), passage(&plain, text));
+    let full = SentenceEmbedder::builder(&dir)
+        .query_precision(QueryPrecision::F32)
+        .build()
+        .unwrap();
+    assert_eq!(full.embed_query(text).unwrap(), passage(&plain, text));
+    assert_eq!(
+        full.id(),
+        plain.id(),
+        "the query precision is not in the id"
+    );
+    let reduced = cosine(
+        plain.embed_query(text).unwrap().view(),
+        passage(&plain, text).view(),
+    );
+    assert!((0.999..1.0 + 1e-6).contains(&reduced), "{reduced}");
 
     let prefixed = SentenceEmbedder::builder(&dir)
         .query_prefix("query: ")
         .passage_prefix("passage: ")
+        .query_precision(QueryPrecision::F32)
         .build()
         .unwrap();
     let query = prefixed.embed_query(text).unwrap();

@@ -15,7 +15,7 @@ use ndarray::{Array1, Array2, ArrayView1};
 use crate::error::{Error, Result};
 pub use hashing::HashingEmbedder;
 #[cfg(feature = "model")]
-pub use model::{SentenceEmbedder, SentenceEmbedderBuilder};
+pub use model::{QueryPrecision, SentenceEmbedder, SentenceEmbedderBuilder};
 
 /// Turns texts into fixed-size vectors whose dot product measures similarity.
 ///

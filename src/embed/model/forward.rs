@@ -28,6 +28,7 @@ use candle_transformers::models::bert::{Config, HiddenAct};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Slice};
 
+use super::packed::{Packed, QueryPrecision};
 use crate::error::{Error, Result};
 
 /// A product with at least this many rows splits by rows; fewer, by columns.
@@ -65,6 +66,8 @@ struct Layer {
 struct Dense {
     weight: Array2<f32>,
     bias: Array1<f32>,
+    /// The weight in the query precision, when it is not f32.
+    packed: Option<Packed>,
 }
 
 struct Norm {
@@ -76,7 +79,11 @@ struct Norm {
 impl Encoder {
     /// Reads the weights of a BERT model from `vb` (the root of its safetensors), with or
     /// without a `bert.` (or `<model_type>.`) prefix on their names.
-    pub(super) fn load(vb: &VarBuilder<'_>, config: &Config) -> candle_core::Result<Self> {
+    pub(super) fn load(
+        vb: &VarBuilder<'_>,
+        config: &Config,
+        precision: QueryPrecision,
+    ) -> candle_core::Result<Self> {
         let model_type = config.model_type.clone().unwrap_or_default();
         let prefix = ["", "bert.", &format!("{model_type}.")]
             .into_iter()
@@ -116,11 +123,13 @@ impl Encoder {
                 let k = Dense::load(&a.pp("self.key"), hidden, hidden)?;
                 let v = Dense::load(&a.pp("self.value"), hidden, hidden)?;
                 Ok(Layer {
-                    qkv: Dense::side_by_side(&[q, k, v])?,
-                    attention_out: Dense::load(&a.pp("output.dense"), hidden, hidden)?,
+                    qkv: Dense::side_by_side(&[q, k, v])?.packed(precision),
+                    attention_out: Dense::load(&a.pp("output.dense"), hidden, hidden)?
+                        .packed(precision),
                     attention_norm: Norm::load(&a.pp("output.LayerNorm"), hidden, eps)?,
-                    intermediate: Dense::load(&l.pp("intermediate.dense"), hidden, inner)?,
-                    output: Dense::load(&l.pp("output.dense"), inner, hidden)?,
+                    intermediate: Dense::load(&l.pp("intermediate.dense"), hidden, inner)?
+                        .packed(precision),
+                    output: Dense::load(&l.pp("output.dense"), inner, hidden)?.packed(precision),
                     output_norm: Norm::load(&l.pp("output.LayerNorm"), hidden, eps)?,
                 })
             })
@@ -144,18 +153,30 @@ impl Encoder {
     /// The last hidden states of every token of `texts` (token ids, special tokens
     /// included), the texts' rows one after another: `Σ lengths × hidden`, computed in
     /// at most `tasks` parallel parts. Fails on an id outside the vocabulary or a text
-    /// longer than the model's positions.
-    pub(super) fn forward(&self, texts: &[&[u32]], tasks: usize) -> Result<Array2<f32>> {
+    /// longer than the model's positions. `query` reads the weights in the query
+    /// precision the encoder was loaded with; otherwise (passages) in f32.
+    pub(super) fn forward(
+        &self,
+        texts: &[&[u32]],
+        tasks: usize,
+        query: bool,
+    ) -> Result<Array2<f32>> {
         let lengths: Vec<usize> = texts.iter().map(|t| t.len()).collect();
         let mut x = self.embed(texts)?;
         for layer in &self.layers {
-            let qkv = layer.qkv.apply(x.view(), None, tasks);
+            let qkv = layer.qkv.apply(x.view(), None, tasks, query);
             let context = self.attention(qkv.view(), &lengths, tasks);
-            let mut attended = layer.attention_out.apply(context.view(), Some(x), tasks);
+            let mut attended = layer
+                .attention_out
+                .apply(context.view(), Some(x), tasks, query);
             layer.attention_norm.apply(&mut attended);
-            let mut inner = layer.intermediate.apply(attended.view(), None, tasks);
+            let mut inner = layer
+                .intermediate
+                .apply(attended.view(), None, tasks, query);
             activate(self.activation, &mut inner);
-            x = layer.output.apply(inner.view(), Some(attended), tasks);
+            x = layer
+                .output
+                .apply(inner.view(), Some(attended), tasks, query);
             layer.output_norm.apply(&mut x);
         }
         Ok(x)
@@ -257,7 +278,14 @@ impl Dense {
         Ok(Dense {
             weight: weight.reversed_axes().as_standard_layout().into_owned(),
             bias,
+            packed: None,
         })
+    }
+
+    /// This layer with a copy of its weight in `precision` for queries.
+    fn packed(self, precision: QueryPrecision) -> Self {
+        let packed = Packed::new(self.weight.view(), precision);
+        Dense { packed, ..self }
     }
 
     /// One layer whose outputs are those of `parts`, in order: a product reads the
@@ -269,15 +297,18 @@ impl Dense {
         Ok(Dense {
             weight: ndarray::concatenate(Axis(1), &weights).map_err(shape)?,
             bias: ndarray::concatenate(Axis(0), &biases).map_err(shape)?,
+            packed: None,
         })
     }
 
-    /// `x · weight + bias`, plus `residual` when given (it is reused as the output).
+    /// `x · weight + bias`, plus `residual` when given (it is reused as the output);
+    /// `query` reads the packed weight when there is one.
     fn apply(
         &self,
         x: ArrayView2<'_, f32>,
         residual: Option<Array2<f32>>,
         tasks: usize,
+        query: bool,
     ) -> Array2<f32> {
         let mut out = match residual {
             Some(mut r) => {
@@ -292,7 +323,10 @@ impl Dense {
                     |b| b.to_owned(),
                 ),
         };
-        product(x, self.weight.view(), out.view_mut(), tasks);
+        match &self.packed {
+            Some(packed) if query => packed.product(x, out.view_mut(), tasks),
+            _ => product(x, self.weight.view(), out.view_mut(), tasks),
+        }
         out
     }
 }
@@ -459,7 +493,7 @@ mod tests {
         // All at once (stacked, unpadded), on the embedder's two threads: split products.
         let together = embedder
             .threads
-            .install(|| embedder.encoder.forward(&ids, 2))
+            .install(|| embedder.encoder.forward(&ids, 2, false))
             .unwrap();
         let mut start = 0;
         for (text, tokens) in texts.iter().zip(&ids) {
@@ -472,7 +506,7 @@ mod tests {
                 .unwrap();
             let want = matrix(&want).unwrap();
             // Alone, on this thread: one text, products unsplit.
-            let alone = embedder.encoder.forward(&[tokens], 1).unwrap();
+            let alone = embedder.encoder.forward(&[tokens], 1, false).unwrap();
             assert_eq!(alone.dim(), want.dim(), "{text:?}");
             for (t, (got, want)) in alone.rows().into_iter().zip(want.rows()).enumerate() {
                 let similarity = cosine(got, want);
@@ -511,14 +545,16 @@ mod tests {
         let embedder = SentenceEmbedder::open(model_dir()).unwrap();
         let vocabulary = u32::try_from(embedder.encoder.word.nrows()).unwrap();
         assert!(matches!(
-            embedder.encoder.forward(&[&[101, vocabulary, 102]], 1),
+            embedder
+                .encoder
+                .forward(&[&[101, vocabulary, 102]], 1, true),
             Err(Error::Inference(_))
         ));
         let too_long = vec![1000_u32; embedder.encoder.position.nrows() + 1];
         assert!(matches!(
-            embedder.encoder.forward(&[&too_long], 1),
+            embedder.encoder.forward(&[&too_long], 1, true),
             Err(Error::Inference(_))
         ));
-        assert_eq!(embedder.encoder.forward(&[], 2).unwrap().nrows(), 0);
+        assert_eq!(embedder.encoder.forward(&[], 2, true).unwrap().nrows(), 0);
     }
 }
