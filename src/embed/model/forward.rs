@@ -28,8 +28,8 @@ use candle_transformers::models::bert::{Config, HiddenAct};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Slice};
 
-use super::packed::{Packed, QueryPrecision};
 use crate::error::{Error, Result};
+use cairn_kernels::{Packed, QueryPrecision};
 
 /// A product with at least this many rows splits by rows; fewer, by columns.
 const MIN_ROWS_TO_SPLIT: usize = 64;

@@ -3,7 +3,6 @@
 
 mod files;
 mod forward;
-mod packed;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -16,9 +15,9 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::embed::Embedder;
 use crate::error::{Error, ModelProblem, Result};
+pub use cairn_kernels::QueryPrecision;
 use files::ModelFiles;
 use forward::Encoder;
-pub use packed::QueryPrecision;
 
 /// Bumped whenever this code changes the vectors a model gives (pooling, truncation,
 /// how prefixes are joined), so stored vectors of the old code are refused.

@@ -1,4 +1,9 @@
-//! Reduced-precision copies of the encoder's dense weights, for a query's products.
+//! Reduced-precision copies of the encoder's dense weights, for a query's products
+//! (cairn's `SentenceEmbedder`, `src/embed/model/forward.rs`).
+//!
+//! A crate of its own so that a debug build of cairn still runs it optimized (the
+//! workspace's `[profile.dev.package.cairn-kernels]`): unoptimized, one query's products
+//! took seconds, which made every test that searches with a model slow.
 //!
 //! Why: a query is a product of a few rows (8–30 tokens) with every weight matrix, so it
 //! reads all 42 MB of the f32 encoder weights for a few multiply-adds per weight — more
@@ -13,6 +18,9 @@
 //! The kernel is plain Rust: `pulp` runs it compiled for the instruction set the CPU has,
 //! chosen at run time (AVX2 + FMA on x86-64) and compiles the loops below for it, so the compiler turns
 //! the fixed-size arrays into vector registers — no `unsafe` here.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -40,7 +48,7 @@ pub enum QueryPrecision {
 }
 
 /// One dense layer's weight (`inputs × outputs`) in a reduced precision, in panels.
-pub(super) struct Packed {
+pub struct Packed {
     inputs: usize,
     outputs: usize,
     values: Values,
@@ -113,7 +121,7 @@ fn to_bf16(value: f32) -> u16 {
 
 impl Packed {
     /// `weight` (`inputs × outputs`) in `precision`; `None` for [`QueryPrecision::F32`].
-    pub(super) fn new(weight: ArrayView2<'_, f32>, precision: QueryPrecision) -> Option<Self> {
+    pub fn new(weight: ArrayView2<'_, f32>, precision: QueryPrecision) -> Option<Self> {
         let (inputs, outputs) = weight.dim();
         let panels = outputs.div_ceil(PANEL);
         // Column `j` of panel `p`, input `k`, at `(p × inputs + k) × PANEL + j`; columns
@@ -166,12 +174,7 @@ impl Packed {
 
     /// `out += x · weight`, split by panels into at most `tasks` parts run with
     /// `rayon::join` on the current pool.
-    pub(super) fn product(
-        &self,
-        x: ArrayView2<'_, f32>,
-        out: ArrayViewMut2<'_, f32>,
-        tasks: usize,
-    ) {
+    pub fn product(&self, x: ArrayView2<'_, f32>, out: ArrayViewMut2<'_, f32>, tasks: usize) {
         debug_assert_eq!(x.ncols(), self.inputs);
         debug_assert_eq!(out.dim(), (x.nrows(), self.outputs));
         // The input rows in groups of `ROWS`, each group's values input by input, so the
