@@ -243,3 +243,78 @@ fn a_search_that_looks_again_deeper_embeds_its_query_once() {
         .unwrap();
     assert_eq!(count(), before, "no vector channel, no embedding");
 }
+
+#[test]
+fn rows_written_before_the_embedder_get_their_vectors_once_it_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    // More rows than one backfill step takes (1,024), so the pass goes on from a cursor.
+    let units: Vec<Unit> = (0..1_500)
+        .map(|i| Unit::new(format!("Note {i}: the zeppelin{i} hangar report.")))
+        .collect();
+    {
+        let m = Memory::open_with(&path, common::options()).unwrap();
+        let written = m.add_units("notes", &units).unwrap();
+        m.observe("Ann", "prefers green tea").unwrap();
+        m.observe("Ann", "lives in Oslo").unwrap();
+        m.sync().unwrap();
+        assert_eq!(written.1.len(), 1_500);
+    }
+    let count = |sql: &str| -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM vector"), 0);
+
+    let m = Memory::open_with(&path, with_embedder(64)).unwrap();
+    m.sync().unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM vector WHERE kind = 'chunk'"),
+        count("SELECT count(*) FROM chunk")
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM vector WHERE kind = 'observation'"),
+        2
+    );
+    // Kinds the memory does not embed got none; the request is gone with the pass.
+    assert_eq!(
+        count("SELECT count(*) FROM vector WHERE kind = 'entity'"),
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM meta WHERE key = 'vectors_backfill'"),
+        0
+    );
+    // An old chunk is found by the vector channel alone.
+    let options = SearchOptions::new()
+        .kinds(&[HitKind::Chunk])
+        .depth(0)
+        .vector_weight(1.0);
+    let hits = m
+        .search("zeppelin1234 hangar", &options.fusion(Fusion::Score))
+        .unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h.why.iter().any(|r| matches!(r, Reason::Vector { .. }))),
+        "{hits:?}"
+    );
+    drop(m);
+
+    // A file that had its embedder from the start asks for no pass.
+    let fresh = dir.path().join("fresh.db");
+    let m = Memory::open_with(&fresh, with_embedder(64)).unwrap();
+    m.add_units("notes", &units[..3]).unwrap();
+    m.sync().unwrap();
+    drop(m);
+    let meta: i64 = rusqlite::Connection::open(&fresh)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key = 'vectors_backfill'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(meta, 0);
+}

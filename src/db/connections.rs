@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use parking_lot::Mutex;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
@@ -12,8 +13,24 @@ use crate::config::{CheckpointPolicy, ConnectionMode, Options};
 use crate::error::Result;
 use crate::key::{FileKey, Key};
 
-/// A connection borrowed from the pool.
-pub(crate) type Pooled = r2d2::PooledConnection<SqliteConnectionManager>;
+/// The connection an outermost write holds for its duration ([`Connections::checkout`]).
+pub(crate) enum Pooled {
+    /// Taken from the r2d2 pool, which gets it back when this is dropped.
+    Pool(r2d2::PooledConnection<SqliteConnectionManager>),
+    /// An encrypted memory's writer connection, given back by [`Connections::give_back`].
+    Writer(Connection),
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Pooled::Pool(conn) => conn,
+            Pooled::Writer(conn) => conn,
+        }
+    }
+}
 
 /// Where connections come from.
 pub(crate) enum Connections {
@@ -22,8 +39,11 @@ pub(crate) enum Connections {
         options: Options,
         local: Box<ThreadLocal<Connection>>,
         /// Encrypted memories only: the one connection every write runs on (see
-        /// [`Connections::checkout`]).
-        writer: Option<r2d2::Pool<SqliteConnectionManager>>,
+        /// [`Connections::checkout`]), opened by the first write. Not an r2d2 pool: a
+        /// pool opens its connections on threads of its own, and when one of them held
+        /// the pool last, the connection closed there after the memory was dropped —
+        /// leaving the WAL beside the file for a while (and three threads per memory).
+        writer: Option<Box<Mutex<Option<Connection>>>>,
     },
     Pool(r2d2::Pool<SqliteConnectionManager>),
 }
@@ -35,11 +55,7 @@ impl Connections {
                 path: path.to_owned(),
                 options: options.clone(),
                 local: Box::new(ThreadLocal::new()),
-                writer: if options.encrypted() && !options.read_only {
-                    Some(pool(path, options, 1)?)
-                } else {
-                    None
-                },
+                writer: (options.encrypted() && !options.read_only).then(Box::default),
             },
             ConnectionMode::Pool { size } => Connections::Pool(pool(path, options, size)?),
         })
@@ -85,11 +101,36 @@ impl Connections {
     pub(crate) fn checkout(&self) -> Result<Option<Pooled>> {
         match self {
             Connections::PerThread {
+                path,
+                options,
                 writer: Some(writer),
                 ..
-            } => Ok(Some(writer.get()?)),
+            } => {
+                // Writes are serialized by the process's write lock: the slot is full
+                // except during a write.
+                let kept = writer.lock().take();
+                let conn = match kept {
+                    Some(conn) => conn,
+                    None => open_connection(path, options)?,
+                };
+                Ok(Some(Pooled::Writer(conn)))
+            }
             Connections::PerThread { writer: None, .. } => Ok(None),
-            Connections::Pool(pool) => Ok(Some(pool.get()?)),
+            Connections::Pool(pool) => Ok(Some(Pooled::Pool(pool.get()?))),
+        }
+    }
+
+    /// Takes back what [`Connections::checkout`] gave when the write ends.
+    pub(crate) fn give_back(&self, pooled: Pooled) {
+        if let (
+            Pooled::Writer(conn),
+            Connections::PerThread {
+                writer: Some(writer),
+                ..
+            },
+        ) = (pooled, self)
+        {
+            *writer.lock() = Some(conn);
         }
     }
 }

@@ -392,7 +392,7 @@ impl Db {
         };
         let result = if outermost && let Some(pooled) = self.connections.checkout()? {
             *state.pinned().borrow_mut() = Some(pooled);
-            let _unpin = ReturnToPool(state);
+            let _unpin = ReturnToPool(state, &self.connections);
             self.read(|conn| write::run(state, conn, begin, f))
         } else {
             self.read(|conn| write::run(state, conn, begin, f))
@@ -692,12 +692,14 @@ fn probe_folder(folder: &Path) -> std::io::Result<()> {
     std::fs::remove_file(&probe)
 }
 
-/// Returns the pinned pool connection when the outermost write ends.
-struct ReturnToPool<'a>(&'a WriteState);
+/// Returns the pinned connection when the outermost write ends.
+struct ReturnToPool<'a>(&'a WriteState, &'a Connections);
 
 impl Drop for ReturnToPool<'_> {
     fn drop(&mut self) {
-        self.0.pinned().borrow_mut().take();
+        if let Some(pooled) = self.0.pinned().borrow_mut().take() {
+            self.1.give_back(pooled);
+        }
     }
 }
 

@@ -171,7 +171,8 @@ impl Derived {
     /// when nothing waits or a write is running.
     fn take(&self) -> Option<(Rows, i64)> {
         let mut state = self.state.lock();
-        if state.covered <= state.written || state.writing {
+        // Rows queued without moving the position (a backfill pass) are written too.
+        if (state.covered <= state.written && state.queued.is_empty()) || state.writing {
             return None;
         }
         state.writing = true;
@@ -191,7 +192,10 @@ pub(super) fn turn(shared: &Shared, db: &Db) -> Next {
     match outcome {
         Ok(()) => {
             state.written = state.written.max(through);
-            let (written, more) = (state.written, state.covered > state.written);
+            let (written, more) = (
+                state.written,
+                state.covered > state.written || !state.queued.is_empty(),
+            );
             drop(state);
             let mut progress = shared.progress.lock();
             progress.derived = progress.derived.max(written);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, IndexWriter};
 
+use super::backfill::{self, Backfill, Step};
 use super::compaction::{self, Compaction};
 use super::derived::{self, Rows};
 use super::repair::{self, Damage, Repaired};
@@ -38,6 +39,8 @@ pub(super) struct Follower {
     writer: Option<IndexWriter>,
     linker: Linker,
     compaction: Compaction,
+    /// The pass that embeds rows older than the file's embedder ([`backfill`]).
+    backfill: Backfill,
     /// The last `seq` this process committed to the index, or saw the holder commit.
     applied: i64,
     read_only: bool,
@@ -60,6 +63,7 @@ impl Follower {
             writer: None,
             linker: Linker::default(),
             compaction: Compaction::default(),
+            backfill: Backfill::default(),
             applied,
             read_only,
             last_health: None,
@@ -120,6 +124,7 @@ impl Follower {
             }
         }
         let Some(writer) = self.writer.as_mut() else {
+            watch_backfill(shared, db)?;
             if self.nothing_to_follow(shared, db)? {
                 return Ok(self.applied);
             }
@@ -136,10 +141,16 @@ impl Follower {
             &mut self.applied,
             &mut self.more,
         );
-        let idle = step.is_ok() && self.applied == before;
+        let mut idle = step.is_ok() && self.applied == before;
+        if idle && !self.more && self.backfill_step(shared, db)? == Step::Working {
+            idle = false;
+        }
         if !idle {
             self.busy_at = Instant::now();
         }
+        let Some(writer) = self.writer.as_mut() else {
+            return step;
+        };
         self.compaction.tick(&live.index, writer, idle);
         if step.as_ref().is_err_and(|e| !e.is_busy()) {
             // A batch that only found the file busy keeps the writer (and with it the
@@ -164,12 +175,12 @@ impl Follower {
     /// Whether this round should take tantivy's writer: the log holds changes the index
     /// does not, or the last holder left changes whose derived rows are not in the file.
     /// A read-only memory writes only an index of its own, in RAM.
-    fn wants_writer(&self, shared: &Shared, db: &Db, live: &Live) -> Result<bool> {
+    fn wants_writer(&mut self, shared: &Shared, db: &Db, live: &Live) -> Result<bool> {
         if self.read_only && !shared.in_ram() {
             return Ok(false);
         }
         let last = db.read(change::last_seq)?.get();
-        if last > self.applied {
+        if last > self.applied || self.backfill.pending(shared, db)? {
             return Ok(true);
         }
         let derived = shared.progress.lock().derived;
@@ -193,6 +204,16 @@ impl Follower {
         Ok(db.read(change::last_seq)?.get() <= self.applied)
     }
 
+    /// With nothing newer to index: one step of the backfill pass, its end published to
+    /// `sync` callers.
+    fn backfill_step(&mut self, shared: &Shared, db: &Db) -> Result<Step> {
+        let step = self.backfill.step(shared, db)?;
+        if step == Step::Done {
+            finish_backfill(shared);
+        }
+        Ok(step)
+    }
+
     /// This process just took tantivy's writer: resume from where the file holds every
     /// change's derived rows, if that is before the index's position (the previous
     /// holder closed or died with rows queued), so those changes are derived again.
@@ -201,6 +222,7 @@ impl Follower {
     fn take_over(&mut self, shared: &Shared, db: &Db, live: &Live) -> Result<()> {
         let from = derived_position(db, live)?;
         self.linker = Linker::default();
+        self.backfill.restart();
         if from < self.applied {
             tracing::debug!(target: "cairn::index", from, to = self.applied, "deriving again the rows the last holder did not write");
             self.applied = from;
@@ -238,6 +260,23 @@ pub(super) fn derived_position(db: &Db, live: &Live) -> Result<i64> {
     let payload = super::last_payload(&live.index)?;
     let recorded = db.read(derived::recorded)?;
     Ok(recorded.max(payload.map_or(0, |p| p.derived)))
+}
+
+/// A process without the writer learns from the file when the holder ended the pass.
+fn watch_backfill(shared: &Shared, db: &Db) -> Result<()> {
+    if shared.progress.lock().backfill && !db.read(backfill::requested)? {
+        finish_backfill(shared);
+    }
+    Ok(())
+}
+
+fn finish_backfill(shared: &Shared) {
+    let mut progress = shared.progress.lock();
+    if progress.backfill {
+        progress.backfill = false;
+        drop(progress);
+        shared.wake.notify_all();
+    }
 }
 
 /// Damage nobody reported: the folder gone or unreadable, or its last commit naming

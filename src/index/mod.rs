@@ -23,6 +23,7 @@
 //! (`Core::index_turn`) also runs the file's idle checkpoint, which is the database's
 //! business and not the follower's.
 
+mod backfill;
 pub(crate) mod columns;
 pub(crate) mod compaction;
 mod derived;
@@ -153,6 +154,9 @@ struct Progress {
     derived: i64,
     /// The last error writing derived rows, reported to `sync` callers.
     derived_error: Option<String>,
+    /// Rows older than the file's embedder are being embedded ([`backfill`]): `sync`
+    /// waits for the pass.
+    backfill: bool,
     /// Set when the memory closes.
     stop: bool,
     /// The last indexing error, reported to `sync` callers.
@@ -310,7 +314,8 @@ impl SearchIndex {
             } else {
                 progress.visible
             };
-            if reached >= target.get() && rebuilding.is_ok() {
+            let backfilling = with_derived && progress.backfill;
+            if reached >= target.get() && rebuilding.is_ok() && !backfilling {
                 return Ok(());
             }
             let waited = start.elapsed();
@@ -492,6 +497,7 @@ fn open_index(db: &Db, dir: Option<&Path>, deriver: Option<Arc<Slot>>) -> Result
             open_live(None, false)?
         }
     };
+    progress.backfill = embedding.is_some() && !read_only && db.read(backfill::requested)?;
     let resume_from = progress.visible;
     let shared = Shared {
         dir: dir.map(Path::to_owned),

@@ -67,10 +67,14 @@ pub(crate) fn check_embedder(db: &Db, embedding: Option<&Embedding>) -> Result<(
     {
         let value = serde_json::json!({ "id": id, "dimension": dimension }).to_string();
         db.write(|c| {
-            c.execute(
+            let recorded = c.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('embedder', ?1)",
                 [value],
             )?;
+            // Rows written before any embedder: the index will not embed them by itself.
+            if recorded == 1 {
+                super::backfill::request_if_rows(c)?;
+            }
             Ok(())
         })?;
         // Another process may have recorded its embedder first.
