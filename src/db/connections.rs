@@ -2,11 +2,13 @@
 //! by [`init_connection`] so every connection runs with the same pragmas.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
+use scheduled_thread_pool::ScheduledThreadPool;
 use thread_local::ThreadLocal;
 
 use crate::config::{CheckpointPolicy, ConnectionMode, Options};
@@ -135,6 +137,34 @@ impl Connections {
     }
 }
 
+impl Drop for Connections {
+    /// r2d2 opens a pool's connections on its thread, which holds the pool while it hands
+    /// a new connection over: if that thread held it last, the connections would close
+    /// there after the memory was dropped (its WAL left beside the file for a while).
+    /// A job queued behind any such hand-over makes this handle the last one.
+    fn drop(&mut self) {
+        if let Connections::Pool(_) = self {
+            let (done, finished) = std::sync::mpsc::channel();
+            R2D2_THREAD.execute(move || {
+                let _ = done.send(());
+            });
+            let _ = finished.recv_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+/// The one thread every r2d2 pool of the process opens its connections on (r2d2 starts
+/// three per pool by default: a process with many pooled memories would hold hundreds).
+static R2D2_THREAD: std::sync::LazyLock<Arc<ScheduledThreadPool>> =
+    std::sync::LazyLock::new(|| {
+        Arc::new(
+            ScheduledThreadPool::builder()
+                .num_threads(1)
+                .thread_name_pattern("cairn-r2d2")
+                .build(),
+        )
+    });
+
 /// An r2d2 pool of at most `size` connections opened with cairn's pragmas.
 fn pool(path: &Path, options: &Options, size: u32) -> Result<r2d2::Pool<SqliteConnectionManager>> {
     let init_options = options.clone();
@@ -144,6 +174,11 @@ fn pool(path: &Path, options: &Options, size: u32) -> Result<r2d2::Pool<SqliteCo
     Ok(r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(0))
+        .thread_pool(Arc::clone(&R2D2_THREAD))
+        // No reaper job (it would hold the pool for a moment every 30 s): connections
+        // live as long as the memory.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connection_timeout(options.busy_timeout.max(std::time::Duration::from_secs(1)))
         .build(manager)?)
 }
