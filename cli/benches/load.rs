@@ -104,6 +104,56 @@ fn peak_rss() -> u64 {
     proc_memory("self", "VmHWM").unwrap_or(0)
 }
 
+/// Where this process's anonymous memory is now, in bytes, by kind of mapping (from
+/// `/proc/self/smaps`): `heap` (the main malloc arena, `[heap]`), `unnamed` (anonymous
+/// mappings: the other threads' malloc arenas, large allocations, thread stacks), `stack`
+/// (the main thread's) and `file` (private copies of file pages: the binary's data);
+/// and the CPU seconds it used (user + system, `/proc/self/stat`).
+fn anon_breakdown() -> Value {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let (mut heap, mut unnamed, mut stack, mut file) = (0u64, 0u64, 0u64, 0u64);
+    let mut kind = 0;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // A mapping's header: `start-end perms offset dev inode [path]`.
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            kind = match fields.get(5) {
+                Some(&"[heap]") => 0,
+                Some(&"[stack]") => 2,
+                None => 1,
+                Some(_) => 3,
+            };
+        } else if fields.first() == Some(&"Anonymous:") {
+            let bytes = fields
+                .get(1)
+                .and_then(|k| k.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 1024;
+            match kind {
+                0 => heap += bytes,
+                1 => unnamed += bytes,
+                2 => stack += bytes,
+                _ => file += bytes,
+            }
+        }
+    }
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15, after the `(comm)` that may hold spaces.
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // USER_HZ is 100 on Linux.
+    let cpu_s = ticks.iter().sum::<f64>() / 100.0;
+    json!({ "heap": heap, "unnamed": unnamed, "stack": stack, "file": file, "cpu_s": cpu_s })
+}
+
 /// Closes `memory` and says how long that took.
 fn close(memory: Memory) -> Duration {
     let start = Instant::now();
@@ -173,11 +223,12 @@ fn writer() {
         i += 1;
     }
     let rss = peak_rss();
+    let anon = anon_breakdown();
     let exit = close(memory);
     println!(
         "{}",
         json!({ "role": "writer", "writes": writes, "errors": errors, "rss": rss,
-                "exit_ms": millis(exit) })
+                "anon": anon, "exit_ms": millis(exit) })
     );
 }
 
@@ -223,10 +274,11 @@ fn searcher() {
         i += 1;
     }
     let rss = peak_rss();
+    let anon = anon_breakdown();
     let exit = close(memory);
     println!(
         "{}",
-        json!({ "role": "searcher", "latencies_ms": ms_list(&latencies), "at_ms": started_at,
+        json!({ "role": "searcher", "anon": anon, "latencies_ms": ms_list(&latencies), "at_ms": started_at,
                 "lags_ms": ms_list(&lags),
                 "derived_lags_ms": ms_list(&derived_lags), "errors": errors, "first_error": first_error, "rss": rss,
                 "exit_ms": millis(exit) })
@@ -489,14 +541,17 @@ fn read_size(db: &Path) -> Size {
         segments: segment_count(db),
         ..Size::default()
     };
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
         return size;
     };
     let _ = conn.busy_timeout(Duration::from_secs(5));
     let count = |table: &str| -> u64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
-            .map_or(0, |n| n.max(0) as u64)
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_or(0, |n| n.max(0) as u64)
     };
     size.entities = count("entity");
     size.relations = count("relation");
@@ -715,6 +770,27 @@ fn latency_line(part: &str, what: &str, samples: &[Duration], target: &str) {
     }
 }
 
+/// `; anon at the end: heap …, unnamed …, stack …, file …; CPU … s` from a library
+/// process's [`anon_breakdown`], or nothing (an MCP server's report has none).
+fn anon_line(anon: &Value) -> String {
+    let Some(cpu) = anon["cpu_s"].as_f64() else {
+        return String::new();
+    };
+    let part = |key: &str| {
+        format!(
+            "{:.1} MiB",
+            anon[key].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0)
+        )
+    };
+    format!(
+        "; anon at the end: heap {}, unnamed {}, stack {}, file {}; CPU {cpu:.0} s",
+        part("heap"),
+        part("unnamed"),
+        part("stack"),
+        part("file")
+    )
+}
+
 /// Prints one part's figures from its processes' `reports` and the parent's samples.
 fn report(
     part: &str,
@@ -727,9 +803,10 @@ fn report(
     println!("per process:");
     for (name, r) in reports {
         println!(
-            "  {name:<11} peak RSS {:>8}  {exit} {:>8.1} ms",
+            "  {name:<11} peak RSS {:>8}  {exit} {:>8.1} ms{}",
             mib(r["rss"].as_u64().unwrap_or(0)),
-            r["exit_ms"].as_f64().unwrap_or(f64::NAN)
+            r["exit_ms"].as_f64().unwrap_or(f64::NAN),
+            anon_line(&r["anon"])
         );
     }
     for (name, r) in reports {
