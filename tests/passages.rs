@@ -156,3 +156,33 @@ fn a_document_about_an_entity_creates_it_and_survives_a_merge() {
     assert!(err.is_invalid_input(), "{err}");
     assert_eq!(memory.stats().unwrap(), before);
 }
+
+#[test]
+fn the_chunk_of_a_hubs_fact_is_found_past_its_first_hundreds_of_facts() {
+    // The passage step reads the chunks an entity's facts came from through an index of
+    // the facts that have one (schema 7), not through a window of the entity's first
+    // 256 facts: the one observation with a chunk, the last of 301 in the entity's
+    // index order, still leads to its passage.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let memory = Memory::open(&path).unwrap();
+    let (_, chunks) = memory
+        .add_document(&Document::new("Zeppelin manifest: the cargo list."))
+        .unwrap();
+    for i in 0..300 {
+        memory.observe("Acme", &format!("note {i:03}")).unwrap();
+    }
+    let last = memory.observe("Acme", "zz shipped the order").unwrap();
+    // No API records a fact's chunk yet (an import does): set it as one would.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE observation SET chunk_id = ?1 WHERE id = ?2",
+            (chunks[0].get(), last.get()),
+        )
+        .unwrap();
+    memory.sync().unwrap();
+    let options = SearchOptions::new().kinds(&[HitKind::Chunk]).limit(5);
+    let hits = chunk_texts(&memory, "acme", &options);
+    assert_eq!(hits, ["Zeppelin manifest: the cargo list."]);
+}

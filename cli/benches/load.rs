@@ -13,6 +13,7 @@
 //! CAIRN_LOAD_MODE=lib CAIRN_LOAD_SECS=600 cargo bench --bench load  # the 10-minute soak
 //! CAIRN_LOAD_MODE=mcp cargo bench --bench load                   # the MCP part only
 //! CAIRN_LOAD_TRACE=/tmp/t cargo bench --bench load  # each process's cairn debug events in /tmp/t
+//! CAIRN_LOAD_MODE=lib CAIRN_LOAD_KEEP=1 cargo bench --bench load  # keep the library part's file
 //! ```
 //!
 //! Each part prints writes/s, search p50/p99, the WAL's largest size (sampled every
@@ -21,9 +22,13 @@
 //! server's stdin to its exit). The library part also prints the index lag (how long
 //! `sync_searchable()` waits in a process that writes nothing: commit in one process →
 //! searchable in another) and the lag of the derived rows too (`sync()`: also the mention
-//! links and vectors in the file). A table of the WAL's largest size and each process's largest RSS per tenth
-//! of the run shows whether they stay flat. The library part's processes are this same
-//! binary, re-run with `CAIRN_LOAD_ROLE` set.
+//! links and vectors in the file). Two tables per tenth of the run show what stays flat:
+//! the WAL's largest size and each process's largest RSS, split into `RssAnon` (heap) and
+//! `RssFile` (mapped index segments and database pages, which grow with the data and
+//! which the kernel can reclaim); and the search p50/p99 of that tenth beside the
+//! memory's size at its start (entities, relations, observations, chunks, and the
+//! index's segments). The library part's processes are this same binary, re-run with
+//! `CAIRN_LOAD_ROLE` set.
 
 #[path = "../../benches/common/mod.rs"]
 mod common;
@@ -99,6 +104,56 @@ fn peak_rss() -> u64 {
     proc_memory("self", "VmHWM").unwrap_or(0)
 }
 
+/// Where this process's anonymous memory is now, in bytes, by kind of mapping (from
+/// `/proc/self/smaps`): `heap` (the main malloc arena, `[heap]`), `unnamed` (anonymous
+/// mappings: the other threads' malloc arenas, large allocations, thread stacks), `stack`
+/// (the main thread's) and `file` (private copies of file pages: the binary's data);
+/// and the CPU seconds it used (user + system, `/proc/self/stat`).
+fn anon_breakdown() -> Value {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let (mut heap, mut unnamed, mut stack, mut file) = (0u64, 0u64, 0u64, 0u64);
+    let mut kind = 0;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // A mapping's header: `start-end perms offset dev inode [path]`.
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            kind = match fields.get(5) {
+                Some(&"[heap]") => 0,
+                Some(&"[stack]") => 2,
+                None => 1,
+                Some(_) => 3,
+            };
+        } else if fields.first() == Some(&"Anonymous:") {
+            let bytes = fields
+                .get(1)
+                .and_then(|k| k.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 1024;
+            match kind {
+                0 => heap += bytes,
+                1 => unnamed += bytes,
+                2 => stack += bytes,
+                _ => file += bytes,
+            }
+        }
+    }
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15, after the `(comm)` that may hold spaces.
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // USER_HZ is 100 on Linux.
+    let cpu_s = ticks.iter().sum::<f64>() / 100.0;
+    json!({ "heap": heap, "unnamed": unnamed, "stack": stack, "file": file, "cpu_s": cpu_s })
+}
+
 /// Closes `memory` and says how long that took.
 fn close(memory: Memory) -> Duration {
     let start = Instant::now();
@@ -168,11 +223,12 @@ fn writer() {
         i += 1;
     }
     let rss = peak_rss();
+    let anon = anon_breakdown();
     let exit = close(memory);
     println!(
         "{}",
         json!({ "role": "writer", "writes": writes, "errors": errors, "rss": rss,
-                "exit_ms": millis(exit) })
+                "anon": anon, "exit_ms": millis(exit) })
     );
 }
 
@@ -181,7 +237,10 @@ fn searcher() {
     let me = index();
     let deadline = Instant::now() + seconds();
     let options = SearchOptions::new().limit(20).read_your_writes(true);
+    let started = Instant::now();
     let mut latencies = Vec::new();
+    // When each search started (ms since this process's start), for the per-step table.
+    let mut started_at = Vec::new();
     let mut lags = Vec::new();
     let mut derived_lags = Vec::new();
     let (mut errors, mut first_error) = (0u64, None);
@@ -189,7 +248,10 @@ fn searcher() {
     while Instant::now() < deadline {
         let start = Instant::now();
         match memory.search(&query(me, i), &options) {
-            Ok(_) => latencies.push(start.elapsed()),
+            Ok(_) => {
+                latencies.push(start.elapsed());
+                started_at.push(millis(start - started));
+            }
             Err(e) => {
                 errors += 1;
                 first_error.get_or_insert(e.to_string());
@@ -212,10 +274,12 @@ fn searcher() {
         i += 1;
     }
     let rss = peak_rss();
+    let anon = anon_breakdown();
     let exit = close(memory);
     println!(
         "{}",
-        json!({ "role": "searcher", "latencies_ms": ms_list(&latencies), "lags_ms": ms_list(&lags),
+        json!({ "role": "searcher", "anon": anon, "latencies_ms": ms_list(&latencies), "at_ms": started_at,
+                "lags_ms": ms_list(&lags),
                 "derived_lags_ms": ms_list(&derived_lags), "errors": errors, "first_error": first_error, "rss": rss,
                 "exit_ms": millis(exit) })
     );
@@ -282,6 +346,10 @@ fn library_part(duration: Duration) {
         &sampler,
         "exit after last call",
     );
+    if std::env::var_os("CAIRN_LOAD_KEEP").is_some() {
+        // For looking at a grown memory afterwards (a searcher alone under a profiler).
+        println!("kept the memory: {}", dir.keep().join("load.db").display());
+    }
 }
 
 // ----- part 2: cairn mcp servers ----------------------------------------------------
@@ -426,30 +494,100 @@ fn mcp_part(duration: Duration) {
 
 // ----- sampling and reporting -------------------------------------------------------
 
-/// The WAL's size every [`WAL_EVERY`] and each process's RSS every [`RSS_EVERY`], with
-/// the second of the run each was taken in.
+/// The WAL's size every [`WAL_EVERY`], each process's RSS every [`RSS_EVERY`] and the
+/// memory's size at the start of every step (a tenth of the run), each with the second
+/// of the run it was taken in.
 struct Sampler {
+    db: PathBuf,
     wal: PathBuf,
     pids: Vec<(String, u32)>,
     wal_samples: Vec<(u64, u64)>,
-    /// Per sample, each process's `VmRSS` and `RssAnon` (0 once it exited).
-    rss_samples: Vec<(u64, Vec<(u64, u64)>)>,
+    /// Per sample, each process's memory (all zero once it exited).
+    rss_samples: Vec<(u64, Vec<Rss>)>,
+    /// The memory's rows and the index's segments, once per step.
+    size_samples: Vec<(u64, Size)>,
+}
+
+/// One process's resident memory, from `/proc/<pid>/status`.
+#[derive(Clone, Copy, Default)]
+struct Rss {
+    /// `VmRSS`: everything resident.
+    total: u64,
+    /// `RssAnon`: heap and stacks, what the process allocated.
+    anon: u64,
+    /// `RssFile`: pages of mapped files (the index's segments, the database through
+    /// SQLite's mmap), resident while used and reclaimable by the kernel.
+    file: u64,
+}
+
+/// How big the memory is: rows per table (read with a plain SQLite connection) and the
+/// index's segment count (from its last commit's `meta.json`).
+#[derive(Clone, Copy, Default)]
+struct Size {
+    entities: u64,
+    relations: u64,
+    observations: u64,
+    chunks: u64,
+    segments: Option<usize>,
+}
+
+/// The length of one row of the tables over time: a tenth of the run, at least 1 s.
+fn step_of(duration: Duration) -> u64 {
+    (duration.as_secs() / 10).max(1)
+}
+
+fn read_size(db: &Path) -> Size {
+    let mut size = Size {
+        segments: segment_count(db),
+        ..Size::default()
+    };
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
+        return size;
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    let count = |table: &str| -> u64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_or(0, |n| n.max(0) as u64)
+    };
+    size.entities = count("entity");
+    size.relations = count("relation");
+    size.observations = count("observation");
+    size.chunks = count("chunk");
+    size
+}
+
+/// Segments in the index's last commit: `<db>.index/<schema version>/meta.json` lists
+/// them.
+fn segment_count(db: &Path) -> Option<usize> {
+    let folder = common::with_suffix(db, ".index");
+    std::fs::read_dir(folder).ok()?.flatten().find_map(|entry| {
+        let text = std::fs::read_to_string(entry.path().join("meta.json")).ok()?;
+        let meta: Value = serde_json::from_str(&text).ok()?;
+        Some(meta["segments"].as_array()?.len())
+    })
 }
 
 impl Sampler {
     fn new(db: &Path, pids: Vec<(String, u32)>) -> Sampler {
         Sampler {
+            db: db.to_owned(),
             wal: common::with_suffix(db, "-wal"),
             pids,
             wal_samples: Vec::new(),
             rss_samples: Vec::new(),
+            size_samples: Vec::new(),
         }
     }
 
     /// Samples while `alive` says some process still runs, for at most `duration` + 5 s.
     fn run(&mut self, duration: Duration, mut alive: impl FnMut() -> bool) {
         let start = Instant::now();
-        let mut next_rss = start;
+        let step = Duration::from_secs(step_of(duration));
+        let (mut next_rss, mut next_size) = (start, start);
         while start.elapsed() < duration + Duration::from_secs(5) && alive() {
             let second = start.elapsed().as_secs();
             let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
@@ -461,71 +599,138 @@ impl Sampler {
                     .map(|(_, pid)| {
                         let pid = pid.to_string();
                         let field = |key| proc_memory(&pid, key).unwrap_or(0);
-                        (field("VmRSS"), field("RssAnon"))
+                        Rss {
+                            total: field("VmRSS"),
+                            anon: field("RssAnon"),
+                            file: field("RssFile"),
+                        }
                     })
                     .collect();
                 self.rss_samples.push((second, rss));
                 next_rss += RSS_EVERY;
             }
+            if Instant::now() >= next_size && start.elapsed() <= duration {
+                self.size_samples.push((second, read_size(&self.db)));
+                next_size += step;
+            }
             std::thread::sleep(WAL_EVERY);
         }
+        // The memory as the run left it.
+        self.size_samples
+            .push((start.elapsed().as_secs(), read_size(&self.db)));
     }
 
     fn wal_max(&self) -> u64 {
         self.wal_samples.iter().map(|s| s.1).max().unwrap_or(0)
     }
 
-    /// Per tenth of the run: the WAL's largest size, each process's largest RSS and,
-    /// apart, its largest anonymous RSS (heap, without the mapped index and database
-    /// pages that RSS also counts).
-    fn print_over_time(&self, duration: Duration) {
-        let step = (duration.as_secs() / 10).max(1);
+    /// Per tenth of the run: the WAL's largest size and each process's largest RSS,
+    /// split into its anonymous part (heap) and its file-backed part (mapped index
+    /// segments and database pages, which grow with the data and which the kernel can
+    /// reclaim); then the searches of that tenth (p50, p99, count, from the searchers'
+    /// `reports`) beside the memory's size at its start.
+    fn print_over_time(&self, duration: Duration, reports: &[(String, Value)]) {
+        let step = step_of(duration);
         let short: String = self
             .pids
             .iter()
             .map(|(name, _)| {
                 let (role, n) = name.split_once(' ').unwrap_or((name, ""));
-                format!("{:>4}", format!("{}{n}", &role[..1]))
+                format!("{:>5}", format!("{}{n}", &role[..1]))
             })
             .collect();
-        println!("largest per {step} s (MiB): from    WAL  RSS {short}  RssAnon {short}");
+        println!(
+            "largest per {step} s (MiB): from    WAL | RssAnon {short} | RssFile {short} | VmRSS {short}"
+        );
         let mib_column = |bytes: u64| {
             // No sample: the process had exited.
             if bytes == 0 {
-                "   -".to_owned()
+                "    -".to_owned()
             } else {
-                format!("{:>4.0}", bytes as f64 / (1024.0 * 1024.0))
+                format!("{:>5.0}", bytes as f64 / (1024.0 * 1024.0))
             }
         };
-        for t in (0..=duration.as_secs()).step_by(step as usize) {
-            let within = |s: u64| s >= t && s < t + step;
+        let within = |s: u64, t: u64| s >= t && s < t + step;
+        let steps: Vec<u64> = (0..=duration.as_secs()).step_by(step as usize).collect();
+        for &t in &steps {
             let wal = self
                 .wal_samples
                 .iter()
-                .filter(|s| within(s.0))
+                .filter(|s| within(s.0, t))
                 .map(|s| s.1)
                 .max()
                 .unwrap_or(0);
-            let largest = |p: usize, pick: fn(&(u64, u64)) -> u64| {
+            let largest = |p: usize, pick: fn(&Rss) -> u64| {
                 self.rss_samples
                     .iter()
-                    .filter(|s| within(s.0))
+                    .filter(|s| within(s.0, t))
                     .map(|s| pick(&s.1[p]))
                     .max()
                     .unwrap_or(0)
             };
-            let (rss, anon): (String, String) = (0..self.pids.len())
-                .map(|p| {
-                    (
-                        mib_column(largest(p, |r| r.0)),
-                        mib_column(largest(p, |r| r.1)),
-                    )
-                })
-                .unzip();
+            let column = |pick: fn(&Rss) -> u64| -> String {
+                (0..self.pids.len())
+                    .map(|p| mib_column(largest(p, pick)))
+                    .collect()
+            };
             println!(
-                "                          {t:>4}s {:>6.1}      {rss}          {anon}",
-                wal as f64 / (1024.0 * 1024.0)
+                "                          {t:>4}s {:>6.1} |         {} |         {} |       {}",
+                wal as f64 / (1024.0 * 1024.0),
+                column(|r| r.anon),
+                column(|r| r.file),
+                column(|r| r.total),
             );
+        }
+        // Every search with the second of the run it started in.
+        let mut searches: Vec<(u64, Duration)> = Vec::new();
+        for (_, r) in reports {
+            let (Some(latencies), Some(at)) = (r["latencies_ms"].as_array(), r["at_ms"].as_array())
+            else {
+                continue;
+            };
+            for (latency, at) in latencies.iter().zip(at) {
+                if let (Some(latency), Some(at)) = (latency.as_f64(), at.as_f64()) {
+                    searches.push(((at / 1e3) as u64, Duration::from_secs_f64(latency / 1e3)));
+                }
+            }
+        }
+        println!(
+            "per {step} s: from | search p50 p99 (ms) calls | at the start: entities relations observations chunks segments"
+        );
+        for &t in &steps {
+            let mut these: Vec<Duration> = searches
+                .iter()
+                .filter(|s| within(s.0, t))
+                .map(|s| s.1)
+                .collect();
+            these.sort();
+            let latency = if these.is_empty() {
+                "         -         -      0".to_owned()
+            } else {
+                format!(
+                    "{:>10.1}{:>10.1}{:>7}",
+                    millis(percentile(&these, 50.0)),
+                    millis(percentile(&these, 99.0)),
+                    these.len()
+                )
+            };
+            // The size sampled in this step (its start), or at the end for the last row.
+            let size = self
+                .size_samples
+                .iter()
+                .find(|s| within(s.0, t))
+                .or(self.size_samples.last().filter(|_| t == duration.as_secs()))
+                .map_or_else(String::new, |(_, s)| {
+                    format!(
+                        "{:>9}{:>10}{:>13}{:>8}{:>9}",
+                        s.entities,
+                        s.relations,
+                        s.observations,
+                        s.chunks,
+                        s.segments.map_or_else(|| "-".to_owned(), |n| n.to_string())
+                    )
+                });
+            println!("      {t:>4}s | {latency} | {size}");
         }
     }
 }
@@ -565,6 +770,27 @@ fn latency_line(part: &str, what: &str, samples: &[Duration], target: &str) {
     }
 }
 
+/// `; anon at the end: heap …, unnamed …, stack …, file …; CPU … s` from a library
+/// process's [`anon_breakdown`], or nothing (an MCP server's report has none).
+fn anon_line(anon: &Value) -> String {
+    let Some(cpu) = anon["cpu_s"].as_f64() else {
+        return String::new();
+    };
+    let part = |key: &str| {
+        format!(
+            "{:.1} MiB",
+            anon[key].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0)
+        )
+    };
+    format!(
+        "; anon at the end: heap {}, unnamed {}, stack {}, file {}; CPU {cpu:.0} s",
+        part("heap"),
+        part("unnamed"),
+        part("stack"),
+        part("file")
+    )
+}
+
 /// Prints one part's figures from its processes' `reports` and the parent's samples.
 fn report(
     part: &str,
@@ -577,9 +803,10 @@ fn report(
     println!("per process:");
     for (name, r) in reports {
         println!(
-            "  {name:<11} peak RSS {:>8}  {exit} {:>8.1} ms",
+            "  {name:<11} peak RSS {:>8}  {exit} {:>8.1} ms{}",
             mib(r["rss"].as_u64().unwrap_or(0)),
-            r["exit_ms"].as_f64().unwrap_or(f64::NAN)
+            r["exit_ms"].as_f64().unwrap_or(f64::NAN),
+            anon_line(&r["anon"])
         );
     }
     for (name, r) in reports {
@@ -587,7 +814,7 @@ fn report(
             println!("  {name}: first error: {e}");
         }
     }
-    sampler.print_over_time(duration);
+    sampler.print_over_time(duration, reports);
     let elapsed = duration.as_secs_f64();
     let writes = total(reports, "writer", "writes");
     summarize(format!(

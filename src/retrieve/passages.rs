@@ -8,7 +8,8 @@
 //! itself), then to those entities' passages — the chunks of documents about them, the
 //! chunks that mention them, and the chunks their relations and observations were
 //! extracted from. Work is bounded: at most [`ENTITIES`] entities are expanded and at most
-//! [`PER_ENTITY`] chunks are read per entity and source.
+//! [`PER_ENTITY`] chunks are read per entity and source, each source through an index
+//! walk that stops there (a hub's degree does not count: `docs/benchmarks.md`, soak).
 
 use std::collections::HashMap;
 
@@ -200,15 +201,20 @@ fn passages_of(conn: &Connection, entity: i64) -> Result<Vec<i64>> {
         }
     }
     push_all(
-        // Each source is read through a bounded window of the entity's rows, so a hub
-        // with a million relations costs what one with a few hundred does.
+        // Each source is read in chunk order through its partial index of the facts that
+        // have a chunk (schema 7) and stopped at `PER_ENTITY`: at most 3 × PER_ENTITY
+        // index entries per entity, whatever its degree, and none for facts without a
+        // chunk (a hub of a million relations costs what a leaf does).
         "SELECT chunk_id FROM (
-             SELECT chunk_id FROM (SELECT chunk_id FROM relation WHERE subject_id = ?1 LIMIT 256)
+             SELECT chunk_id FROM (SELECT chunk_id FROM relation
+                 WHERE subject_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
              UNION
-             SELECT chunk_id FROM (SELECT chunk_id FROM relation WHERE object_id = ?1 LIMIT 256)
+             SELECT chunk_id FROM (SELECT chunk_id FROM relation
+                 WHERE object_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
              UNION
-             SELECT chunk_id FROM (SELECT chunk_id FROM observation WHERE entity_id = ?1 LIMIT 256)
-         ) WHERE chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2",
+             SELECT chunk_id FROM (SELECT chunk_id FROM observation
+                 WHERE entity_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
+         ) ORDER BY chunk_id LIMIT ?2",
         limit,
         &mut chunks,
     )?;
