@@ -167,6 +167,7 @@ fn search_at(
     let matches = lexical::matches(conn, index, query, &kinds, candidates, options)?;
     let lexical_us = clock.lap();
     let mut channels = vec![bm25_channel(&matches, options.bm25_weight)];
+    let mut graph_laps = GraphLaps::default();
     if options.depth > 0 && options.graph_weight > 0.0 {
         // Seeds come from matches of every kind, whatever kinds the caller wants back.
         let all_matches;
@@ -177,7 +178,7 @@ fn search_at(
             &all_matches
         };
         let seeds = &seed_matches[..seed_matches.len().min(options.limit.max(SEEDS))];
-        channels.push(graph_channel(conn, seeds, &kinds, options)?);
+        channels.push(graph_channel(conn, seeds, &kinds, options, &mut graph_laps)?);
     }
     let graph_us = clock.lap();
     if let Some(row) = vector.row()?
@@ -227,6 +228,9 @@ fn search_at(
         candidates,
         lexical_us,
         graph_us,
+        seeds_us = graph_laps.seeds,
+        bfs_us = graph_laps.bfs,
+        passages_us = graph_laps.passages,
         vector_us,
         rank_us,
         render_us = clock.lap(),
@@ -234,6 +238,14 @@ fn search_at(
         "search"
     );
     Ok((hits, hidden))
+}
+
+/// Microseconds of the graph channel's steps, for the search's trace event.
+#[derive(Debug, Default, Clone, Copy)]
+struct GraphLaps {
+    seeds: u64,
+    bfs: u64,
+    passages: u64,
 }
 
 /// Time between successive points of one search, for its trace event.
@@ -294,8 +306,11 @@ fn graph_channel(
     seed_matches: &[Bm25Hit],
     kinds: &[DocKind],
     options: &SearchOptions,
+    laps: &mut GraphLaps,
 ) -> Result<Channel> {
+    let mut clock = Laps::start();
     let seeds = seeds(conn, seed_matches)?;
+    laps.seeds = clock.lap();
     let how = Expansion {
         depth: options.depth,
         fan_out: options.fan_out,
@@ -303,6 +318,7 @@ fn graph_channel(
         want: options.limit,
     };
     let (relations, entities) = bfs::expand(conn, &seeds, how)?;
+    laps.bfs = clock.lap();
     let mut graph: Vec<(Target, Reached)> = relations
         .into_iter()
         .map(|(id, r)| (Target::Relation(id), r))
@@ -324,6 +340,7 @@ fn graph_channel(
             graph.push((Target::Chunk(chunk), reached));
         }
     }
+    laps.passages = clock.lap();
     graph.sort_by(|a, b| {
         b.1.score
             .total_cmp(&a.1.score)
