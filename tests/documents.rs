@@ -126,6 +126,6 @@ fn a_version_1_file_migrates_with_its_data() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     common::assert_file_is_sound(&path);
 }

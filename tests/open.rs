@@ -82,7 +82,7 @@ fn the_file_is_in_wal_mode_with_the_schema_version_set() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 6));
+    assert_eq!((mode.as_str(), version), ("wal", 7));
 }
 
 #[test]

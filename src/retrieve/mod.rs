@@ -309,7 +309,9 @@ fn graph_channel(
     laps: &mut GraphLaps,
 ) -> Result<Channel> {
     let mut clock = Laps::start();
-    let seeds = seeds(conn, seed_matches)?;
+    // What the matches name is read once, for the seeds and for the passages alike.
+    let named = passages::entities_named_by(conn, seed_matches)?;
+    let seeds = seeds(seed_matches, &named);
     laps.seeds = clock.lap();
     let how = Expansion {
         depth: options.depth,
@@ -331,7 +333,7 @@ fn graph_channel(
         .filter(|(target, _)| wanted(kinds, *target))
         .collect();
     if wanted(kinds, Target::Chunk(ChunkId::from_raw(0))) {
-        for (chunk, passage) in passages::expand(conn, seed_matches, options.decay)? {
+        for (chunk, passage) in passages::expand(conn, seed_matches, &named, options.decay)? {
             let reached = Reached {
                 distance: 1,
                 seed: passage.via,
@@ -382,9 +384,8 @@ fn vector_channel(nearest: Vec<(DocKind, i64, f32)>, kinds: &[DocKind], weight: 
 
 /// Entities to expand from, with their distance from the matched text and a weight from
 /// the match's rank: the matched entities themselves, and the entities other matches name
-/// ([`passages::entities_named_by`]).
-fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
-    let ends = passages::entities_named_by(conn, matches)?;
+/// (`named`, from [`passages::entities_named_by`]).
+fn seeds(matches: &[Bm25Hit], named: &passages::Named) -> Vec<Seed> {
     let mut seeds = Vec::new();
     for (i, m) in matches.iter().enumerate() {
         let weight = 1.0 / (i + 1) as f32;
@@ -397,12 +398,12 @@ fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
             DocKind::Entity => seeds.push(seed(m.id, 0)),
             DocKind::Document => {}
             kind => {
-                let reached = ends.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
+                let reached = named.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
                 seeds.extend(reached.iter().map(|&e| seed(e, 1)));
             }
         }
     }
-    Ok(seeds)
+    seeds
 }
 
 fn wanted(kinds: &[DocKind], target: Target) -> bool {
