@@ -162,7 +162,8 @@ impl Partition {
             // One call per list: the kernel runs compiled for the CPU's vector
             // instructions (this crate is built for baseline x86-64).
             cairn_kernels::dot_i8_rows(&self.codes[list], &code, &mut dots);
-            for ((&at, &dot), &scale) in self.members[list].iter().zip(&dots).zip(&self.scales[list])
+            for ((&at, &dot), &scale) in
+                self.members[list].iter().zip(&dots).zip(&self.scales[list])
             {
                 scored.push((at, scale * query_scale * dot as f32));
             }

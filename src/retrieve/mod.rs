@@ -178,7 +178,13 @@ fn search_at(
             &all_matches
         };
         let seeds = &seed_matches[..seed_matches.len().min(options.limit.max(SEEDS))];
-        channels.push(graph_channel(conn, seeds, &kinds, options, &mut graph_laps)?);
+        channels.push(graph_channel(
+            conn,
+            seeds,
+            &kinds,
+            options,
+            &mut graph_laps,
+        )?);
     }
     let graph_us = clock.lap();
     if let Some(row) = vector.row()?
