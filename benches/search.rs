@@ -39,9 +39,9 @@
 //!    vector scan, fusion and re-ranking, texts, the rest) from the `cairn::search` trace
 //!    event and the bench embedder's own clock. `CAIRN_SEARCH_MODEL_THREADS=2,1` (the
 //!    default) sets the model's thread counts tried; `CAIRN_SEARCH_PRECISIONS=bf16` (any
-//!    of `f32,bf16,int8`, the default) the precisions: alternating them, each one's
-//!    weights are evicted from the cache by the others' between two of its queries, which
-//!    a process with one embedder does not see.
+//!    of `f32,bf16,int8`, the default) the precisions: one alone reads one model's
+//!    weights query after query, as a process with one embedder does (alternating them,
+//!    the others' weights pass through the cache between two of its queries).
 //!
 //! Parts 4 and 5 write, so they run on a copy of the cached files, deleted afterwards.
 //!
@@ -1134,8 +1134,8 @@ fn with_model_queries(db: &Path, queries: &[Query], passes: usize) {
 
 /// The query precisions compared, in order: `CAIRN_SEARCH_PRECISIONS=f32,bf16,int8` (the
 /// default). With one, every search reads the same model's weights, as in a process with
-/// one embedder; with several, each precision's weights are evicted from the cache by the
-/// others' between two of its queries.
+/// one embedder; with several, the others' weights pass through the cache between two
+/// queries of each.
 #[cfg(feature = "model")]
 fn precisions() -> Vec<cairn::QueryPrecision> {
     let names = std::env::var("CAIRN_SEARCH_PRECISIONS").unwrap_or_default();
