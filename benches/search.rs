@@ -38,7 +38,10 @@
 //!    search's time is split into its parts (lexical, graph, the query's embedding, the
 //!    vector scan, fusion and re-ranking, texts, the rest) from the `cairn::search` trace
 //!    event and the bench embedder's own clock. `CAIRN_SEARCH_MODEL_THREADS=2,1` (the
-//!    default) sets the model's thread counts tried.
+//!    default) sets the model's thread counts tried; `CAIRN_SEARCH_PRECISIONS=bf16` (any
+//!    of `f32,bf16,int8`, the default) the precisions: one alone reads one model's
+//!    weights query after query, as a process with one embedder does (alternating them,
+//!    the others' weights pass through the cache between two of its queries).
 //!
 //! Parts 4 and 5 write, so they run on a copy of the cached files, deleted afterwards.
 //!
@@ -1018,6 +1021,10 @@ mod phases {
         pub vector: u64,
         pub rank: u64,
         pub render: u64,
+        /// The graph channel's steps (within `graph`).
+        pub seeds: u64,
+        pub bfs: u64,
+        pub passages: u64,
         /// Nanoseconds in the bench embedder's `embed_query`.
         pub embed_ns: u64,
     }
@@ -1028,6 +1035,9 @@ mod phases {
         vector: 0,
         rank: 0,
         render: 0,
+        seeds: 0,
+        bfs: 0,
+        passages: 0,
         embed_ns: 0,
     });
     static EMBED_NS: AtomicU64 = AtomicU64::new(0);
@@ -1054,6 +1064,9 @@ mod phases {
                 "vector_us" => &mut self.0.vector,
                 "rank_us" => &mut self.0.rank,
                 "render_us" => &mut self.0.render,
+                "seeds_us" => &mut self.0.seeds,
+                "bfs_us" => &mut self.0.bfs,
+                "passages_us" => &mut self.0.passages,
                 _ => return,
             };
             *slot += value;
@@ -1083,6 +1096,9 @@ mod phases {
             sum.vector += fields.0.vector;
             sum.rank += fields.0.rank;
             sum.render += fields.0.render;
+            sum.seeds += fields.0.seeds;
+            sum.bfs += fields.0.bfs;
+            sum.passages += fields.0.passages;
         }
         fn enter(&self, _: &span::Id) {}
         fn exit(&self, _: &span::Id) {}
@@ -1116,13 +1132,28 @@ fn with_model_queries(db: &Path, queries: &[Query], passes: usize) {
     }
 }
 
-/// The query precisions compared, in order.
+/// The query precisions compared, in order: `CAIRN_SEARCH_PRECISIONS=f32,bf16,int8` (the
+/// default). With one, every search reads the same model's weights, as in a process with
+/// one embedder; with several, the others' weights pass through the cache between two
+/// queries of each.
 #[cfg(feature = "model")]
-const PRECISIONS: [cairn::QueryPrecision; 3] = [
-    cairn::QueryPrecision::F32,
-    cairn::QueryPrecision::Bf16,
-    cairn::QueryPrecision::Int8,
-];
+fn precisions() -> Vec<cairn::QueryPrecision> {
+    let names = std::env::var("CAIRN_SEARCH_PRECISIONS").unwrap_or_default();
+    let names = if names.trim().is_empty() {
+        "f32,bf16,int8".to_owned()
+    } else {
+        names
+    };
+    names
+        .split(',')
+        .map(|name| match name.trim() {
+            "f32" => cairn::QueryPrecision::F32,
+            "bf16" => cairn::QueryPrecision::Bf16,
+            "int8" => cairn::QueryPrecision::Int8,
+            other => panic!("CAIRN_SEARCH_PRECISIONS: unknown precision {other:?}"),
+        })
+        .collect()
+}
 
 /// [`with_model_queries`] with the model on `threads` threads: per query, the search
 /// with each query precision, the search without the vector channel, and each
@@ -1135,7 +1166,8 @@ fn with_model_queries_on(
     dir: &std::ffi::OsStr,
     threads: usize,
 ) {
-    let models = PRECISIONS
+    let precisions = precisions();
+    let models = precisions
         .iter()
         .map(|&precision| {
             cairn::SentenceEmbedder::builder(dir)
@@ -1156,7 +1188,7 @@ fn with_model_queries_on(
     sync_fully(&memory);
     let on = hybrid_options(DEPTH);
     let off = hybrid_options(DEPTH).vector_weight(0.0);
-    let n = PRECISIONS.len();
+    let n = precisions.len();
     for q in queries {
         for m in 0..n {
             embedder.current.store(m, Ordering::Relaxed);
@@ -1167,7 +1199,8 @@ fn with_model_queries_on(
     let mut embed: Vec<Samples> = (0..n).map(|_| Samples::default()).collect();
     // Per precision: lexical, graph, embedding, vector scan, fusion + re-rank, texts,
     // the rest (snapshot, locks, the gaps between laps).
-    let mut parts: Vec<[Samples; 7]> = (0..n).map(|_| Default::default()).collect();
+    // Then the graph's own steps: seeds, breadth-first expansion, passages.
+    let mut parts: Vec<[Samples; 10]> = (0..n).map(|_| Default::default()).collect();
     let mut without = Samples::default();
     let mut cosines = vec![1.0_f32; n];
     for _ in 0..passes {
@@ -1192,6 +1225,9 @@ fn with_model_queries_on(
                     us(p.rank),
                     us(p.render),
                     total.saturating_sub(listed),
+                    us(p.seeds),
+                    us(p.bfs),
+                    us(p.passages),
                 ];
                 for (samples, value) in parts[m].iter_mut().zip(values) {
                     samples.push(value);
@@ -1221,8 +1257,12 @@ fn with_model_queries_on(
         "fusion+rerank",
         "texts",
         "rest",
+        "(graph: seeds",
+        "bfs",
+        "passages)",
     ];
-    for (m, precision) in PRECISIONS.iter().enumerate() {
+    let first = precisions[0];
+    for (m, precision) in precisions.iter().enumerate() {
         let breakdown: Vec<String> = names
             .iter()
             .zip(&parts[m])
@@ -1232,10 +1272,10 @@ fn with_model_queries_on(
             "hybrid search with the real model's query embedding (all-MiniLM-L6-v2 on \
              {threads} thread(s), query weights {precision:?}, {}) over {CHUNKS} chunk \
              vectors (HashingEmbedder 384 stand-ins; depth {DEPTH}, limit {LIMIT}, {} queries \
-             x {passes} passes, interleaved with the other precisions): {}; the query's \
-             embedding alone {}; p50 search / f32 search {:.2}, embedding / f32 embedding \
-             {:.2}; min cosine to the f32 query vector {:.5}; where a search went (p50 of \
-             each part): {} (target: p50 <= 5 ms, p99 <= 15 ms)",
+             x {passes} passes, interleaved with the precisions {precisions:?}): {}; the \
+             query's embedding alone {}; p50 search / {first:?} search {:.2}, embedding / \
+             {first:?} embedding {:.2}; min cosine to the {first:?} query vector {:.5}; where \
+             a search went (p50 of each part): {} (target: p50 <= 5 ms, p99 <= 15 ms)",
             std::path::Path::new(&dir).display(),
             queries.len(),
             with[m].describe(),

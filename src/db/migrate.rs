@@ -21,7 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0004_idempotency.sql"),
     include_str!("schema/0005_document_about.sql"),
     include_str!("schema/0006_name_keys.sql"),
-    include_str!("schema/0007_fact_chunks.sql"),
+    include_str!("schema/0007_fact_sources.sql"),
 ];
 
 /// The schema version this build writes and understands.

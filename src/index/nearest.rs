@@ -182,11 +182,12 @@ impl VectorIndex {
         let Some(query) = self.usable(query, k) else {
             return Vec::new();
         };
-        let hits = partition
-            .probe(&query, rows.max(k), k.saturating_mul(RESCORE_PER_HIT))
+        let positions = partition.probe(&query, rows.max(k), k.saturating_mul(RESCORE_PER_HIT));
+        let mut scored = Vec::with_capacity(positions.len());
+        cairn_kernels::dot_f32_rows(&self.values, &query, &positions, &mut scored);
+        let hits = scored
             .into_iter()
-            .map(|at| at as usize)
-            .map(|at| (self.ids[at], dot(self.row(at), &query)))
+            .filter_map(|(at, score)| Some((*self.ids.get(at as usize)?, score)))
             .collect();
         best(hits, k)
     }
@@ -208,18 +209,10 @@ impl VectorIndex {
     }
 }
 
-/// Dot product in sixteen independent lanes, which the compiler vectorizes.
+/// Dot product in sixteen independent lanes, compiled for the CPU's vector instructions
+/// (`cairn_kernels`; this crate is built for baseline x86-64, SSE2).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0_f32; 16];
-    let (a_blocks, a_rest) = a.as_chunks::<16>();
-    let (b_blocks, b_rest) = b.as_chunks::<16>();
-    for (x, y) in a_blocks.iter().zip(b_blocks) {
-        for ((lane, a), b) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += a * b;
-        }
-    }
-    let tail: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
+    cairn_kernels::dot_f32(a, b)
 }
 
 /// The best `k` of `hits`, best first. Select then sort: O(n + k log k) instead of

@@ -152,16 +152,20 @@ impl Partition {
     /// are (or every candidate list is).
     pub(crate) fn probe(&self, query: &[f32], scan: usize, keep: usize) -> Vec<u32> {
         let (code, query_scale) = quantize(query);
-        let d = self.dimension;
         let mut scored: Vec<(u32, f32)> = Vec::with_capacity(scan.min(self.list_of.len()));
+        let mut dots: Vec<i32> = Vec::new();
         for list in self.nearest_lists(query) {
             if scored.len() >= scan {
                 break;
             }
-            let rows = self.codes[list].chunks_exact(d);
-            for ((&at, row), &scale) in self.members[list].iter().zip(rows).zip(&self.scales[list])
+            dots.clear();
+            // One call per list: the kernel runs compiled for the CPU's vector
+            // instructions (this crate is built for baseline x86-64).
+            cairn_kernels::dot_i8_rows(&self.codes[list], &code, &mut dots);
+            for ((&at, &dot), &scale) in
+                self.members[list].iter().zip(&dots).zip(&self.scales[list])
             {
-                scored.push((at, scale * query_scale * dot_i8(row, &code) as f32));
+                scored.push((at, scale * query_scale * dot as f32));
             }
         }
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -219,25 +223,6 @@ fn quantize(row: &[f32]) -> (Vec<i8>, f32) {
         .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
         .collect();
     (code, scale)
-}
-
-/// Integer dot product in sixteen independent lanes, which the compiler vectorizes
-/// (widening multiply-adds).
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut lanes = [0_i32; 16];
-    let (a_blocks, a_rest) = a.as_chunks::<16>();
-    let (b_blocks, b_rest) = b.as_chunks::<16>();
-    for (x, y) in a_blocks.iter().zip(b_blocks) {
-        for ((lane, &a), &b) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += i32::from(a) * i32::from(b);
-        }
-    }
-    let tail: i32 = a_rest
-        .iter()
-        .zip(b_rest)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum();
-    lanes.iter().sum::<i32>() + tail
 }
 
 /// Centroids per level for `n` rows: about `n^(1/4)`, so the `n^(1/2)` lists hold about
@@ -403,7 +388,9 @@ pub(crate) mod tests {
         let rows = clustered(20, 5);
         for (a, b) in rows.chunks_exact(16).zip(rows.chunks_exact(16).skip(7)) {
             let ((ca, sa), (cb, sb)) = (quantize(a), quantize(b));
-            let approx = sa * sb * dot_i8(&ca, &cb) as f32;
+            let mut dots = Vec::new();
+            cairn_kernels::dot_i8_rows(&ca, &cb, &mut dots);
+            let approx = sa * sb * dots[0] as f32;
             assert!(
                 (approx - dot(a, b)).abs() < 0.01,
                 "{approx} vs {}",

@@ -167,6 +167,7 @@ fn search_at(
     let matches = lexical::matches(conn, index, query, &kinds, candidates, options)?;
     let lexical_us = clock.lap();
     let mut channels = vec![bm25_channel(&matches, options.bm25_weight)];
+    let mut graph_laps = GraphLaps::default();
     if options.depth > 0 && options.graph_weight > 0.0 {
         // Seeds come from matches of every kind, whatever kinds the caller wants back.
         let all_matches;
@@ -177,7 +178,13 @@ fn search_at(
             &all_matches
         };
         let seeds = &seed_matches[..seed_matches.len().min(options.limit.max(SEEDS))];
-        channels.push(graph_channel(conn, seeds, &kinds, options)?);
+        channels.push(graph_channel(
+            conn,
+            seeds,
+            &kinds,
+            options,
+            &mut graph_laps,
+        )?);
     }
     let graph_us = clock.lap();
     if let Some(row) = vector.row()?
@@ -227,6 +234,9 @@ fn search_at(
         candidates,
         lexical_us,
         graph_us,
+        seeds_us = graph_laps.seeds,
+        bfs_us = graph_laps.bfs,
+        passages_us = graph_laps.passages,
         vector_us,
         rank_us,
         render_us = clock.lap(),
@@ -234,6 +244,14 @@ fn search_at(
         "search"
     );
     Ok((hits, hidden))
+}
+
+/// Microseconds of the graph channel's steps, for the search's trace event.
+#[derive(Debug, Default, Clone, Copy)]
+struct GraphLaps {
+    seeds: u64,
+    bfs: u64,
+    passages: u64,
 }
 
 /// Time between successive points of one search, for its trace event.
@@ -294,8 +312,13 @@ fn graph_channel(
     seed_matches: &[Bm25Hit],
     kinds: &[DocKind],
     options: &SearchOptions,
+    laps: &mut GraphLaps,
 ) -> Result<Channel> {
-    let seeds = seeds(conn, seed_matches)?;
+    let mut clock = Laps::start();
+    // What the matches name is read once, for the seeds and for the passages alike.
+    let named = passages::entities_named_by(conn, seed_matches)?;
+    let seeds = seeds(seed_matches, &named);
+    laps.seeds = clock.lap();
     let how = Expansion {
         depth: options.depth,
         fan_out: options.fan_out,
@@ -303,6 +326,7 @@ fn graph_channel(
         want: options.limit,
     };
     let (relations, entities) = bfs::expand(conn, &seeds, how)?;
+    laps.bfs = clock.lap();
     let mut graph: Vec<(Target, Reached)> = relations
         .into_iter()
         .map(|(id, r)| (Target::Relation(id), r))
@@ -315,7 +339,7 @@ fn graph_channel(
         .filter(|(target, _)| wanted(kinds, *target))
         .collect();
     if wanted(kinds, Target::Chunk(ChunkId::from_raw(0))) {
-        for (chunk, passage) in passages::expand(conn, seed_matches, options.decay)? {
+        for (chunk, passage) in passages::expand(conn, seed_matches, &named, options.decay)? {
             let reached = Reached {
                 distance: 1,
                 seed: passage.via,
@@ -324,6 +348,7 @@ fn graph_channel(
             graph.push((Target::Chunk(chunk), reached));
         }
     }
+    laps.passages = clock.lap();
     graph.sort_by(|a, b| {
         b.1.score
             .total_cmp(&a.1.score)
@@ -365,9 +390,8 @@ fn vector_channel(nearest: Vec<(DocKind, i64, f32)>, kinds: &[DocKind], weight: 
 
 /// Entities to expand from, with their distance from the matched text and a weight from
 /// the match's rank: the matched entities themselves, and the entities other matches name
-/// ([`passages::entities_named_by`]).
-fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
-    let ends = passages::entities_named_by(conn, matches)?;
+/// (`named`, from [`passages::entities_named_by`]).
+fn seeds(matches: &[Bm25Hit], named: &passages::Named) -> Vec<Seed> {
     let mut seeds = Vec::new();
     for (i, m) in matches.iter().enumerate() {
         let weight = 1.0 / (i + 1) as f32;
@@ -380,12 +404,12 @@ fn seeds(conn: &Connection, matches: &[Bm25Hit]) -> Result<Vec<Seed>> {
             DocKind::Entity => seeds.push(seed(m.id, 0)),
             DocKind::Document => {}
             kind => {
-                let reached = ends.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
+                let reached = named.get(&(kind, m.id)).map_or(&[][..], Vec::as_slice);
                 seeds.extend(reached.iter().map(|&e| seed(e, 1)));
             }
         }
     }
-    Ok(seeds)
+    seeds
 }
 
 fn wanted(kinds: &[DocKind], target: Target) -> bool {

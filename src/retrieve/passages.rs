@@ -8,8 +8,7 @@
 //! itself), then to those entities' passages — the chunks of documents about them, the
 //! chunks that mention them, and the chunks their relations and observations were
 //! extracted from. Work is bounded: at most [`ENTITIES`] entities are expanded and at most
-//! [`PER_ENTITY`] chunks are read per entity and source, each source through an index
-//! walk that stops there (a hub's degree does not count: `docs/benchmarks.md`, soak).
+//! [`PER_ENTITY`] chunks are read per entity and source.
 
 use std::collections::HashMap;
 
@@ -47,16 +46,18 @@ pub(crate) struct Passage {
 /// score relative to the best match; an entity's weight falls with the number of
 /// passages it leads to (`1 / sqrt(n)`), so a passage that is one of two an entity leads
 /// to counts more than one of sixteen. A chunk is never reached from itself.
+/// `named` is what [`entities_named_by`] read for `matches`.
 pub(crate) fn expand(
     conn: &Connection,
     matches: &[Bm25Hit],
+    named: &Named,
     decay: f32,
 ) -> Result<HashMap<ChunkId, Passage>> {
     let best = matches
         .iter()
         .map(|m| m.score)
         .fold(f32::MIN_POSITIVE, f32::max);
-    let named = named_entities(conn, matches)?;
+    let named = named_entities(matches, named);
     // Every entity with the matches that name it: (the matched chunk, if it is one; the
     // match's weight).
     let mut entities: HashMap<i64, Vec<Source>> = HashMap::new();
@@ -77,8 +78,13 @@ pub(crate) fn expand(
     order.truncate(ENTITIES);
 
     let mut reached: HashMap<ChunkId, Passage> = HashMap::new();
+    let kept = if order.is_empty() {
+        Kept::default()
+    } else {
+        Kept::read(conn)?
+    };
     for (entity, sources) in order {
-        let chunks = passages_of(conn, entity)?;
+        let chunks = passages_of(conn, entity, kept)?;
         let spread = (chunks.len().max(1) as f32).sqrt();
         for chunk in chunks {
             // The best match naming the entity, other than the chunk itself: a passage is
@@ -102,11 +108,7 @@ pub(crate) fn expand(
 }
 
 /// (match, entity) for every entity a match names or is.
-fn named_entities<'m>(
-    conn: &Connection,
-    matches: &'m [Bm25Hit],
-) -> Result<Vec<(&'m Bm25Hit, i64)>> {
-    let ends = entities_named_by(conn, matches)?;
+fn named_entities<'m>(matches: &'m [Bm25Hit], ends: &Named) -> Vec<(&'m Bm25Hit, i64)> {
     let mut out = Vec::new();
     for m in matches {
         match m.kind {
@@ -118,16 +120,16 @@ fn named_entities<'m>(
             }
         }
     }
-    Ok(out)
+    out
 }
+
+/// The entities each non-entity match names, keyed by the match's (kind, id).
+pub(crate) type Named = HashMap<(DocKind, i64), Vec<i64>>;
 
 /// The entities each non-entity match names, keyed by (kind, id): a relation's two ends,
 /// an observation's entity, the entities a chunk mentions and the one its document is
 /// about. One statement per kind, in a stable order.
-pub(crate) fn entities_named_by(
-    conn: &Connection,
-    matches: &[Bm25Hit],
-) -> Result<HashMap<(DocKind, i64), Vec<i64>>> {
+pub(crate) fn entities_named_by(conn: &Connection, matches: &[Bm25Hit]) -> Result<Named> {
     let ids_of = |kind: DocKind| -> Vec<i64> {
         matches
             .iter()
@@ -135,7 +137,7 @@ pub(crate) fn entities_named_by(
             .map(|m| m.id)
             .collect()
     };
-    let mut ends: HashMap<(DocKind, i64), Vec<i64>> = HashMap::new();
+    let mut ends = Named::new();
     for (kind, sql) in [
         (
             DocKind::Chunk,
@@ -163,9 +165,37 @@ pub(crate) fn entities_named_by(
     Ok(ends)
 }
 
+/// Which optional links the memory holds at all: documents about an entity, facts with a
+/// source chunk. A memory without any (many have no `Document::about`; no fact cairn
+/// writes today has a source) skips that statement for every entity: two of the three
+/// statements per entity, most of the passage step's time then (measured).
+#[derive(Debug, Clone, Copy, Default)]
+struct Kept {
+    about: bool,
+    sources: bool,
+}
+
+impl Kept {
+    /// One statement, answered from the first entry of each partial index.
+    fn read(conn: &Connection) -> Result<Kept> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM document WHERE about_id IS NOT NULL),
+                    EXISTS (SELECT 1 FROM relation WHERE chunk_id IS NOT NULL)
+                    OR EXISTS (SELECT 1 FROM observation WHERE chunk_id IS NOT NULL)",
+        )?;
+        Ok(stmt.query_row([], |r| {
+            Ok(Kept {
+                about: r.get(0)?,
+                sources: r.get(1)?,
+            })
+        })?)
+    }
+}
+
 /// The chunks an entity leads to, distinct, in a stable order: its documents' chunks, the
-/// chunks mentioning it (unless it is a hub), the chunks its facts came from.
-fn passages_of(conn: &Connection, entity: i64) -> Result<Vec<i64>> {
+/// chunks mentioning it (unless it is a hub), the chunks its facts came from (each source
+/// only if `kept` says the memory has any).
+fn passages_of(conn: &Connection, entity: i64, kept: Kept) -> Result<Vec<i64>> {
     let limit = PER_ENTITY as i64;
     let mut chunks: Vec<i64> = Vec::new();
     let push_all = |sql: &str, limit: i64, chunks: &mut Vec<i64>| -> Result<usize> {
@@ -181,12 +211,14 @@ fn passages_of(conn: &Connection, entity: i64) -> Result<Vec<i64>> {
         }
         Ok(n)
     };
-    push_all(
-        "SELECT c.id FROM document d JOIN chunk c ON c.document_id = d.id
-         WHERE d.about_id = ?1 ORDER BY c.id LIMIT ?2",
-        limit,
-        &mut chunks,
-    )?;
+    if kept.about {
+        push_all(
+            "SELECT c.id FROM document d JOIN chunk c ON c.document_id = d.id
+             WHERE d.about_id = ?1 ORDER BY c.id LIMIT ?2",
+            limit,
+            &mut chunks,
+        )?;
+    }
     let mut mentioning = Vec::new();
     let mentions = push_all(
         "SELECT chunk_id FROM mention WHERE entity_id = ?1 ORDER BY chunk_id LIMIT ?2",
@@ -200,23 +232,25 @@ fn passages_of(conn: &Connection, entity: i64) -> Result<Vec<i64>> {
             }
         }
     }
-    push_all(
-        // Each source is read in chunk order through its partial index of the facts that
-        // have a chunk (schema 7) and stopped at `PER_ENTITY`: at most 3 × PER_ENTITY
-        // index entries per entity, whatever its degree, and none for facts without a
-        // chunk (a hub of a million relations costs what a leaf does).
-        "SELECT chunk_id FROM (
-             SELECT chunk_id FROM (SELECT chunk_id FROM relation
-                 WHERE subject_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
-             UNION
-             SELECT chunk_id FROM (SELECT chunk_id FROM relation
-                 WHERE object_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
-             UNION
-             SELECT chunk_id FROM (SELECT chunk_id FROM observation
-                 WHERE entity_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
-         ) ORDER BY chunk_id LIMIT ?2",
-        limit,
-        &mut chunks,
-    )?;
+    if kept.sources {
+        push_all(
+            // Each source is read from its partial index of (entity, chunk) pairs
+            // (`schema/0007_fact_sources.sql`) in chunk order and stopped at the limit, so a
+            // hub with a million relations costs what one with a few does, and no row is read
+            // for a fact without a source.
+            "SELECT chunk_id FROM (
+                 SELECT chunk_id FROM (SELECT DISTINCT chunk_id FROM relation
+                     WHERE subject_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
+                 UNION
+                 SELECT chunk_id FROM (SELECT DISTINCT chunk_id FROM relation
+                     WHERE object_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
+                 UNION
+                 SELECT chunk_id FROM (SELECT DISTINCT chunk_id FROM observation
+                     WHERE entity_id = ?1 AND chunk_id IS NOT NULL ORDER BY chunk_id LIMIT ?2)
+             ) ORDER BY chunk_id LIMIT ?2",
+            limit,
+            &mut chunks,
+        )?;
+    }
     Ok(chunks)
 }

@@ -394,9 +394,11 @@ impl Norm {
 fn activate(activation: HiddenAct, x: &mut Array2<f32>) {
     const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
     match activation {
-        HiddenAct::Gelu => {
-            x.mapv_inplace(|v| (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v);
-        }
+        // The kernel's vectorized exp (the products' outputs are always contiguous).
+        HiddenAct::Gelu => match x.as_slice_mut() {
+            Some(values) => cairn_kernels::gelu_erf(values),
+            None => x.mapv_inplace(|v| (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v),
+        },
         HiddenAct::GeluApproximate => x.mapv_inplace(|v| {
             0.5 * v * (1.0 + (SQRT_TWO_OVER_PI * v * (1.0 + 0.044_715 * v * v)).tanh())
         }),
