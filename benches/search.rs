@@ -806,8 +806,8 @@ fn vector_options() -> Options {
 }
 
 /// The dataset with vectors for its chunks: a copy of the cached files without their
-/// index, opened with the embedder, so the indexer rebuilds the index and embeds every
-/// chunk; kept for later runs.
+/// index, opened with the embedder, so the indexer rebuilds the index and the backfill
+/// pass embeds every chunk; kept for later runs.
 fn ensure_vector_dataset(db: &Path) -> PathBuf {
     let path = db.with_file_name(format!("synthetic-v{GENERATOR_VERSION}-hash384.db"));
     let done = with_suffix(&path, ".done");
@@ -823,14 +823,8 @@ fn ensure_vector_dataset(db: &Path) -> PathBuf {
             std::fs::copy(&from, with_suffix(&path, suffix)).unwrap();
         }
     }
-    // The copy's recorded derived position says every change has its derived rows, and
-    // a rebuilt index does not derive them again below it: without this the memory,
-    // first written without an embedder, would get no vectors (seen 2026-12-04; an
-    // embedder added to an existing memory has the same problem outside this bench).
-    Connection::open(&path)
-        .unwrap()
-        .execute("DELETE FROM meta WHERE key = 'derived_through'", [])
-        .unwrap();
+    // The copy was written without an embedder: opening it with one asks for the
+    // backfill pass (`src/index/backfill.rs`), which `sync` waits for.
     let memory = Memory::open_with(&path, vector_options()).expect("open with embedder");
     let wait = sync_fully(&memory);
     let stats = memory.stats().unwrap();
