@@ -142,15 +142,12 @@ impl Follower {
             &mut self.more,
         );
         let mut idle = step.is_ok() && self.applied == before;
-        if idle && !self.more && self.backfill_step(shared, db)? == Step::Working {
+        if idle && !self.more && backfill_step(&mut self.backfill, shared, db)? == Step::Working {
             idle = false;
         }
         if !idle {
             self.busy_at = Instant::now();
         }
-        let Some(writer) = self.writer.as_mut() else {
-            return step;
-        };
         self.compaction.tick(&live.index, writer, idle);
         if step.as_ref().is_err_and(|e| !e.is_busy()) {
             // A batch that only found the file busy keeps the writer (and with it the
@@ -204,16 +201,6 @@ impl Follower {
         Ok(db.read(change::last_seq)?.get() <= self.applied)
     }
 
-    /// With nothing newer to index: one step of the backfill pass, its end published to
-    /// `sync` callers.
-    fn backfill_step(&mut self, shared: &Shared, db: &Db) -> Result<Step> {
-        let step = self.backfill.step(shared, db)?;
-        if step == Step::Done {
-            finish_backfill(shared);
-        }
-        Ok(step)
-    }
-
     /// This process just took tantivy's writer: resume from where the file holds every
     /// change's derived rows, if that is before the index's position (the previous
     /// holder closed or died with rows queued), so those changes are derived again.
@@ -260,6 +247,16 @@ pub(super) fn derived_position(db: &Db, live: &Live) -> Result<i64> {
     let payload = super::last_payload(&live.index)?;
     let recorded = db.read(derived::recorded)?;
     Ok(recorded.max(payload.map_or(0, |p| p.derived)))
+}
+
+/// With nothing newer to index: one step of the backfill pass, its end published to
+/// `sync` callers.
+fn backfill_step(backfill: &mut Backfill, shared: &Shared, db: &Db) -> Result<Step> {
+    let step = backfill.step(shared, db)?;
+    if step == Step::Done {
+        finish_backfill(shared);
+    }
+    Ok(step)
 }
 
 /// A process without the writer learns from the file when the holder ended the pass.
